@@ -1,0 +1,110 @@
+// rstmesh-agent: flags only; the work is in the agent library.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "agent/probe.h"
+#include "agent/process_limits.h"
+#include "agent/serve.h"
+
+int main(int argc, char** argv) {
+  using rstmesh::kExitUsage;
+  CLI::App app{"rstmesh-agent: the rstmesh data plane: answers test connections (serve) and "
+               "runs closure scenarios against a peer agent (probe)"};
+  app.require_subcommand(1);
+
+  rstmesh::ServeOptions serve;
+  std::string listen = "::";
+  int header_timeout_ms = 5000, serve_io_timeout_ms = 10000;
+  bool no_tcp_repair = false;
+  CLI::App* serve_cmd = app.add_subcommand("serve", "Run the responder alone until SIGINT/SIGTERM");
+  serve_cmd->add_option("--listen", listen, "Address to listen on (:: is dual-stack)")
+      ->capture_default_str();
+  serve_cmd->add_option("--port", serve.responder.data_port, "Data port (0 picks one)")
+      ->capture_default_str();
+  serve_cmd->add_option("--closed-port", serve.responder.closed_port,
+                        "Port held bound but closed, for the refused scenario (0 picks one)")
+      ->capture_default_str();
+  serve_cmd->add_option("--max-connections", serve.responder.max_connections,
+                        "Concurrent test connections; more are closed at once and counted")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  serve_cmd->add_option("--header-timeout-ms", header_timeout_ms,
+                        "Time a client has to send the whole test header")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 600000));
+  serve_cmd->add_option("--io-timeout-ms", serve_io_timeout_ms, "Deadline of each read/write step")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600000));
+  serve_cmd->add_flag("--no-tcp-repair", no_tcp_repair,
+                      "Do not use TCP_REPAIR: silent_drop reports UNSUPPORTED");
+  serve_cmd->add_option("--threads", serve.threads, "io threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  serve_cmd->add_option("-o,--output", serve.output, "table or json (one object per line)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"table", "json"}));
+
+  rstmesh::ProbeOptions probe;
+  std::string scenarios = "all";
+  uint32_t request_bytes = 0, response_bytes = 0, idle_ms = 0, read_limit = 0;
+  int connect_timeout_ms = 3000, io_timeout_ms = 5000;
+  CLI::App* probe_cmd =
+      app.add_subcommand("probe", "Run scenarios against one peer agent and compare with Linux");
+  probe_cmd->add_option("--peer", probe.peer, "The peer agent's data port, HOST[:PORT]")
+      ->required();
+  probe_cmd->add_option("--scenario", scenarios,
+                        "Scenario names or codes, comma-separated, or 'all'")
+      ->capture_default_str();
+  probe_cmd->add_option("--count", probe.count, "Repetitions of each scenario")
+      ->capture_default_str();
+  probe_cmd->add_option("--parallel", probe.parallel, "Tasks in flight at once")
+      ->capture_default_str();
+  probe_cmd->add_option("-o,--output", probe.output, "table or json")->capture_default_str();
+  probe_cmd->add_option("--closed-port", probe.closed_port,
+                        "The peer's closed port (default: its data port + 1)");
+  probe_cmd->add_option("--source", probe.source, "Local address for test connections");
+  probe_cmd->add_option("--request-bytes", request_bytes, "Override: bytes the initiator sends");
+  probe_cmd->add_option("--response-bytes", response_bytes,
+                        "Override: bytes the responder sends back");
+  probe_cmd->add_option("--idle-ms", idle_ms, "Override: idle_hold's idle time");
+  probe_cmd->add_option("--read-limit", read_limit,
+                        "Override: bytes reset_mid_transfer's responder reads before aborting");
+  probe_cmd->add_option("--connect-timeout-ms", connect_timeout_ms, "connect() deadline")
+      ->capture_default_str();
+  probe_cmd->add_option("--io-timeout-ms", io_timeout_ms, "Deadline of each read/write step")
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "rstmesh-agent: " << e.what() << "\n"
+              << "Run 'rstmesh-agent --help' (or 'rstmesh-agent SUBCOMMAND --help') for usage.\n";
+    return kExitUsage;
+  }
+
+  rstmesh::RaiseFileLimit();
+  if (*serve_cmd) {
+    boost::system::error_code ec;
+    serve.responder.listen = boost::asio::ip::make_address(listen, ec);
+    if (ec) {
+      std::cerr << "rstmesh-agent serve: --listen: '" << listen << "' is not an IP address\n";
+      return kExitUsage;
+    }
+    serve.responder.header_timeout = std::chrono::milliseconds(header_timeout_ms);
+    serve.responder.timeouts.io = std::chrono::milliseconds(serve_io_timeout_ms);
+    serve.responder.allow_tcp_repair = !no_tcp_repair;
+    return rstmesh::RunServe(serve, std::cout, std::cerr);
+  }
+  probe.scenarios.clear();
+  for (const std::string& name : CLI::detail::split(scenarios, ',')) {
+    if (!name.empty()) probe.scenarios.push_back(CLI::detail::trim_copy(name));
+  }
+  probe.params.set_request_bytes(request_bytes);
+  probe.params.set_response_bytes(response_bytes);
+  probe.params.set_idle_ms(idle_ms);
+  probe.params.set_read_limit(read_limit);
+  probe.timeouts.connect = std::chrono::milliseconds(connect_timeout_ms);
+  probe.timeouts.io = std::chrono::milliseconds(io_timeout_ms);
+  return rstmesh::RunProbe(probe, std::cout, std::cerr);
+}

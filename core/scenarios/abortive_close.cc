@@ -1,0 +1,53 @@
+// S2 abortive_close: the responder answers, then close()s with SO_LINGER {1,0}: one RST.
+// Whatever it had not yet sent vanishes; the initiator reads what arrived, then ECONNRESET.
+#include "core/scenarios/catalogue.h"
+
+namespace rstmesh::scenarios {
+namespace {
+
+asio::awaitable<void> Initiator(RoleContext& ctx) {
+  TestConnection& conn = ctx.conn();
+  IoResult sent = co_await conn.WriteFiller(ctx.params().request_bytes(), ctx.StepDeadline());
+  if (ctx.Observe(sent, v1::STAGE_WRITE)) co_return;
+  ctx.MarkTrigger();
+  co_await ReadUntilClosed(ctx, ctx.params().response_bytes());
+}
+
+asio::awaitable<void> Responder(RoleContext& ctx) {
+  TestConnection& conn = ctx.conn();
+  if (ctx.Observe(co_await conn.Discard(ctx.params().request_bytes(), ctx.StepDeadline()),
+                  v1::STAGE_READ)) {
+    co_return;
+  }
+  if (ctx.Observe(co_await conn.WriteFiller(ctx.params().response_bytes(), ctx.StepDeadline()),
+                  v1::STAGE_WRITE)) {
+    co_return;
+  }
+  ctx.set_action(conn.Close(/*abortive=*/true));
+}
+
+}  // namespace
+
+const ScenarioDef& AbortiveClose() {
+  static const ScenarioDef def = [] {
+    ScenarioDef d{.id = v1::SCENARIO_ABORTIVE_CLOSE,
+                  .name = "abortive_close",
+                  .code = "S2",
+                  .summary = "responder close()s with SO_LINGER {1,0}: one RST"};
+    d.defaults.set_request_bytes(512);
+    d.defaults.set_response_bytes(1024);
+    d.initiator = {.closure = v1::CLOSURE_RST,
+                   .error_number = ECONNRESET,
+                   .stages = StageBit(v1::STAGE_READ),
+                   .action = v1::ACTION_NOTHING};
+    d.responder = {.closure = v1::CLOSURE_NONE,
+                   .action = v1::ACTION_RST,
+                   .bytes_received = HeaderAndRequest};
+    d.run_initiator = Initiator;
+    d.run_responder = Responder;
+    return d;
+  }();
+  return def;
+}
+
+}  // namespace rstmesh::scenarios

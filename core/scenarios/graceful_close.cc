@@ -1,0 +1,52 @@
+// S1 graceful_close: the responder reads the request, answers, and close()s: one FIN.
+#include "core/scenarios/catalogue.h"
+
+namespace rstmesh::scenarios {
+namespace {
+
+asio::awaitable<void> Initiator(RoleContext& ctx) {
+  TestConnection& conn = ctx.conn();
+  IoResult sent = co_await conn.WriteFiller(ctx.params().request_bytes(), ctx.StepDeadline());
+  if (ctx.Observe(sent, v1::STAGE_WRITE)) co_return;
+  ctx.MarkTrigger();
+  co_await ReadUntilClosed(ctx, ctx.params().response_bytes());
+}
+
+asio::awaitable<void> Responder(RoleContext& ctx) {
+  TestConnection& conn = ctx.conn();
+  if (ctx.Observe(co_await conn.Discard(ctx.params().request_bytes(), ctx.StepDeadline()),
+                  v1::STAGE_READ)) {
+    co_return;
+  }
+  if (ctx.Observe(co_await conn.WriteFiller(ctx.params().response_bytes(), ctx.StepDeadline()),
+                  v1::STAGE_WRITE)) {
+    co_return;
+  }
+  ctx.set_action(conn.Close());
+}
+
+}  // namespace
+
+const ScenarioDef& GracefulClose() {
+  static const ScenarioDef def = [] {
+    ScenarioDef d{.id = v1::SCENARIO_GRACEFUL_CLOSE,
+                  .name = "graceful_close",
+                  .code = "S1",
+                  .summary = "responder answers, then close(): FIN, nothing lost"};
+    d.defaults.set_request_bytes(512);
+    d.defaults.set_response_bytes(1024);
+    d.initiator = {.closure = v1::CLOSURE_FIN,
+                   .stages = StageBit(v1::STAGE_READ),
+                   .action = v1::ACTION_FIN,
+                   .bytes_received = ResponseBytes};
+    d.responder = {.closure = v1::CLOSURE_NONE,
+                   .action = v1::ACTION_FIN,
+                   .bytes_received = HeaderAndRequest};
+    d.run_initiator = Initiator;
+    d.run_responder = Responder;
+    return d;
+  }();
+  return def;
+}
+
+}  // namespace rstmesh::scenarios

@@ -1,0 +1,66 @@
+// S8 idle_hold: the connection idles for idle_ms, then the initiator sends a request, the
+// responder answers and closes as in S1. On a clean path nothing happens while idle;
+// a middlebox whose idle timer expired shows up as RST or TIMEOUT after the idle period.
+#include <poll.h>
+
+#include "core/scenarios/catalogue.h"
+
+namespace rstmesh::scenarios {
+namespace {
+
+asio::awaitable<void> Initiator(RoleContext& ctx) {
+  TestConnection& conn = ctx.conn();
+  co_await conn.Sleep(Clock::now() + std::chrono::milliseconds(ctx.params().idle_ms()));
+  SocketLook look = conn.Look();
+  if (look.state != kTcpEstablished ||
+      (look.revents & (POLLIN | POLLERR | POLLHUP | POLLRDHUP)) != 0) {
+    ctx.Note("the connection changed while idle");
+    co_await ReadUntilClosed(ctx, 0);
+    co_return;
+  }
+  ctx.MarkTrigger();
+  IoResult sent = co_await conn.WriteFiller(ctx.params().request_bytes(), ctx.StepDeadline());
+  if (ctx.Observe(sent, v1::STAGE_WRITE)) co_return;
+  co_await ReadUntilClosed(ctx, ctx.params().response_bytes());
+}
+
+asio::awaitable<void> Responder(RoleContext& ctx) {
+  TestConnection& conn = ctx.conn();
+  auto deadline = ctx.StepDeadline(std::chrono::milliseconds(ctx.params().idle_ms()));
+  if (ctx.Observe(co_await conn.Discard(ctx.params().request_bytes(), deadline),
+                  v1::STAGE_READ)) {
+    co_return;
+  }
+  if (ctx.Observe(co_await conn.WriteFiller(ctx.params().response_bytes(), ctx.StepDeadline()),
+                  v1::STAGE_WRITE)) {
+    co_return;
+  }
+  ctx.set_action(conn.Close());
+}
+
+}  // namespace
+
+const ScenarioDef& IdleHold() {
+  static const ScenarioDef def = [] {
+    ScenarioDef d{.id = v1::SCENARIO_IDLE_HOLD,
+                  .name = "idle_hold",
+                  .code = "S8",
+                  .summary = "idle for idle_ms, then request/response and FIN"};
+    d.defaults.set_request_bytes(512);
+    d.defaults.set_response_bytes(1024);
+    d.defaults.set_idle_ms(1000);
+    d.initiator = {.closure = v1::CLOSURE_FIN,
+                   .stages = StageBit(v1::STAGE_READ),
+                   .action = v1::ACTION_FIN,
+                   .bytes_received = ResponseBytes};
+    d.responder = {.closure = v1::CLOSURE_NONE,
+                   .action = v1::ACTION_FIN,
+                   .bytes_received = HeaderAndRequest};
+    d.run_initiator = Initiator;
+    d.run_responder = Responder;
+    return d;
+  }();
+  return def;
+}
+
+}  // namespace rstmesh::scenarios
