@@ -16,8 +16,7 @@ DataPlane::~DataPlane() { Stop(); }
 absl::Status DataPlane::StartResponder(ResponderOptions options,
                                        Responder::ObservationCallback on_observation) {
   if (responder_ != nullptr) return absl::FailedPreconditionError("responder already started");
-  auto responder =
-      std::make_unique<Responder>(io_, std::move(options), std::move(on_observation));
+  auto responder = std::make_unique<Responder>(io_, std::move(options), std::move(on_observation));
   if (absl::Status started = responder->Start(); !started.ok()) return started;
   responder_ = std::move(responder);
   return absl::OkStatus();

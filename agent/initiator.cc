@@ -39,8 +39,8 @@ asio::awaitable<v1::Observation> RunInitiator(Task task) {
     target.port(task.closed_port != 0 ? task.closed_port
                                       : static_cast<uint16_t>(task.peer.port() + 1));
   }
-  auto connected = co_await TestConnection::Connect(target, task.source,
-                                                    Clock::now() + task.timeouts.connect);
+  auto connected =
+      co_await TestConnection::Connect(target, task.source, Clock::now() + task.timeouts.connect);
   if (connected.connection == nullptr) {
     ctx.Observe(connected.result, v1::STAGE_CONNECT);
     v1::Observation obs = ctx.Finish();

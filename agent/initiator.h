@@ -20,7 +20,7 @@ struct Task {
   asio::ip::tcp::endpoint peer;  // the responder's data port
   uint16_t closed_port = 0;      // the responder's port held closed; 0 means peer port + 1
   std::optional<asio::ip::address> source;  // bind the test connection to this address
-  v1::ScenarioParams params;     // zero fields take the scenario's defaults
+  v1::ScenarioParams params;                // zero fields take the scenario's defaults
   Timeouts timeouts;
 };
 

@@ -8,8 +8,9 @@
 
 int main(int argc, char** argv) {
   using rstmesh::kExitUsage;
-  CLI::App app{"rstmesh-agent: the rstmesh data plane: answers test connections (serve) and "
-               "runs closure scenarios against a peer agent (probe)"};
+  CLI::App app{
+      "rstmesh-agent: the rstmesh data plane: answers test connections (serve) and "
+      "runs closure scenarios against a peer agent (probe)"};
   app.require_subcommand(1);
 
   rstmesh::ServeOptions serve;
@@ -21,15 +22,18 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve_cmd->add_option("--port", serve.responder.data_port, "Data port (0 picks one)")
       ->capture_default_str();
-  serve_cmd->add_option("--closed-port", serve.responder.closed_port,
-                        "Port held bound but closed, for the refused scenario (0 picks one)")
+  serve_cmd
+      ->add_option("--closed-port", serve.responder.closed_port,
+                   "Port held bound but closed, for the refused scenario (0 picks one)")
       ->capture_default_str();
-  serve_cmd->add_option("--max-connections", serve.responder.max_connections,
-                        "Concurrent test connections; more are closed at once and counted")
+  serve_cmd
+      ->add_option("--max-connections", serve.responder.max_connections,
+                   "Concurrent test connections; more are closed at once and counted")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
-  serve_cmd->add_option("--header-timeout-ms", header_timeout_ms,
-                        "Time a client has to send the whole test header")
+  serve_cmd
+      ->add_option("--header-timeout-ms", header_timeout_ms,
+                   "Time a client has to send the whole test header")
       ->capture_default_str()
       ->check(CLI::Range(1, 600000));
   serve_cmd->add_option("--io-timeout-ms", serve_io_timeout_ms, "Deadline of each read/write step")
@@ -52,8 +56,8 @@ int main(int argc, char** argv) {
       app.add_subcommand("probe", "Run scenarios against one peer agent and compare with Linux");
   probe_cmd->add_option("--peer", probe.peer, "The peer agent's data port, HOST[:PORT]")
       ->required();
-  probe_cmd->add_option("--scenario", scenarios,
-                        "Scenario names or codes, comma-separated, or 'all'")
+  probe_cmd
+      ->add_option("--scenario", scenarios, "Scenario names or codes, comma-separated, or 'all'")
       ->capture_default_str();
   probe_cmd->add_option("--count", probe.count, "Repetitions of each scenario")
       ->capture_default_str();

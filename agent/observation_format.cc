@@ -33,9 +33,9 @@ std::string ObservationJson(const v1::Observation& obs) {
 }
 
 std::string ObservationTableHeader() {
-  return absl::StrFormat("%-20s %-10s %-24s %-13s %-13s %-12s %-8s %-8s %9s %9s %10s  %s",
-                         "TASK", "ROLE", "SCENARIO", "EXPECTED", "OBSERVED", "ERRNO", "STAGE",
-                         "ACTION", "BYTES_OUT", "BYTES_IN", "TIME", "RESULT");
+  return absl::StrFormat("%-20s %-10s %-24s %-13s %-13s %-12s %-8s %-8s %9s %9s %10s  %s", "TASK",
+                         "ROLE", "SCENARIO", "EXPECTED", "OBSERVED", "ERRNO", "STAGE", "ACTION",
+                         "BYTES_OUT", "BYTES_IN", "TIME", "RESULT");
 }
 
 std::string ObservationTableRow(const v1::Observation& obs) {

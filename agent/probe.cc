@@ -102,8 +102,8 @@ int RunProbe(const ProbeOptions& o, std::ostream& out, std::ostream& err) {
   for (const ScenarioDef* def : *defs) {
     absl::Status valid = ValidateParams(*def, ResolveParams(*def, o.params));
     if (!valid.ok()) {
-      return usage_error(absl::InvalidArgumentError(
-          absl::StrCat("scenario ", def->name, ": ", valid.message())));
+      return usage_error(
+          absl::InvalidArgumentError(absl::StrCat("scenario ", def->name, ": ", valid.message())));
     }
   }
 
@@ -147,8 +147,8 @@ int RunProbe(const ProbeOptions& o, std::ostream& out, std::ostream& err) {
 
   if (table) {
     out << "\n"
-        << absl::StrFormat("%-24s %6s %8s %9s %12s\n", "SCENARIO", "RUNS", "MATCHED",
-                           "DEVIATED", "UNSUPPORTED");
+        << absl::StrFormat("%-24s %6s %8s %9s %12s\n", "SCENARIO", "RUNS", "MATCHED", "DEVIATED",
+                           "UNSUPPORTED");
     for (const auto& [id, tally] : tallies) {
       out << absl::StrFormat("%-24s %6d %8d %9d %12d\n",
                              FindScenario(static_cast<v1::Scenario>(id))->name, tally.runs,
@@ -165,12 +165,12 @@ int RunProbe(const ProbeOptions& o, std::ostream& out, std::ostream& err) {
           FindScenario(static_cast<v1::Scenario>(id))->name, tally.runs, tally.matched,
           tally.deviated, tally.unsupported));
     }
-    out << absl::StrFormat(
-        R"({"peer":"%s","runs":%d,"matched":%d,"deviated":%d,"unsupported":%d,)"
-        R"("summary":[%s],"observations":[%s]})"
-        "\n",
-        FormatEndpoint(*peer), total.runs, total.matched, total.deviated, total.unsupported,
-        absl::StrJoin(summary, ","), absl::StrJoin(json_rows, ","));
+    out << absl::StrFormat(R"({"peer":"%s","runs":%d,"matched":%d,"deviated":%d,"unsupported":%d,)"
+                           R"("summary":[%s],"observations":[%s]})"
+                           "\n",
+                           FormatEndpoint(*peer), total.runs, total.matched, total.deviated,
+                           total.unsupported, absl::StrJoin(summary, ","),
+                           absl::StrJoin(json_rows, ","));
   }
   return total.deviated > 0 ? kExitDeviated : kExitMatched;
 }

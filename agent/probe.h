@@ -14,14 +14,14 @@
 namespace rstmesh {
 
 struct ProbeOptions {
-  std::string peer;                  // HOST[:PORT]
-  uint16_t closed_port = 0;          // 0: the peer's data port + 1
+  std::string peer;                              // HOST[:PORT]
+  uint16_t closed_port = 0;                      // 0: the peer's data port + 1
   std::vector<std::string> scenarios = {"all"};  // names, codes (S3) or "all"
-  int count = 1;                     // repetitions of each scenario
-  int parallel = 1;                  // tasks in flight at once
-  std::string output = "table";      // table | json
-  std::string source;                // bind test connections to this address
-  v1::ScenarioParams params;         // overrides; zero keeps each scenario's default
+  int count = 1;                                 // repetitions of each scenario
+  int parallel = 1;                              // tasks in flight at once
+  std::string output = "table";                  // table | json
+  std::string source;                            // bind test connections to this address
+  v1::ScenarioParams params;                     // overrides; zero keeps each scenario's default
   Timeouts timeouts;
 };
 

@@ -3,10 +3,10 @@
 #include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -52,8 +52,7 @@ absl::Status Responder::Start() {
   using asio::ip::tcp;
   boost::system::error_code ec;
   auto fail = [&](absl::string_view what, const tcp::endpoint& ep) {
-    return absl::UnavailableError(
-        absl::StrCat(what, " ", FormatEndpoint(ep), ": ", ec.message()));
+    return absl::UnavailableError(absl::StrCat(what, " ", FormatEndpoint(ep), ": ", ec.message()));
   };
   tcp::endpoint data(options_.listen, options_.data_port);
   acceptor_.open(data.protocol(), ec);

@@ -38,11 +38,10 @@ int RunServe(const ServeOptions& options, std::ostream& out, std::ostream& err) 
   std::mutex out_mu;
   const bool table = options.output == "table";
   DataPlane plane(options.threads);
-  absl::Status started =
-      plane.StartResponder(options.responder, [&](v1::Observation obs) {
-        std::lock_guard<std::mutex> lock(out_mu);
-        out << (table ? ObservationTableRow(obs) : ObservationJson(obs)) << "\n" << std::flush;
-      });
+  absl::Status started = plane.StartResponder(options.responder, [&](v1::Observation obs) {
+    std::lock_guard<std::mutex> lock(out_mu);
+    out << (table ? ObservationTableRow(obs) : ObservationJson(obs)) << "\n" << std::flush;
+  });
   if (!started.ok()) {
     err << "rstmesh-agent serve: " << started.message() << "\n";
     return 2;

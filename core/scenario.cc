@@ -64,13 +64,10 @@ absl::Status ValidateParams(const ScenarioDef& def, const v1::ScenarioParams& pa
   return absl::OkStatus();
 }
 
-bool IsUnsupported(const v1::Observation& obs) {
-  return obs.observed() == v1::CLOSURE_UNSUPPORTED;
-}
+bool IsUnsupported(const v1::Observation& obs) { return obs.observed() == v1::CLOSURE_UNSUPPORTED; }
 
 void Judge(const ScenarioDef& def, const v1::ScenarioParams& params, v1::Observation& obs) {
-  const Expectation& want =
-      obs.role() == v1::ROLE_INITIATOR ? def.initiator : def.responder;
+  const Expectation& want = obs.role() == v1::ROLE_INITIATOR ? def.initiator : def.responder;
   obs.set_expected(want.closure);
   std::vector<std::string> problems;
   if (!want.observes) {
@@ -85,9 +82,9 @@ void Judge(const ScenarioDef& def, const v1::ScenarioParams& params, v1::Observa
                                       ClosureName(want.closure)));
     }
     if (obs.error_number() != want.error_number) {
-      problems.push_back(absl::StrCat("errno ", ErrnoName(obs.error_number()), ", expected ",
-                                      want.error_number == 0 ? "none"
-                                                             : ErrnoName(want.error_number)));
+      problems.push_back(
+          absl::StrCat("errno ", ErrnoName(obs.error_number()), ", expected ",
+                       want.error_number == 0 ? "none" : ErrnoName(want.error_number)));
     }
     uint32_t stages = want.stages == 0 ? StageBit(v1::STAGE_UNSPECIFIED) : want.stages;
     if ((StageBit(obs.stage()) & stages) == 0) {
@@ -99,8 +96,8 @@ void Judge(const ScenarioDef& def, const v1::ScenarioParams& params, v1::Observa
     }
     if (want.bytes_received != nullptr) {
       if (auto bytes = want.bytes_received(params); bytes && obs.bytes_received() != *bytes) {
-        problems.push_back(absl::StrCat("read ", obs.bytes_received(), " bytes, expected ",
-                                        *bytes));
+        problems.push_back(
+            absl::StrCat("read ", obs.bytes_received(), " bytes, expected ", *bytes));
       }
     }
   }
@@ -113,7 +110,10 @@ void Judge(const ScenarioDef& def, const v1::ScenarioParams& params, v1::Observa
 
 RoleContext::RoleContext(v1::Role role, const ScenarioDef& def, uint64_t task_id,
                          const v1::ScenarioParams& params, Timeouts timeouts, bool tcp_repair)
-    : def_(def), params_(params), timeouts_(timeouts), tcp_repair_(tcp_repair),
+    : def_(def),
+      params_(params),
+      timeouts_(timeouts),
+      tcp_repair_(tcp_repair),
       trigger_(Clock::now()) {
   obs_.set_task_id(task_id);
   obs_.set_role(role);

@@ -103,8 +103,7 @@ class RoleContext {
   // Records the closure `result` shows, unless it is ok or one was already recorded.
   // Returns true when `result` ended the operation badly (recorded or not).
   bool Observe(const IoResult& result, v1::Stage stage);
-  void Record(v1::ClosureClass closure, int error_number, v1::Stage stage,
-              const SocketLook& look);
+  void Record(v1::ClosureClass closure, int error_number, v1::Stage stage, const SocketLook& look);
   void Note(absl::string_view detail);
   void set_action(v1::LocalAction action) { action_ = action; }
   bool observed() const { return observed_; }

@@ -91,15 +91,15 @@ asio::awaitable<bool> TestConnection::WaitReady(Socket::wait_type what,
   const uint64_t generation = ++wait_generation_;
   auto shared_fired = std::make_shared<bool>(false);
   timer_.expires_at(deadline);
-  timer_.async_wait([weak = weak_from_this(), generation, shared_fired](
-                        const boost::system::error_code& ec) {
-    if (ec) return;
-    auto self = weak.lock();
-    if (!self || self->wait_generation_ != generation) return;
-    *shared_fired = true;
-    boost::system::error_code ignored;
-    self->socket_.cancel(ignored);
-  });
+  timer_.async_wait(
+      [weak = weak_from_this(), generation, shared_fired](const boost::system::error_code& ec) {
+        if (ec) return;
+        auto self = weak.lock();
+        if (!self || self->wait_generation_ != generation) return;
+        *shared_fired = true;
+        boost::system::error_code ignored;
+        self->socket_.cancel(ignored);
+      });
   boost::system::error_code ec;
   co_await socket_.async_wait(what, asio::redirect_error(asio::use_awaitable, ec));
   ++wait_generation_;  // a timer completion already queued must not cancel a later wait

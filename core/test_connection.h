@@ -70,16 +70,17 @@ class TestConnection : public std::enable_shared_from_this<TestConnection> {
 
   // Waits until `pred(LookAt(fd))` holds, checking every `interval`. False at the deadline.
   // Never consumes data or errors.
-  asio::awaitable<bool> WaitUntil(std::function<bool(const SocketLook&)> pred,
-                                  Clock::time_point deadline,
-                                  std::chrono::milliseconds interval = std::chrono::milliseconds(2));
+  asio::awaitable<bool> WaitUntil(
+      std::function<bool(const SocketLook&)> pred, Clock::time_point deadline,
+      std::chrono::milliseconds interval = std::chrono::milliseconds(2));
   // Waits until the deadline without touching the socket.
   asio::awaitable<void> Sleep(Clock::time_point until);
 
   // shutdown(SHUT_WR): sends our FIN, keeps reading.
   int ShutdownWrite();
   // Closes the socket. Reports what this end sent to end it: nothing if the connection was
-  // already gone (or the FIN of an earlier ShutdownWrite), RST with unread data (or when `abortive`), FIN otherwise.
+  // already gone (or the FIN of an earlier ShutdownWrite), RST with unread data (or when
+  // `abortive`), FIN otherwise.
   v1::LocalAction Close(bool abortive = false);
   // Closes after TCP_REPAIR: nothing is sent. Returns the error if repair mode is refused
   // (the socket is then still open).

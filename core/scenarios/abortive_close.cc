@@ -40,9 +40,8 @@ const ScenarioDef& AbortiveClose() {
                    .error_number = ECONNRESET,
                    .stages = StageBit(v1::STAGE_READ),
                    .action = v1::ACTION_NOTHING};
-    d.responder = {.closure = v1::CLOSURE_NONE,
-                   .action = v1::ACTION_RST,
-                   .bytes_received = HeaderAndRequest};
+    d.responder = {
+        .closure = v1::CLOSURE_NONE, .action = v1::ACTION_RST, .bytes_received = HeaderAndRequest};
     d.run_initiator = Initiator;
     d.run_responder = Responder;
     return d;

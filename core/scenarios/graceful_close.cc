@@ -39,9 +39,8 @@ const ScenarioDef& GracefulClose() {
                    .stages = StageBit(v1::STAGE_READ),
                    .action = v1::ACTION_FIN,
                    .bytes_received = ResponseBytes};
-    d.responder = {.closure = v1::CLOSURE_NONE,
-                   .action = v1::ACTION_FIN,
-                   .bytes_received = HeaderAndRequest};
+    d.responder = {
+        .closure = v1::CLOSURE_NONE, .action = v1::ACTION_FIN, .bytes_received = HeaderAndRequest};
     d.run_initiator = Initiator;
     d.run_responder = Responder;
     return d;

@@ -27,8 +27,7 @@ asio::awaitable<void> Initiator(RoleContext& ctx) {
 asio::awaitable<void> Responder(RoleContext& ctx) {
   TestConnection& conn = ctx.conn();
   auto deadline = ctx.StepDeadline(std::chrono::milliseconds(ctx.params().idle_ms()));
-  if (ctx.Observe(co_await conn.Discard(ctx.params().request_bytes(), deadline),
-                  v1::STAGE_READ)) {
+  if (ctx.Observe(co_await conn.Discard(ctx.params().request_bytes(), deadline), v1::STAGE_READ)) {
     co_return;
   }
   if (ctx.Observe(co_await conn.WriteFiller(ctx.params().response_bytes(), ctx.StepDeadline()),
@@ -53,9 +52,8 @@ const ScenarioDef& IdleHold() {
                    .stages = StageBit(v1::STAGE_READ),
                    .action = v1::ACTION_FIN,
                    .bytes_received = ResponseBytes};
-    d.responder = {.closure = v1::CLOSURE_NONE,
-                   .action = v1::ACTION_FIN,
-                   .bytes_received = HeaderAndRequest};
+    d.responder = {
+        .closure = v1::CLOSURE_NONE, .action = v1::ACTION_FIN, .bytes_received = HeaderAndRequest};
     d.run_initiator = Initiator;
     d.run_responder = Responder;
     return d;

@@ -34,9 +34,9 @@ asio::awaitable<void> Responder(RoleContext& ctx) {
 
 absl::Status Validate(const v1::ScenarioParams& p) {
   if (p.read_limit() >= p.request_bytes()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "params.read_limit: ", p.read_limit(), " must be below params.request_bytes (",
-        p.request_bytes(), ") for the reset to land mid-transfer"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("params.read_limit: ", p.read_limit(), " must be below params.request_bytes (",
+                     p.request_bytes(), ") for the reset to land mid-transfer"));
   }
   return absl::OkStatus();
 }

@@ -61,8 +61,7 @@ asio::awaitable<void> Initiator(RoleContext& ctx) {
 asio::awaitable<void> Responder(RoleContext& ctx) {
   TestConnection& conn = ctx.conn();
   const uint8_t marker = ctx.tcp_repair() ? kWillDrop : kUnsupported;
-  IoResult sent =
-      co_await conn.Write(std::span<const uint8_t>(&marker, 1), ctx.StepDeadline());
+  IoResult sent = co_await conn.Write(std::span<const uint8_t>(&marker, 1), ctx.StepDeadline());
   if (ctx.Observe(sent, v1::STAGE_WRITE)) co_return;
   if (marker == kUnsupported) {
     ctx.Record(v1::CLOSURE_UNSUPPORTED, 0, v1::STAGE_UNSPECIFIED, conn.Look());
@@ -85,10 +84,11 @@ asio::awaitable<void> Responder(RoleContext& ctx) {
 
 const ScenarioDef& SilentDrop() {
   static const ScenarioDef def = [] {
-    ScenarioDef d{.id = v1::SCENARIO_SILENT_DROP,
-                  .name = "silent_drop",
-                  .code = "S7",
-                  .summary = "responder loses its state silently (TCP_REPAIR): next write meets RST"};
+    ScenarioDef d{
+        .id = v1::SCENARIO_SILENT_DROP,
+        .name = "silent_drop",
+        .code = "S7",
+        .summary = "responder loses its state silently (TCP_REPAIR): next write meets RST"};
     d.defaults.set_request_bytes(16);
     d.needs_tcp_repair = true;
     d.initiator = {.closure = v1::CLOSURE_RST,
@@ -98,9 +98,8 @@ const ScenarioDef& SilentDrop() {
                    .bytes_received = [](const v1::ScenarioParams&) -> std::optional<uint64_t> {
                      return 1;  // the marker
                    }};
-    d.responder = {.closure = v1::CLOSURE_NONE,
-                   .action = v1::ACTION_SILENT,
-                   .bytes_received = HeaderOnly};
+    d.responder = {
+        .closure = v1::CLOSURE_NONE, .action = v1::ACTION_SILENT, .bytes_received = HeaderOnly};
     d.run_initiator = Initiator;
     d.run_responder = Responder;
     return d;

@@ -57,9 +57,8 @@ const ScenarioDef& UnreadDataClose() {
                    .error_number = ECONNRESET,
                    .stages = StageBit(v1::STAGE_READ),
                    .action = v1::ACTION_NOTHING};
-    d.responder = {.closure = v1::CLOSURE_NONE,
-                   .action = v1::ACTION_RST,
-                   .bytes_received = HeaderOnly};
+    d.responder = {
+        .closure = v1::CLOSURE_NONE, .action = v1::ACTION_RST, .bytes_received = HeaderOnly};
     d.validate = Validate;
     d.run_initiator = Initiator;
     d.run_responder = Responder;

@@ -60,16 +60,14 @@ const ScenarioDef& WriteAfterPeerClose() {
                   .code = "S4",
                   .summary = "initiator writes after the peer's FIN: RST, then EPIPE"};
     d.defaults.set_request_bytes(512);
-    d.initiator = {.closure = v1::CLOSURE_FIN_THEN_RST,
-                   .error_number = EPIPE,
-                   .stages = StageBit(v1::STAGE_WRITE),
-                   .action = v1::ACTION_NOTHING,
-                   .bytes_received = [](const v1::ScenarioParams&) -> std::optional<uint64_t> {
-                     return 0;
-                   }};
-    d.responder = {.closure = v1::CLOSURE_NONE,
-                   .action = v1::ACTION_FIN,
-                   .bytes_received = HeaderOnly};
+    d.initiator = {
+        .closure = v1::CLOSURE_FIN_THEN_RST,
+        .error_number = EPIPE,
+        .stages = StageBit(v1::STAGE_WRITE),
+        .action = v1::ACTION_NOTHING,
+        .bytes_received = [](const v1::ScenarioParams&) -> std::optional<uint64_t> { return 0; }};
+    d.responder = {
+        .closure = v1::CLOSURE_NONE, .action = v1::ACTION_FIN, .bytes_received = HeaderOnly};
     d.run_initiator = Initiator;
     d.run_responder = Responder;
     return d;

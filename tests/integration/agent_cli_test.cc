@@ -24,8 +24,7 @@ const std::string kAgent = RSTMESH_AGENT_BIN;
 
 size_t Count(const std::string& text, const std::string& needle) {
   size_t n = 0;
-  for (size_t pos = text.find(needle); pos != std::string::npos;
-       pos = text.find(needle, pos + 1)) {
+  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) {
     ++n;
   }
   return n;
@@ -34,15 +33,15 @@ size_t Count(const std::string& text, const std::string& needle) {
 class AgentCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    serve_ = std::make_unique<Subprocess>(std::vector<std::string>{
-        kAgent, "serve", "--listen", "127.0.0.2", "--port", "0", "--closed-port", "0", "-o",
-        "json"});
+    serve_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{kAgent, "serve", "--listen", "127.0.0.2", "--port", "0",
+                                 "--closed-port", "0", "-o", "json"});
     ASSERT_TRUE(serve_->started());
     std::optional<std::string> first = serve_->ReadLine(seconds(10));
     ASSERT_TRUE(first.has_value()) << serve_->err();
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(*first, m,
-                                  std::regex(R"(data=127\.0\.0\.2:(\d+) closed=127\.0\.0\.2:(\d+))")))
+    ASSERT_TRUE(std::regex_search(
+        *first, m, std::regex(R"(data=127\.0\.0\.2:(\d+) closed=127\.0\.0\.2:(\d+))")))
         << *first;
     data_port_ = m[1];
     closed_port_ = m[2];
@@ -57,7 +56,7 @@ class AgentCliTest : public ::testing::Test {
   }
 
   std::vector<std::string> Probe(std::vector<std::string> extra) {
-    std::vector<std::string> argv = {kAgent,          "probe",    "--peer", peer_,
+    std::vector<std::string> argv = {kAgent,          "probe",      "--peer",   peer_,
                                      "--closed-port", closed_port_, "--source", "127.0.0.1"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
@@ -72,8 +71,7 @@ TEST_F(AgentCliTest, ProbeOfEveryScenarioMatchesAndServeReportsItsSide) {
   const bool repair = TcpRepairPermitted();
   EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
   EXPECT_NE(result.out.find(absl::StrCat("27 runs against ", peer_, ": ", repair ? 27 : 24,
-                                         " matched, 0 deviated, ", repair ? 0 : 3,
-                                         " unsupported")),
+                                         " matched, 0 deviated, ", repair ? 0 : 3, " unsupported")),
             std::string::npos)
       << result.out;
   EXPECT_EQ(Count(result.out, " initiator "), 27u);
@@ -93,7 +91,8 @@ TEST_F(AgentCliTest, ProbeJsonOutput) {
   auto result =
       RunProcess(Probe({"--scenario", "graceful_close,S3", "--count", "2", "-o", "json"}));
   EXPECT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_EQ(result.out.rfind(absl::StrCat(R"({"peer":")", peer_, R"(","runs":4,"matched":4,)"
+  EXPECT_EQ(result.out.rfind(absl::StrCat(R"({"peer":")", peer_,
+                                          R"(","runs":4,"matched":4,)"
                                           R"("deviated":0,"unsupported":0,)"),
                              0),
             0u)
@@ -105,8 +104,8 @@ TEST_F(AgentCliTest, ProbeJsonOutput) {
 
 TEST_F(AgentCliTest, DeviationExitsOne) {
   // A "closed" port that listens: refused cannot be met, so the probe reports a deviation.
-  auto result = RunProcess({kAgent, "probe", "--peer", peer_, "--closed-port", data_port_,
-                     "--scenario", "refused"});
+  auto result = RunProcess(
+      {kAgent, "probe", "--peer", peer_, "--closed-port", data_port_, "--scenario", "refused"});
   EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
   EXPECT_NE(result.out.find("DEVIATION: observed NONE, expected REFUSED"), std::string::npos)
       << result.out;
@@ -147,8 +146,8 @@ TEST_F(AgentCliTest, UsageErrorsExitTwoAndNameTheProblem) {
 }
 
 TEST_F(AgentCliTest, ServeOnAPortInUseExitsTwo) {
-  auto result = RunProcess({kAgent, "serve", "--listen", "127.0.0.2", "--port", data_port_},
-                    seconds(30));
+  auto result =
+      RunProcess({kAgent, "serve", "--listen", "127.0.0.2", "--port", data_port_}, seconds(30));
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("cannot listen on 127.0.0.2:" + data_port_), std::string::npos)
       << result.err;

@@ -59,9 +59,8 @@ class BadInputTest : public ::testing::Test {
       if (shutdown_write) client.ShutdownWrite();
       EXPECT_TRUE(client.WaitClosedByPeer(seconds(5))) << "the responder kept the connection";
     }
-    EXPECT_TRUE(WaitFor([&] { return counter(agents_.responder().counters()) ==
-                                     counter(before) + 1; },
-                        seconds(5)))
+    EXPECT_TRUE(WaitFor(
+        [&] { return counter(agents_.responder().counters()) == counter(before) + 1; }, seconds(5)))
         << "counter did not rise by one";
     const ResponderCounters after = agents_.responder().counters();
     EXPECT_EQ(after.rejected(), before.rejected() + 1) << "counted under exactly one reason";
@@ -89,26 +88,29 @@ TEST_F(BadInputTest, RandomBytes) {
   std::vector<uint8_t> bytes(4096);
   for (auto& b : bytes) b = static_cast<uint8_t>(rng());
   bytes[0] = 0;  // never the magic's first byte
-  ExpectRejected(bytes, [](const ResponderCounters& c) { return c.bad_magic; }, false);
+  ExpectRejected(
+      bytes, [](const ResponderCounters& c) { return c.bad_magic; }, false);
 }
 
 TEST_F(BadInputTest, TruncatedHeader) {
   std::vector<uint8_t> bytes = HeaderBytes(ValidHeader());
   bytes.resize(30);
-  ExpectRejected(bytes, [](const ResponderCounters& c) { return c.truncated; }, true);
+  ExpectRejected(
+      bytes, [](const ResponderCounters& c) { return c.truncated; }, true);
 }
 
 TEST_F(BadInputTest, WrongMagic) {
   std::vector<uint8_t> bytes = HeaderBytes(ValidHeader());
   bytes[3] ^= 0xFF;
-  ExpectRejected(bytes, [](const ResponderCounters& c) { return c.bad_magic; }, false);
+  ExpectRejected(
+      bytes, [](const ResponderCounters& c) { return c.bad_magic; }, false);
 }
 
 TEST_F(BadInputTest, UnknownVersion) {
   TestHeader header = ValidHeader();
   header.version = 2;
-  ExpectRejected(HeaderBytes(header), [](const ResponderCounters& c) { return c.bad_version; },
-                 false);
+  ExpectRejected(
+      HeaderBytes(header), [](const ResponderCounters& c) { return c.bad_version; }, false);
 }
 
 TEST_F(BadInputTest, UnknownScenario) {
@@ -116,14 +118,15 @@ TEST_F(BadInputTest, UnknownScenario) {
     SCOPED_TRACE(id);
     TestHeader header = ValidHeader();
     header.scenario = static_cast<v1::Scenario>(id);
-    ExpectRejected(HeaderBytes(header),
-                   [](const ResponderCounters& c) { return c.bad_scenario; }, false);
+    ExpectRejected(
+        HeaderBytes(header), [](const ResponderCounters& c) { return c.bad_scenario; }, false);
   }
 }
 
 TEST_F(BadInputTest, RefusedNeverReachesTheDataPort) {
-  ExpectRejected(HeaderBytes(ValidHeader(v1::SCENARIO_REFUSED)),
-                 [](const ResponderCounters& c) { return c.bad_scenario; }, false);
+  ExpectRejected(
+      HeaderBytes(ValidHeader(v1::SCENARIO_REFUSED)),
+      [](const ResponderCounters& c) { return c.bad_scenario; }, false);
 }
 
 TEST_F(BadInputTest, OutOfRangeParameters) {
@@ -137,22 +140,23 @@ TEST_F(BadInputTest, OutOfRangeParameters) {
   huge_response.params.set_response_bytes(0xFFFFFFFF);
   for (const TestHeader& header : {too_much, too_idle, read_all, huge_response}) {
     SCOPED_TRACE(header.params.ShortDebugString());
-    ExpectRejected(HeaderBytes(header), [](const ResponderCounters& c) { return c.bad_params; },
-                   false);
+    ExpectRejected(
+        HeaderBytes(header), [](const ResponderCounters& c) { return c.bad_params; }, false);
   }
 }
 
 TEST_F(BadInputTest, AuthenticatorWithoutRunKey) {
   TestHeader header = ValidHeader();
   header.authenticator[5] = 1;
-  ExpectRejected(HeaderBytes(header),
-                 [](const ResponderCounters& c) { return c.bad_authenticator; }, false);
+  ExpectRejected(
+      HeaderBytes(header), [](const ResponderCounters& c) { return c.bad_authenticator; }, false);
 }
 
 TEST_F(BadInputTest, HeaderThatNeverCompletes) {
   std::vector<uint8_t> bytes = HeaderBytes(ValidHeader());
   bytes.resize(10);  // a slow sender: ten bytes, then nothing, connection left open
-  ExpectRejected(bytes, [](const ResponderCounters& c) { return c.header_timeout; }, false);
+  ExpectRejected(
+      bytes, [](const ResponderCounters& c) { return c.header_timeout; }, false);
 }
 
 TEST_F(BadInputTest, ThousandGarbageConnectionsInABurst) {
@@ -167,9 +171,9 @@ TEST_F(BadInputTest, ThousandGarbageConnectionsInABurst) {
     clients.push_back(std::move(client));
   }
   for (auto& client : clients) EXPECT_TRUE(client->WaitClosedByPeer(seconds(20)));
-  EXPECT_TRUE(WaitFor(
-      [&] { return agents_.responder().counters().bad_magic == before.bad_magic + kBurst; },
-      seconds(20)));
+  EXPECT_TRUE(
+      WaitFor([&] { return agents_.responder().counters().bad_magic == before.bad_magic + kBurst; },
+              seconds(20)));
   const ResponderCounters after = agents_.responder().counters();
   EXPECT_EQ(after.accepted, before.accepted + kBurst);
   EXPECT_EQ(after.tests_completed, before.tests_completed);

@@ -42,8 +42,8 @@ TEST_F(CapacityTest, ServesAThousandConcurrentConnections) {
   ASSERT_TRUE(agents.started());
   std::vector<Task> tasks;
   auto futures = StartIdleTasks(agents, kConnections, 4000, &tasks);
-  EXPECT_TRUE(WaitFor([&] { return agents.responder().counters().active == kConnections; },
-                      seconds(30)))
+  EXPECT_TRUE(
+      WaitFor([&] { return agents.responder().counters().active == kConnections; }, seconds(30)))
       << "active=" << agents.responder().counters().active;
   int matched = 0;
   for (auto& f : futures) {
@@ -77,8 +77,7 @@ TEST_F(CapacityTest, BeyondTheLimitNewConnectionsAreClosedAndCounted) {
   ASSERT_TRUE(agents.started());
   std::vector<Task> held;
   auto holding = StartIdleTasks(agents, kLimit, 3000, &held);
-  ASSERT_TRUE(WaitFor([&] { return agents.responder().counters().active == kLimit; },
-                      seconds(20)));
+  ASSERT_TRUE(WaitFor([&] { return agents.responder().counters().active == kLimit; }, seconds(20)));
   std::vector<Task> extra;
   auto refused = StartIdleTasks(agents, kExtra, 3000, &extra);
   for (auto& f : refused) {

@@ -45,6 +45,6 @@ struct RunResult {
   std::string err;
 };
 RunResult RunProcess(std::vector<std::string> argv,
-              std::chrono::milliseconds timeout = std::chrono::seconds(120));
+                     std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
 }  // namespace rstmesh::testing

@@ -39,8 +39,8 @@ Task TwoAgents::MakeTask(v1::Scenario scenario, v1::ScenarioParams params) {
   return task;
 }
 
-std::optional<v1::Observation> TwoAgents::ResponderObservation(
-    uint64_t task_id, std::chrono::milliseconds timeout) {
+std::optional<v1::Observation> TwoAgents::ResponderObservation(uint64_t task_id,
+                                                               std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   if (!cv_.wait_for(lock, timeout, [&] { return observed_.count(task_id) > 0; })) {
     return std::nullopt;

@@ -74,14 +74,14 @@ TEST(ScenarioCatalogueTest, JudgeComparesClassErrnoStageActionAndBytes) {
   EXPECT_TRUE(good.matched()) << good.detail();
   EXPECT_EQ(good.expected(), v1::CLOSURE_FIN);
 
-  auto proxy = Obs(v1::ROLE_INITIATOR, v1::CLOSURE_RST, ECONNRESET, v1::STAGE_READ,
-                   v1::ACTION_NOTHING, 0);
+  auto proxy =
+      Obs(v1::ROLE_INITIATOR, v1::CLOSURE_RST, ECONNRESET, v1::STAGE_READ, v1::ACTION_NOTHING, 0);
   Judge(s1, p, proxy);
   EXPECT_FALSE(proxy.matched());
   EXPECT_NE(proxy.detail().find("observed RST, expected FIN"), std::string::npos);
 
-  auto short_read = Obs(v1::ROLE_INITIATOR, v1::CLOSURE_FIN, 0, v1::STAGE_READ,
-                        v1::ACTION_FIN, p.response_bytes() - 1);
+  auto short_read = Obs(v1::ROLE_INITIATOR, v1::CLOSURE_FIN, 0, v1::STAGE_READ, v1::ACTION_FIN,
+                        p.response_bytes() - 1);
   Judge(s1, p, short_read);
   EXPECT_FALSE(short_read.matched());
   EXPECT_NE(short_read.detail().find("read"), std::string::npos);
