@@ -58,7 +58,8 @@ asio::awaitable<TestConnection::Connected> TestConnection::Connect(
       out.result.error = errno;
       co_return out;
     }
-    if (!co_await connection->WaitReady(Socket::wait_write, deadline)) {
+    const bool ready = co_await connection->WaitReady(Socket::wait_write, deadline);
+    if (!ready) {
       out.result.deadline = true;
       out.result.look = connection->Look();
       co_return out;
@@ -132,7 +133,8 @@ asio::awaitable<IoResult> TestConnection::ReadInto(uint8_t* out, uint64_t n, boo
       result.error = errno;
       co_return result;
     }
-    if (!co_await WaitReady(Socket::wait_read, deadline)) {
+    const bool ready = co_await WaitReady(Socket::wait_read, deadline);
+    if (!ready) {
       result.deadline = true;
       result.look = Look();
       co_return result;
@@ -171,7 +173,8 @@ asio::awaitable<IoResult> TestConnection::Write(std::span<const uint8_t> data,
       result.error = errno;
       co_return result;
     }
-    if (!co_await WaitReady(Socket::wait_write, deadline)) {
+    const bool ready = co_await WaitReady(Socket::wait_write, deadline);
+    if (!ready) {
       result.deadline = true;
       result.look = Look();
       co_return result;

@@ -8,7 +8,9 @@
 // shared_ptr so that deadline timers never outlive it.
 #pragma once
 
-// Boost 1.74 + g++ 12: <utility> must precede Asio's coroutine headers.
+// Boost 1.74 + g++ 12: <utility> must precede Asio's coroutine headers. And bind a co_await
+// result to a variable before testing it: g++ 12 miscompiled `if (co_await f())` with f
+// returning awaitable<bool> (the coroutine spun or hit ud2), and co_await inside co_return.
 #include <utility>
 
 #include <boost/asio/awaitable.hpp>

@@ -6,24 +6,14 @@ namespace rstmesh::scenarios {
 namespace {
 
 asio::awaitable<void> Initiator(RoleContext& ctx) {
-  TestConnection& conn = ctx.conn();
-  IoResult sent = co_await conn.WriteFiller(ctx.params().request_bytes(), ctx.StepDeadline());
-  if (ctx.Observe(sent, v1::STAGE_WRITE)) co_return;
-  ctx.MarkTrigger();
-  co_await ReadUntilClosed(ctx, ctx.params().response_bytes());
+  co_await RequestThenReadUntilClosed(ctx, ctx.params().response_bytes());
 }
 
 asio::awaitable<void> Responder(RoleContext& ctx) {
-  TestConnection& conn = ctx.conn();
-  if (ctx.Observe(co_await conn.Discard(ctx.params().request_bytes(), ctx.StepDeadline()),
-                  v1::STAGE_READ)) {
-    co_return;
+  const bool answered = co_await ReadRequestAndAnswer(ctx, ctx.StepDeadline());
+  if (answered) {
+    ctx.set_action(ctx.conn().Close(/*abortive=*/true));
   }
-  if (ctx.Observe(co_await conn.WriteFiller(ctx.params().response_bytes(), ctx.StepDeadline()),
-                  v1::STAGE_WRITE)) {
-    co_return;
-  }
-  ctx.set_action(conn.Close(/*abortive=*/true));
 }
 
 }  // namespace

@@ -28,8 +28,14 @@ inline std::optional<uint64_t> HeaderAndRequest(const v1::ScenarioParams& p) {
   return kHeaderSize + p.request_bytes();
 }
 
+// Steps several scenarios share (steps.cc).
 // Reads the rest of a response that must end with the peer's FIN or an error, and records
 // what ended it. More than `limit` bytes is a PROTOCOL_ERROR.
 asio::awaitable<void> ReadUntilClosed(RoleContext& ctx, uint64_t limit);
+// Initiator: writes request_bytes, marks the trigger, then ReadUntilClosed(limit).
+asio::awaitable<void> RequestThenReadUntilClosed(RoleContext& ctx, uint64_t limit);
+// Responder: reads request_bytes (by `deadline`), writes response_bytes. False when either
+// step ended badly (already recorded).
+asio::awaitable<bool> ReadRequestAndAnswer(RoleContext& ctx, Clock::time_point deadline);
 
 }  // namespace rstmesh::scenarios

@@ -18,23 +18,16 @@ asio::awaitable<void> Initiator(RoleContext& ctx) {
     co_await ReadUntilClosed(ctx, 0);
     co_return;
   }
-  ctx.MarkTrigger();
-  IoResult sent = co_await conn.WriteFiller(ctx.params().request_bytes(), ctx.StepDeadline());
-  if (ctx.Observe(sent, v1::STAGE_WRITE)) co_return;
-  co_await ReadUntilClosed(ctx, ctx.params().response_bytes());
+  co_await RequestThenReadUntilClosed(ctx, ctx.params().response_bytes());
 }
 
 asio::awaitable<void> Responder(RoleContext& ctx) {
-  TestConnection& conn = ctx.conn();
-  auto deadline = ctx.StepDeadline(std::chrono::milliseconds(ctx.params().idle_ms()));
-  if (ctx.Observe(co_await conn.Discard(ctx.params().request_bytes(), deadline), v1::STAGE_READ)) {
-    co_return;
+  // The request comes only after the idle period.
+  const bool answered = co_await ReadRequestAndAnswer(
+      ctx, ctx.StepDeadline(std::chrono::milliseconds(ctx.params().idle_ms())));
+  if (answered) {
+    ctx.set_action(ctx.conn().Close());
   }
-  if (ctx.Observe(co_await conn.WriteFiller(ctx.params().response_bytes(), ctx.StepDeadline()),
-                  v1::STAGE_WRITE)) {
-    co_return;
-  }
-  ctx.set_action(conn.Close());
 }
 
 }  // namespace

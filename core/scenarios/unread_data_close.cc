@@ -8,13 +8,7 @@
 namespace rstmesh::scenarios {
 namespace {
 
-asio::awaitable<void> Initiator(RoleContext& ctx) {
-  TestConnection& conn = ctx.conn();
-  IoResult sent = co_await conn.WriteFiller(ctx.params().request_bytes(), ctx.StepDeadline());
-  if (ctx.Observe(sent, v1::STAGE_WRITE)) co_return;
-  ctx.MarkTrigger();
-  co_await ReadUntilClosed(ctx, 0);
-}
+asio::awaitable<void> Initiator(RoleContext& ctx) { co_await RequestThenReadUntilClosed(ctx, 0); }
 
 asio::awaitable<void> Responder(RoleContext& ctx) {
   TestConnection& conn = ctx.conn();
