@@ -10,7 +10,7 @@ packages=(
   libabsl-dev
   libgtest-dev libgmock-dev
   libcli11-dev
-  libsqlite3-dev
+  libsqlite3-dev libyaml-cpp-dev
   iproute2 nftables
 )
 
