@@ -1,0 +1,295 @@
+#include "controller/sqlite_store.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace rstmesh {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY,
+  plan BLOB NOT NULL,
+  state INTEGER NOT NULL,
+  created_unix_ms INTEGER NOT NULL,
+  finished_unix_ms INTEGER NOT NULL DEFAULT 0,
+  total_tasks INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tasks (
+  run_id TEXT NOT NULL,
+  task_id INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  target TEXT NOT NULL,
+  scenario INTEGER NOT NULL,
+  params BLOB NOT NULL,
+  state INTEGER NOT NULL,
+  PRIMARY KEY (run_id, task_id)
+);
+CREATE TABLE IF NOT EXISTS observations (
+  run_id TEXT NOT NULL,
+  task_id INTEGER NOT NULL,
+  role INTEGER NOT NULL,
+  observation BLOB NOT NULL,
+  PRIMARY KEY (run_id, task_id, role)
+);
+)sql";
+
+// One prepared statement, finalized on scope exit.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  bool ok() const { return rc_ == SQLITE_OK; }
+  sqlite3_stmt* get() { return stmt_; }
+  void Bind(int i, const std::string& text) {
+    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  }
+  void BindBlob(int i, const std::string& bytes) {
+    sqlite3_bind_blob(stmt_, i, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+  }
+  void Bind(int i, int64_t value) { sqlite3_bind_int64(stmt_, i, value); }
+  std::string Text(int i) {
+    const unsigned char* p = sqlite3_column_text(stmt_, i);
+    return p == nullptr ? "" : reinterpret_cast<const char*>(p);
+  }
+  std::string Blob(int i) {
+    const void* p = sqlite3_column_blob(stmt_, i);
+    return p == nullptr ? ""
+                        : std::string(static_cast<const char*>(p), sqlite3_column_bytes(stmt_, i));
+  }
+  int64_t Int(int i) { return sqlite3_column_int64(stmt_, i); }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+absl::Status SqlError(sqlite3* db, absl::string_view what) {
+  return absl::InternalError(absl::StrCat("store: ", what, ": ", sqlite3_errmsg(db)));
+}
+
+}  // namespace
+
+absl::string_view RunStateName(RunState state) {
+  switch (state) {
+    case RunState::kRunning:
+      return "running";
+    case RunState::kFinished:
+      return "finished";
+    case RunState::kCancelled:
+      return "cancelled";
+  }
+  return "?";
+}
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
+    absl::Status status = absl::UnavailableError(
+        absl::StrCat("store: cannot open ", path, ": ", db ? sqlite3_errmsg(db) : "no memory"));
+    sqlite3_close(db);
+    return status;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db));
+  absl::MutexLock lock(&store->mu_);
+  for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;", kSchema}) {
+    if (absl::Status s = store->Exec(sql); !s.ok()) return s;
+  }
+  return store;
+}
+
+SqliteStore::~SqliteStore() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_close(db_);
+}
+
+absl::Status SqliteStore::Exec(const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    absl::Status status = absl::InternalError(absl::StrCat("store: ", error ? error : "?"));
+    sqlite3_free(error);
+    return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::CreateRun(const RunRecord& run, const std::vector<TaskRecord>& tasks) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = Exec("BEGIN IMMEDIATE;"); !s.ok()) return s;
+  auto fail = [&](absl::Status status) {
+    Exec("ROLLBACK;").IgnoreError();
+    return status;
+  };
+  {
+    Statement insert(db_,
+                     "INSERT INTO runs (run_id, plan, state, created_unix_ms, "
+                     "finished_unix_ms, total_tasks) VALUES (?, ?, ?, ?, ?, ?)");
+    if (!insert.ok()) return fail(SqlError(db_, "prepare runs"));
+    insert.Bind(1, run.run_id);
+    insert.BindBlob(2, run.plan.SerializeAsString());
+    insert.Bind(3, static_cast<int64_t>(run.state));
+    insert.Bind(4, run.created_unix_ms);
+    insert.Bind(5, run.finished_unix_ms);
+    insert.Bind(6, static_cast<int64_t>(run.total_tasks));
+    int rc = sqlite3_step(insert.get());
+    if (rc == SQLITE_CONSTRAINT) {
+      return fail(absl::AlreadyExistsError(absl::StrCat("run ", run.run_id, " already exists")));
+    }
+    if (rc != SQLITE_DONE) return fail(SqlError(db_, "insert run"));
+  }
+  Statement insert(db_,
+                   "INSERT INTO tasks (run_id, task_id, source, target, scenario, params, state) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  if (!insert.ok()) return fail(SqlError(db_, "prepare tasks"));
+  for (const TaskRecord& task : tasks) {
+    sqlite3_reset(insert.get());
+    insert.Bind(1, run.run_id);
+    insert.Bind(2, static_cast<int64_t>(task.task_id));
+    insert.Bind(3, task.source);
+    insert.Bind(4, task.target);
+    insert.Bind(5, static_cast<int64_t>(task.scenario));
+    insert.BindBlob(6, task.params.SerializeAsString());
+    insert.Bind(7, static_cast<int64_t>(task.state));
+    if (sqlite3_step(insert.get()) != SQLITE_DONE) return fail(SqlError(db_, "insert task"));
+  }
+  return Exec("COMMIT;");
+}
+
+absl::Status SqliteStore::SetRunState(const std::string& run_id, RunState state,
+                                      int64_t finished_unix_ms) {
+  absl::MutexLock lock(&mu_);
+  Statement update(db_, "UPDATE runs SET state = ?, finished_unix_ms = ? WHERE run_id = ?");
+  update.Bind(1, static_cast<int64_t>(state));
+  update.Bind(2, finished_unix_ms);
+  update.Bind(3, run_id);
+  if (sqlite3_step(update.get()) != SQLITE_DONE) return SqlError(db_, "update run");
+  if (sqlite3_changes(db_) == 0) return absl::NotFoundError(absl::StrCat("run ", run_id));
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::SetTaskState(const std::string& run_id, uint64_t task_id,
+                                       TaskState state) {
+  absl::MutexLock lock(&mu_);
+  Statement update(db_, "UPDATE tasks SET state = ? WHERE run_id = ? AND task_id = ?");
+  update.Bind(1, static_cast<int64_t>(state));
+  update.Bind(2, run_id);
+  update.Bind(3, static_cast<int64_t>(task_id));
+  if (sqlite3_step(update.get()) != SQLITE_DONE) return SqlError(db_, "update task");
+  if (sqlite3_changes(db_) == 0) {
+    return absl::NotFoundError(absl::StrCat("task ", task_id, " of run ", run_id));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> SqliteStore::InsertObservations(
+    const std::vector<v1::Observation>& observations) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = Exec("BEGIN IMMEDIATE;"); !s.ok()) return s;
+  Statement insert(db_,
+                   "INSERT OR IGNORE INTO observations (run_id, task_id, role, observation) "
+                   "VALUES (?, ?, ?, ?)");
+  int inserted = 0;
+  for (const v1::Observation& obs : observations) {
+    sqlite3_reset(insert.get());
+    insert.Bind(1, obs.run_id());
+    insert.Bind(2, static_cast<int64_t>(obs.task_id()));
+    insert.Bind(3, static_cast<int64_t>(obs.role()));
+    insert.BindBlob(4, obs.SerializeAsString());
+    if (sqlite3_step(insert.get()) != SQLITE_DONE) {
+      absl::Status status = SqlError(db_, "insert observation");
+      Exec("ROLLBACK;").IgnoreError();
+      return status;
+    }
+    inserted += sqlite3_changes(db_);
+  }
+  if (absl::Status s = Exec("COMMIT;"); !s.ok()) return s;
+  return inserted;
+}
+
+absl::StatusOr<std::vector<RunRecord>> SqliteStore::QueryRuns(const std::string& where_id) {
+  Statement query(db_, where_id.empty()
+                           ? "SELECT run_id, plan, state, created_unix_ms, finished_unix_ms, "
+                             "total_tasks FROM runs ORDER BY created_unix_ms, run_id"
+                           : "SELECT run_id, plan, state, created_unix_ms, finished_unix_ms, "
+                             "total_tasks FROM runs WHERE run_id = ?");
+  if (!where_id.empty()) query.Bind(1, where_id);
+  std::vector<RunRecord> runs;
+  int rc;
+  while ((rc = sqlite3_step(query.get())) == SQLITE_ROW) {
+    RunRecord run;
+    run.run_id = query.Text(0);
+    if (!run.plan.ParseFromString(query.Blob(1))) {
+      return absl::DataLossError(absl::StrCat("store: run ", run.run_id, ": plan unreadable"));
+    }
+    run.state = static_cast<RunState>(query.Int(2));
+    run.created_unix_ms = query.Int(3);
+    run.finished_unix_ms = query.Int(4);
+    run.total_tasks = static_cast<uint64_t>(query.Int(5));
+    runs.push_back(std::move(run));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_, "query runs");
+  return runs;
+}
+
+absl::StatusOr<std::optional<RunRecord>> SqliteStore::GetRun(const std::string& run_id) {
+  absl::MutexLock lock(&mu_);
+  if (run_id.empty()) return std::optional<RunRecord>();
+  auto runs = QueryRuns(run_id);
+  if (!runs.ok()) return runs.status();
+  if (runs->empty()) return std::optional<RunRecord>();
+  return std::optional<RunRecord>(std::move(runs->front()));
+}
+
+absl::StatusOr<std::vector<RunRecord>> SqliteStore::ListRuns() {
+  absl::MutexLock lock(&mu_);
+  return QueryRuns("");
+}
+
+absl::StatusOr<std::vector<TaskRecord>> SqliteStore::GetTasks(const std::string& run_id) {
+  absl::MutexLock lock(&mu_);
+  Statement query(db_,
+                  "SELECT task_id, source, target, scenario, params, state FROM tasks "
+                  "WHERE run_id = ? ORDER BY task_id");
+  query.Bind(1, run_id);
+  std::vector<TaskRecord> tasks;
+  int rc;
+  while ((rc = sqlite3_step(query.get())) == SQLITE_ROW) {
+    TaskRecord task;
+    task.task_id = static_cast<uint64_t>(query.Int(0));
+    task.source = query.Text(1);
+    task.target = query.Text(2);
+    task.scenario = static_cast<v1::Scenario>(query.Int(3));
+    task.params.ParseFromString(query.Blob(4));
+    task.state = static_cast<TaskState>(query.Int(5));
+    tasks.push_back(std::move(task));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_, "query tasks");
+  return tasks;
+}
+
+absl::StatusOr<std::vector<v1::Observation>> SqliteStore::GetObservations(
+    const std::string& run_id) {
+  absl::MutexLock lock(&mu_);
+  Statement query(db_,
+                  "SELECT observation FROM observations WHERE run_id = ? ORDER BY task_id, role");
+  query.Bind(1, run_id);
+  std::vector<v1::Observation> out;
+  int rc;
+  while ((rc = sqlite3_step(query.get())) == SQLITE_ROW) {
+    v1::Observation obs;
+    if (!obs.ParseFromString(query.Blob(0))) {
+      return absl::DataLossError("store: an observation is unreadable");
+    }
+    out.push_back(std::move(obs));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_, "query observations");
+  return out;
+}
+
+}  // namespace rstmesh

@@ -1,0 +1,43 @@
+// SqliteStore: the Store in one SQLite file (WAL journal) under the controller's data
+// directory. WAL with synchronous=NORMAL survives a killed process: a committed batch is on
+// disk before InsertObservations returns.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "controller/store.h"
+
+namespace rstmesh {
+
+class SqliteStore : public Store {
+ public:
+  // Opens (creating if needed) `path` and its schema.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+  ~SqliteStore() override;
+
+  absl::Status CreateRun(const RunRecord& run, const std::vector<TaskRecord>& tasks) override;
+  absl::Status SetRunState(const std::string& run_id, RunState state,
+                           int64_t finished_unix_ms) override;
+  absl::Status SetTaskState(const std::string& run_id, uint64_t task_id, TaskState state) override;
+  absl::StatusOr<int> InsertObservations(const std::vector<v1::Observation>& observations) override;
+  absl::StatusOr<std::optional<RunRecord>> GetRun(const std::string& run_id) override;
+  absl::StatusOr<std::vector<RunRecord>> ListRuns() override;
+  absl::StatusOr<std::vector<TaskRecord>> GetTasks(const std::string& run_id) override;
+  absl::StatusOr<std::vector<v1::Observation>> GetObservations(const std::string& run_id) override;
+
+ private:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<RunRecord>> QueryRuns(const std::string& where_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  sqlite3* db_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace rstmesh

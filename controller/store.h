@@ -1,0 +1,65 @@
+// Store: where the controller keeps runs, their tasks and every observation, so that nothing
+// is lost when it crashes. A batch is in the store before the agent gets its ack; inserting
+// an observation twice (an agent resending after a reconnect) keeps the first.
+//
+// Implementations are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "rstmesh/v1/closure.pb.h"
+#include "rstmesh/v1/plan.pb.h"
+
+namespace rstmesh {
+
+enum class RunState { kRunning, kFinished, kCancelled };
+enum class TaskState { kPending, kAssigned, kDone, kTimedOut, kAgentLost };
+
+absl::string_view RunStateName(RunState state);
+
+struct RunRecord {
+  std::string run_id;
+  v1::Plan plan;
+  RunState state = RunState::kRunning;
+  int64_t created_unix_ms = 0;
+  int64_t finished_unix_ms = 0;  // 0 while running
+  uint64_t total_tasks = 0;
+};
+
+struct TaskRecord {
+  uint64_t task_id = 0;
+  std::string source;
+  std::string target;
+  v1::Scenario scenario = v1::SCENARIO_UNSPECIFIED;
+  v1::ScenarioParams params;
+  TaskState state = TaskState::kPending;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Records a new run and all its tasks atomically. kAlreadyExists if the id is taken.
+  virtual absl::Status CreateRun(const RunRecord& run, const std::vector<TaskRecord>& tasks) = 0;
+  virtual absl::Status SetRunState(const std::string& run_id, RunState state,
+                                   int64_t finished_unix_ms) = 0;
+  virtual absl::Status SetTaskState(const std::string& run_id, uint64_t task_id,
+                                    TaskState state) = 0;
+
+  // Stores observations (each carries its run id) in one transaction. Returns how many were
+  // new; an observation whose (run, task, role) is already stored is ignored.
+  virtual absl::StatusOr<int> InsertObservations(
+      const std::vector<v1::Observation>& observations) = 0;
+
+  virtual absl::StatusOr<std::optional<RunRecord>> GetRun(const std::string& run_id) = 0;
+  virtual absl::StatusOr<std::vector<RunRecord>> ListRuns() = 0;
+  virtual absl::StatusOr<std::vector<TaskRecord>> GetTasks(const std::string& run_id) = 0;
+  virtual absl::StatusOr<std::vector<v1::Observation>> GetObservations(
+      const std::string& run_id) = 0;
+};
+
+}  // namespace rstmesh
