@@ -1,0 +1,130 @@
+#include "controller/task_judge.h"
+
+#include "absl/strings/str_cat.h"
+#include "core/accounting.h"
+#include "core/closure.h"
+#include "core/scenario.h"
+
+namespace rstmesh {
+namespace {
+
+bool SawReset(const v1::Observation& obs) { return obs.observed() == v1::CLOSURE_RST; }
+
+// The catalogue's table "What the path can change, and how it shows".
+std::string Diagnose(v1::Scenario scenario, v1::ClosureClass expected, v1::ClosureClass seen,
+                     const v1::Observation& initiator) {
+  using v1::CLOSURE_FIN;
+  using v1::CLOSURE_RST;
+  using v1::CLOSURE_TIMEOUT;
+  if (scenario == v1::SCENARIO_REFUSED) {
+    if (seen == CLOSURE_TIMEOUT) return "closed ports are dropped (DROP policy), not rejected";
+    if (seen == v1::CLOSURE_UNREACHABLE) {
+      return "a firewall answers with ICMP unreachable / admin-prohibited";
+    }
+  }
+  if (scenario == v1::SCENARIO_IDLE_HOLD) {
+    if (seen == CLOSURE_RST) {
+      return "an idle timer expired and the path reset the next packet (AWS NLB style)";
+    }
+    if (seen == CLOSURE_TIMEOUT) {
+      return "an idle timer expired and the path dropped the flow silently (Azure LB / GCP "
+             "firewall style)";
+    }
+  }
+  if (scenario == v1::SCENARIO_HALF_CLOSE &&
+      (seen == CLOSURE_RST || (seen == CLOSURE_FIN && initiator.bytes_received() == 0))) {
+    return "the path does not support half-close";
+  }
+  if (expected == CLOSURE_RST && seen == CLOSURE_TIMEOUT) {
+    return "resets are dropped by a firewall or load balancer";
+  }
+  if (expected == CLOSURE_RST && seen == CLOSURE_FIN) {
+    return "an L4/L7 proxy converts resets into FIN";
+  }
+  if (expected == CLOSURE_FIN && seen == CLOSURE_RST) {
+    return "a proxy or middlebox resets instead of closing";
+  }
+  return absl::StrCat("observed ", ClosureName(seen), " where Linux predicts ",
+                      ClosureName(expected));
+}
+
+// An end saw a RST that its peer never sent: the peer reports closing with FIN, or that the
+// connection was already gone when it ended (it too was hit by a reset, not sending one).
+// A SILENT peer (state dropped) is answered by its host's RST, which is genuine.
+bool ForgedReset(const v1::Observation& seen_by, const v1::Observation& peer) {
+  return SawReset(seen_by) &&
+         (peer.action() == v1::ACTION_FIN || peer.action() == v1::ACTION_NOTHING);
+}
+
+}  // namespace
+
+v1::TaskResult JudgeTask(const TaskRecord& task, const std::optional<v1::Observation>& initiator,
+                         const std::optional<v1::Observation>& responder) {
+  v1::TaskResult result;
+  result.set_task_id(task.task_id);
+  result.set_source(task.source);
+  result.set_target(task.target);
+  result.set_scenario(task.scenario);
+  if (initiator) *result.mutable_initiator() = *initiator;
+  if (responder) *result.mutable_responder() = *responder;
+  if (initiator && responder) {
+    JoinByteAccounting(*result.mutable_initiator(), *result.mutable_responder());
+  }
+  auto inconclusive = [&](v1::TaskOutcome outcome, std::string why) {
+    result.set_outcome(outcome);
+    result.set_verdict(v1::VERDICT_INCONCLUSIVE);
+    result.set_diagnosis(std::move(why));
+    return result;
+  };
+  if (task.state == TaskState::kAgentLost) {
+    return inconclusive(v1::OUTCOME_AGENT_LOST, "an agent of this task was lost");
+  }
+  if (!initiator) {
+    return inconclusive(v1::OUTCOME_TIMEOUT, "no observation from the initiator in time");
+  }
+  result.set_outcome(v1::OUTCOME_COMPLETED);
+  const ScenarioDef* def = FindScenario(task.scenario);
+  if (def == nullptr) return inconclusive(v1::OUTCOME_COMPLETED, "unknown scenario");
+  for (const auto* obs : {&*initiator, responder ? &*responder : nullptr}) {
+    if (obs == nullptr) continue;
+    if (IsUnsupported(*obs)) return inconclusive(v1::OUTCOME_COMPLETED, obs->detail());
+    if (obs->observed() == v1::CLOSURE_LOCAL_ERROR) {
+      return inconclusive(
+          v1::OUTCOME_COMPLETED,
+          absl::StrCat("the ", RoleName(obs->role()), " could not run it: ", obs->detail()));
+    }
+  }
+  // The responder sees nothing when the connection never reached it.
+  const bool reached = initiator->stage() != v1::STAGE_CONNECT;
+  if (def->responder.observes && reached && !responder) {
+    return inconclusive(v1::OUTCOME_TIMEOUT, "no observation from the responder in time");
+  }
+  const bool responder_ok = !responder || responder->matched();
+  if (initiator->matched() && responder_ok) {
+    result.set_verdict(v1::VERDICT_PASS);
+    return result;
+  }
+  result.set_verdict(v1::VERDICT_DEVIATION);
+  // Which end deviated tells what to explain; the initiator's view comes first.
+  const v1::Observation& off = !initiator->matched() ? *initiator : *responder;
+  const ScenarioDef& s = *def;
+  v1::ClosureClass expected =
+      off.role() == v1::ROLE_INITIATOR ? s.initiator.closure : s.responder.closure;
+  std::string diagnosis = Diagnose(task.scenario, expected, off.observed(), *initiator);
+  if (responder) {
+    const bool forged_at_initiator = ForgedReset(*initiator, *responder) && !initiator->matched();
+    const bool forged_at_responder = ForgedReset(*responder, *initiator) && !responder->matched();
+    if (forged_at_initiator || forged_at_responder) {
+      result.set_forged_reset(true);
+      diagnosis =
+          absl::StrCat(diagnosis, "; the reset came from the path, not the peer: the ",
+                       forged_at_initiator ? "initiator" : "responder", " saw RST but the ",
+                       forged_at_initiator ? "responder" : "initiator", " reports it sent ",
+                       ActionName((forged_at_initiator ? *responder : *initiator).action()));
+    }
+  }
+  result.set_diagnosis(diagnosis);
+  return result;
+}
+
+}  // namespace rstmesh

@@ -1,0 +1,161 @@
+// Joining both ends of a task into a verdict and a diagnosis from the catalogue's table.
+#include "controller/task_judge.h"
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+
+#include "core/scenario.h"
+
+namespace rstmesh {
+namespace {
+
+TaskRecord Task(v1::Scenario scenario, TaskState state = TaskState::kDone) {
+  TaskRecord task;
+  task.task_id = 7;
+  task.source = "a";
+  task.target = "b";
+  task.scenario = scenario;
+  task.params = ResolveParams(*FindScenario(scenario), {});
+  task.state = state;
+  return task;
+}
+
+// An observation as an agent would report it, judged against the catalogue like agents do.
+v1::Observation Obs(v1::Scenario scenario, v1::Role role, v1::ClosureClass closure, int err,
+                    v1::Stage stage, v1::LocalAction action, uint64_t received) {
+  v1::Observation obs;
+  obs.set_task_id(7);
+  obs.set_scenario(scenario);
+  obs.set_role(role);
+  obs.set_observed(closure);
+  obs.set_error_number(err);
+  obs.set_stage(stage);
+  obs.set_action(action);
+  obs.set_bytes_received(received);
+  const ScenarioDef& def = *FindScenario(scenario);
+  Judge(def, ResolveParams(def, {}), obs);
+  return obs;
+}
+
+v1::Observation CleanResponder(v1::Scenario s, v1::LocalAction action, uint64_t received) {
+  return Obs(s, v1::ROLE_RESPONDER, v1::CLOSURE_NONE, 0, v1::STAGE_UNSPECIFIED, action, received);
+}
+
+constexpr auto I = v1::ROLE_INITIATOR;
+
+TEST(TaskJudgeTest, BothEndsAsPredictedPass) {
+  auto s1 = v1::SCENARIO_GRACEFUL_CLOSE;
+  auto result =
+      JudgeTask(Task(s1), Obs(s1, I, v1::CLOSURE_FIN, 0, v1::STAGE_READ, v1::ACTION_FIN, 1024),
+                CleanResponder(s1, v1::ACTION_FIN, 64 + 512));
+  EXPECT_EQ(result.verdict(), v1::VERDICT_PASS) << result.ShortDebugString();
+  EXPECT_EQ(result.outcome(), v1::OUTCOME_COMPLETED);
+}
+
+TEST(TaskJudgeTest, LostAgentMissingOrUnsupportedEndsAreInconclusive) {
+  auto s1 = v1::SCENARIO_GRACEFUL_CLOSE;
+  auto lost = JudgeTask(Task(s1, TaskState::kAgentLost), std::nullopt, std::nullopt);
+  EXPECT_EQ(lost.verdict(), v1::VERDICT_INCONCLUSIVE);
+  EXPECT_EQ(lost.outcome(), v1::OUTCOME_AGENT_LOST);
+
+  auto silent = JudgeTask(Task(s1), std::nullopt, CleanResponder(s1, v1::ACTION_FIN, 576));
+  EXPECT_EQ(silent.outcome(), v1::OUTCOME_TIMEOUT);
+  EXPECT_EQ(silent.verdict(), v1::VERDICT_INCONCLUSIVE);
+
+  auto one_sided = JudgeTask(
+      Task(s1), Obs(s1, I, v1::CLOSURE_FIN, 0, v1::STAGE_READ, v1::ACTION_FIN, 1024), std::nullopt);
+  EXPECT_EQ(one_sided.verdict(), v1::VERDICT_INCONCLUSIVE);
+
+  auto s7 = v1::SCENARIO_SILENT_DROP;
+  auto unsupported = JudgeTask(
+      Task(s7),
+      Obs(s7, I, v1::CLOSURE_UNSUPPORTED, 0, v1::STAGE_UNSPECIFIED, v1::ACTION_NOTHING, 1),
+      Obs(s7, v1::ROLE_RESPONDER, v1::CLOSURE_UNSUPPORTED, 0, v1::STAGE_UNSPECIFIED, v1::ACTION_FIN,
+          64));
+  EXPECT_EQ(unsupported.verdict(), v1::VERDICT_INCONCLUSIVE);
+  EXPECT_NE(unsupported.diagnosis().find("CAP_NET_ADMIN"), std::string::npos);
+}
+
+struct DiagnosisCase {
+  const char* name;
+  v1::Scenario scenario;
+  v1::ClosureClass seen;
+  int err;
+  v1::Stage stage;
+  uint64_t received;
+  v1::LocalAction responder_action;
+  const char* diagnosis;
+};
+
+TEST(TaskJudgeTest, DeviationsGetTheCataloguesDiagnosis) {
+  const DiagnosisCase cases[] = {
+      {"resets dropped", v1::SCENARIO_ABORTIVE_CLOSE, v1::CLOSURE_TIMEOUT, 0, v1::STAGE_READ, 1024,
+       v1::ACTION_RST, "resets are dropped by a firewall or load balancer"},
+      {"proxy turns RST into FIN", v1::SCENARIO_ABORTIVE_CLOSE, v1::CLOSURE_FIN, 0, v1::STAGE_READ,
+       1024, v1::ACTION_RST, "converts resets into FIN"},
+      {"closed port dropped", v1::SCENARIO_REFUSED, v1::CLOSURE_TIMEOUT, 0, v1::STAGE_CONNECT, 0,
+       v1::ACTION_UNSPECIFIED, "closed ports are dropped (DROP policy)"},
+      {"closed port unreachable", v1::SCENARIO_REFUSED, v1::CLOSURE_UNREACHABLE, EHOSTUNREACH,
+       v1::STAGE_CONNECT, 0, v1::ACTION_UNSPECIFIED, "ICMP unreachable"},
+      {"idle reset", v1::SCENARIO_IDLE_HOLD, v1::CLOSURE_RST, ECONNRESET, v1::STAGE_READ, 0,
+       v1::ACTION_RST, "reset the next packet (AWS NLB style)"},
+      {"idle silent drop", v1::SCENARIO_IDLE_HOLD, v1::CLOSURE_TIMEOUT, 0, v1::STAGE_READ, 0,
+       v1::ACTION_FIN, "dropped the flow silently"},
+      {"half-close collapsed", v1::SCENARIO_HALF_CLOSE, v1::CLOSURE_FIN, 0, v1::STAGE_READ, 0,
+       v1::ACTION_FIN, "does not support half-close"},
+  };
+  for (const DiagnosisCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::optional<v1::Observation> responder;
+    if (c.responder_action != v1::ACTION_UNSPECIFIED) {
+      responder = CleanResponder(c.scenario, c.responder_action, 64);
+    }
+    auto initiator = Obs(c.scenario, I, c.seen, c.err, c.stage, v1::ACTION_NOTHING, c.received);
+    auto result = JudgeTask(Task(c.scenario), initiator, responder);
+    EXPECT_EQ(result.verdict(), v1::VERDICT_DEVIATION) << result.ShortDebugString();
+    EXPECT_NE(result.diagnosis().find(c.diagnosis), std::string::npos) << result.diagnosis();
+  }
+}
+
+TEST(TaskJudgeTest, ResetThePeerNeverSentIsForgedByThePath) {
+  auto s1 = v1::SCENARIO_GRACEFUL_CLOSE;
+  // The initiator saw a RST; the responder says it closed with FIN.
+  auto result = JudgeTask(
+      Task(s1), Obs(s1, I, v1::CLOSURE_RST, ECONNRESET, v1::STAGE_READ, v1::ACTION_NOTHING, 0),
+      CleanResponder(s1, v1::ACTION_FIN, 576));
+  EXPECT_EQ(result.verdict(), v1::VERDICT_DEVIATION);
+  EXPECT_TRUE(result.forged_reset());
+  EXPECT_NE(result.diagnosis().find("the reset came from the path, not the peer"),
+            std::string::npos)
+      << result.diagnosis();
+
+  // Both ends hit: the forged RST at the initiator, then the initiator's host's genuine RST
+  // at the responder. Neither end sent a reset itself.
+  auto both = JudgeTask(
+      Task(s1), Obs(s1, I, v1::CLOSURE_RST, ECONNRESET, v1::STAGE_READ, v1::ACTION_NOTHING, 0),
+      Obs(s1, v1::ROLE_RESPONDER, v1::CLOSURE_RST, ECONNRESET, v1::STAGE_WRITE, v1::ACTION_NOTHING,
+          576));
+  EXPECT_TRUE(both.forged_reset()) << both.ShortDebugString();
+
+  // A reset the responder did send (abortive close seen as RST by a proxy-less path) is not.
+  auto s2 = v1::SCENARIO_ABORTIVE_CLOSE;
+  auto genuine = JudgeTask(
+      Task(s2), Obs(s2, I, v1::CLOSURE_RST, ECONNRESET, v1::STAGE_READ, v1::ACTION_NOTHING, 1024),
+      CleanResponder(s2, v1::ACTION_RST, 576));
+  EXPECT_EQ(genuine.verdict(), v1::VERDICT_PASS);
+  EXPECT_FALSE(genuine.forged_reset());
+}
+
+TEST(TaskJudgeTest, JoinsByteAccounting) {
+  auto s3 = v1::SCENARIO_UNREAD_DATA_CLOSE;
+  auto initiator = Obs(s3, I, v1::CLOSURE_RST, ECONNRESET, v1::STAGE_READ, v1::ACTION_NOTHING, 0);
+  initiator.mutable_tcp_info()->set_bytes_acked(64 + 4096);
+  auto result = JudgeTask(Task(s3), initiator, CleanResponder(s3, v1::ACTION_RST, 64));
+  EXPECT_EQ(result.verdict(), v1::VERDICT_PASS);
+  EXPECT_EQ(result.initiator().bytes_lost(), 4096u);
+  EXPECT_EQ(result.initiator().peer_bytes_read(), 64u);
+}
+
+}  // namespace
+}  // namespace rstmesh
