@@ -1,0 +1,189 @@
+#include "controller/agent_hub_service.h"
+
+#include <deque>
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "core/endpoint.h"
+
+namespace rstmesh {
+namespace {
+
+class HubSession;
+
+// What the registry holds: a handle that outlives the reactor and forgets it in OnDone.
+class SessionLink : public AgentConnection {
+ public:
+  explicit SessionLink(HubSession* session) : session_(session) {}
+  bool Send(v1::ControllerMessage message) override;
+  void Close() override;
+  void Detach() {
+    absl::MutexLock lock(&mu_);
+    session_ = nullptr;
+  }
+
+ private:
+  absl::Mutex mu_;
+  HubSession* session_ ABSL_GUARDED_BY(mu_);
+};
+
+class HubSession : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
+ public:
+  HubSession(AgentRegistry* registry, const AgentHubService::ObservationSink* sink,
+             std::chrono::milliseconds heartbeat_interval)
+      : registry_(registry),
+        sink_(sink),
+        heartbeat_interval_(heartbeat_interval),
+        link_(std::make_shared<SessionLink>(this)) {
+    StartRead(&in_);
+  }
+
+  // Queues a message; one write is outstanding at a time, the rest drain from OnWriteDone.
+  bool Send(v1::ControllerMessage message) {
+    absl::MutexLock lock(&mu_);
+    if (ending_) return false;
+    queue_.push_back(std::move(message));
+    if (!writing_) {
+      writing_ = true;
+      StartWrite(&queue_.front());
+    }
+    return true;
+  }
+
+  // Ends the stream with `status` once queued writes are out. The registry forgets the
+  // agent in OnDone, which always follows.
+  void End(grpc::Status status) {
+    absl::MutexLock lock(&mu_);
+    if (ending_) return;
+    ending_ = true;
+    if (writing_) {
+      pending_status_ = std::move(status);
+      finish_pending_ = true;
+    } else {
+      Finish(std::move(status));
+    }
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      End(grpc::Status::OK);
+      return;
+    }
+    grpc::Status handled = Handle(in_);
+    if (!handled.ok()) {
+      End(handled);
+      return;
+    }
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    queue_.pop_front();
+    if (ok && !queue_.empty()) {
+      StartWrite(&queue_.front());
+      return;
+    }
+    writing_ = false;
+    if (finish_pending_) {
+      finish_pending_ = false;
+      Finish(pending_status_);
+    }
+  }
+
+  void OnCancel() override { End(grpc::Status::CANCELLED); }
+
+  void OnDone() override {
+    link_->Detach();
+    if (!agent_id_.empty()) registry_->Unregister(agent_id_, link_.get());
+    delete this;
+  }
+
+ private:
+  grpc::Status Handle(const v1::AgentMessage& message) {
+    if (agent_id_.empty()) {
+      if (!message.has_hello()) {
+        return {grpc::StatusCode::INVALID_ARGUMENT, "the first message must be hello"};
+      }
+      const v1::AgentInfo& info = message.hello().agent();
+      if (info.id().empty()) {
+        return {grpc::StatusCode::INVALID_ARGUMENT, "hello.agent.id: required"};
+      }
+      if (info.id().size() > 253) {
+        return {grpc::StatusCode::INVALID_ARGUMENT, "hello.agent.id: longer than 253"};
+      }
+      if (absl::StatusOr<HostPort> ep = ParseHostPort(info.data_endpoint(), 0); !ep.ok()) {
+        return {grpc::StatusCode::INVALID_ARGUMENT,
+                absl::StrCat("hello.agent.data_endpoint: ", ep.status().message())};
+      }
+      agent_id_ = info.id();
+      v1::ControllerMessage welcome;
+      welcome.mutable_welcome()->set_heartbeat_interval_ms(
+          static_cast<uint32_t>(heartbeat_interval_.count()));
+      Send(std::move(welcome));
+      registry_->Register(info, link_);
+      return grpc::Status::OK;
+    }
+    switch (message.body_case()) {
+      case v1::AgentMessage::kHeartbeat:
+        registry_->Heartbeat(agent_id_);
+        return grpc::Status::OK;
+      case v1::AgentMessage::kBatch: {
+        registry_->Heartbeat(agent_id_);
+        std::vector<v1::Observation> observations(message.batch().observations().begin(),
+                                                  message.batch().observations().end());
+        if (absl::Status stored = (*sink_)(agent_id_, observations); stored.ok()) {
+          v1::ControllerMessage ack;
+          ack.mutable_ack()->set_sequence(message.batch().sequence());
+          Send(std::move(ack));
+        }
+        return grpc::Status::OK;
+      }
+      case v1::AgentMessage::kHello:
+        return {grpc::StatusCode::INVALID_ARGUMENT, "hello: sent twice on one stream"};
+      default:
+        return {grpc::StatusCode::INVALID_ARGUMENT, "empty message"};
+    }
+  }
+
+  AgentRegistry* const registry_;
+  const AgentHubService::ObservationSink* const sink_;
+  const std::chrono::milliseconds heartbeat_interval_;
+  const std::shared_ptr<SessionLink> link_;
+  std::string agent_id_;  // set by Hello; only the reactor's own reactions touch it
+  v1::AgentMessage in_;
+
+  absl::Mutex mu_;
+  std::deque<v1::ControllerMessage> queue_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool ending_ ABSL_GUARDED_BY(mu_) = false;
+  bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status pending_status_ ABSL_GUARDED_BY(mu_);
+};
+
+bool SessionLink::Send(v1::ControllerMessage message) {
+  absl::MutexLock lock(&mu_);
+  return session_ != nullptr && session_->Send(std::move(message));
+}
+
+void SessionLink::Close() {
+  absl::MutexLock lock(&mu_);
+  if (session_ != nullptr) {
+    session_->End({grpc::StatusCode::ABORTED, "replaced by a newer stream of the same agent"});
+  }
+}
+
+}  // namespace
+
+AgentHubService::AgentHubService(AgentRegistry* registry, ObservationSink sink,
+                                 std::chrono::milliseconds heartbeat_interval)
+    : registry_(registry), sink_(std::move(sink)), heartbeat_interval_(heartbeat_interval) {}
+
+grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentHubService::Connect(
+    grpc::CallbackServerContext* /*context*/) {
+  return new HubSession(registry_, &sink_, heartbeat_interval_);
+}
+
+}  // namespace rstmesh
