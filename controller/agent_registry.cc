@@ -81,7 +81,7 @@ bool AgentRegistry::Send(const std::string& agent_id, v1::ControllerMessage mess
     if (it == agents_.end()) return false;
     connection = it->second.connection;
   }
-  return connection->Send(std::move(message));
+  return connection != nullptr && connection->Send(std::move(message));
 }
 
 }  // namespace rstmesh

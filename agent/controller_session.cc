@@ -1,0 +1,244 @@
+#include "agent/controller_session.h"
+
+#include <random>
+
+namespace rstmesh {
+
+// One AgentHub.Connect call. A hold keeps the call open until we stop writing, so a write
+// can never race the end of the call.
+class ControllerSession::Stream
+    : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
+ public:
+  Stream(ControllerSession* owner, v1::AgentHub::Stub* stub) : owner_(owner) {
+    stub->async()->Connect(&context_, this);
+    AddHold();
+    StartRead(&in_);
+    StartCall();
+  }
+
+  bool Send(v1::AgentMessage message) {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return false;
+    queue_.push_back(std::move(message));
+    if (!writing_) {
+      writing_ = true;
+      StartWrite(&queue_.front());
+    }
+    return true;
+  }
+
+  // No more writes: release the hold once the last write is out.
+  void Close() {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return;
+    closed_ = true;
+    if (!writing_) RemoveHold();
+  }
+
+  void Cancel() { context_.TryCancel(); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Close();
+      return;
+    }
+    owner_->OnMessage(in_);
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    queue_.pop_front();
+    if (ok && !queue_.empty() && !closed_) {
+      StartWrite(&queue_.front());
+      return;
+    }
+    writing_ = false;
+    if (!ok && !closed_) closed_ = true;
+    if (closed_) RemoveHold();
+  }
+
+  void OnDone(const grpc::Status& /*status*/) override { owner_->OnStreamDone(); }
+
+ private:
+  ControllerSession* const owner_;
+  grpc::ClientContext context_;
+  v1::ControllerMessage in_;
+  absl::Mutex mu_;
+  std::deque<v1::AgentMessage> queue_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+ControllerSession::ControllerSession(ControllerSessionOptions options,
+                                     AssignmentHandler on_assignment, CancelHandler on_cancel)
+    : options_(std::move(options)),
+      on_assignment_(std::move(on_assignment)),
+      on_cancel_(std::move(on_cancel)) {}
+
+ControllerSession::~ControllerSession() { Stop(); }
+
+void ControllerSession::Start() {
+  worker_ = std::thread([this] { Run(); });
+}
+
+void ControllerSession::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (worker_.joinable()) worker_.join();
+}
+
+void ControllerSession::Report(v1::Observation observation) {
+  absl::MutexLock lock(&mu_);
+  fresh_.push_back(std::move(observation));
+}
+
+ControllerSession::Stats ControllerSession::stats() const {
+  absl::MutexLock lock(&mu_);
+  Stats out = stats_;
+  out.unacked_observations = fresh_.size();
+  for (const Batch& b : unacked_) out.unacked_observations += b.observations.size();
+  return out;
+}
+
+void ControllerSession::OnMessage(const v1::ControllerMessage& message) {
+  switch (message.body_case()) {
+    case v1::ControllerMessage::kWelcome: {
+      absl::MutexLock lock(&mu_);
+      welcomed_ = true;
+      stats_.connected = true;
+      ++stats_.connects;
+      if (message.welcome().heartbeat_interval_ms() > 0) {
+        heartbeat_interval_ = std::chrono::milliseconds(message.welcome().heartbeat_interval_ms());
+      }
+      return;
+    }
+    case v1::ControllerMessage::kAck: {
+      absl::MutexLock lock(&mu_);
+      for (auto it = unacked_.begin(); it != unacked_.end(); ++it) {
+        if (it->sequence == message.ack().sequence()) {
+          stats_.acked_observations += it->observations.size();
+          unacked_.erase(it);
+          break;
+        }
+      }
+      return;
+    }
+    case v1::ControllerMessage::kAssignment:
+      if (on_assignment_) on_assignment_(message.assignment());
+      return;
+    case v1::ControllerMessage::kCancel:
+      if (on_cancel_) on_cancel_(message.cancel());
+      return;
+    default:
+      return;
+  }
+}
+
+void ControllerSession::OnStreamDone() {
+  absl::MutexLock lock(&mu_);
+  stream_done_ = true;
+  stats_.connected = false;
+}
+
+void ControllerSession::Run() {
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  auto channel = grpc::CreateCustomChannel(options_.controller, credentials, args);
+  auto stub = v1::AgentHub::NewStub(channel);
+  std::mt19937_64 rng(std::random_device{}());
+  auto backoff = options_.backoff_min;
+
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      stream_done_ = false;
+      welcomed_ = false;
+    }
+    auto stream = std::make_unique<Stream>(this, stub.get());
+    v1::AgentMessage hello;
+    *hello.mutable_hello()->mutable_agent() = options_.self;
+    stream->Send(std::move(hello));
+
+    bool resent = false;
+    auto last_heartbeat = std::chrono::steady_clock::now();
+    for (;;) {
+      std::vector<v1::AgentMessage> out;
+      bool stop = false, done = false;
+      {
+        absl::MutexLock lock(&mu_);
+        auto wake = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ || stream_done_; };
+        mu_.AwaitWithTimeout(absl::Condition(&wake), absl::FromChrono(options_.batch_interval));
+        stop = stopping_;
+        done = stream_done_;
+        if (!stop && !done && welcomed_) {
+          // After a (re)connect, everything unacknowledged goes again, oldest first.
+          if (!resent) {
+            for (const Batch& b : unacked_) {
+              v1::AgentMessage m;
+              m.mutable_batch()->set_sequence(b.sequence);
+              for (const auto& o : b.observations) *m.mutable_batch()->add_observations() = o;
+              out.push_back(std::move(m));
+            }
+            resent = true;
+            backoff = options_.backoff_min;
+          }
+          while (!fresh_.empty()) {
+            size_t n = std::min(fresh_.size(), options_.batch_max);
+            Batch batch{next_sequence_++, {}};
+            batch.observations.assign(std::make_move_iterator(fresh_.begin()),
+                                      std::make_move_iterator(fresh_.begin() + n));
+            fresh_.erase(fresh_.begin(), fresh_.begin() + n);
+            v1::AgentMessage m;
+            m.mutable_batch()->set_sequence(batch.sequence);
+            for (const auto& o : batch.observations) *m.mutable_batch()->add_observations() = o;
+            out.push_back(std::move(m));
+            unacked_.push_back(std::move(batch));
+          }
+          // Bounded memory: past the limit the oldest unacknowledged batch goes.
+          size_t held = 0;
+          for (const Batch& b : unacked_) held += b.observations.size();
+          while (held > options_.max_unacked && !unacked_.empty()) {
+            held -= unacked_.front().observations.size();
+            stats_.dropped_observations += unacked_.front().observations.size();
+            unacked_.pop_front();
+          }
+          auto now = std::chrono::steady_clock::now();
+          if (now - last_heartbeat >= heartbeat_interval_) {
+            last_heartbeat = now;
+            v1::AgentMessage m;
+            m.mutable_heartbeat();
+            out.push_back(std::move(m));
+          }
+        }
+      }
+      if (stop) {
+        stream->Close();
+        stream->Cancel();
+      }
+      if (stop || done) break;
+      for (auto& m : out) stream->Send(std::move(m));
+    }
+    // Wait for OnDone before the reactor goes away.
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(&stream_done_));
+    }
+    stream.reset();
+    // Jittered exponential backoff before the next attempt.
+    auto wait = std::chrono::milliseconds(
+        std::uniform_int_distribution<int64_t>(backoff.count() / 2, backoff.count())(rng));
+    backoff = std::min(options_.backoff_max, backoff * 2);
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(wait));
+  }
+}
+
+}  // namespace rstmesh

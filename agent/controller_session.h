@@ -1,0 +1,85 @@
+// ControllerSession: the agent's end of AgentHub.Connect. Dials the controller, says hello,
+// hands assignments to the caller, and sends observations in numbered batches. A batch is
+// kept until the controller acknowledges it (it is then durable there) and resent, in
+// order, after a reconnect. Reconnects with jittered exponential backoff.
+//
+// Thread-safe. Callbacks run on gRPC threads and must not block.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "rstmesh/v1/agent_hub.grpc.pb.h"
+
+namespace rstmesh {
+
+struct ControllerSessionOptions {
+  std::string controller;                                 // host:port
+  std::shared_ptr<grpc::ChannelCredentials> credentials;  // null means insecure (local use)
+  v1::AgentInfo self;
+  std::chrono::milliseconds backoff_min{100};
+  std::chrono::milliseconds backoff_max{5000};
+  std::chrono::milliseconds batch_interval{50};
+  size_t batch_max = 512;        // observations per batch
+  size_t max_unacked = 200'000;  // kept for resend; beyond, the oldest batch is dropped
+};
+
+class ControllerSession {
+ public:
+  using AssignmentHandler = std::function<void(const v1::Assignment&)>;
+  using CancelHandler = std::function<void(const v1::CancelRun&)>;
+
+  ControllerSession(ControllerSessionOptions options, AssignmentHandler on_assignment,
+                    CancelHandler on_cancel);
+  ~ControllerSession();
+
+  void Start();
+  void Stop();  // ends the stream; unacknowledged observations are lost with the process
+
+  // Queues an observation for the next batch.
+  void Report(v1::Observation observation);
+
+  struct Stats {
+    bool connected = false;
+    uint64_t connects = 0;  // streams that got the controller's welcome
+    uint64_t acked_observations = 0;
+    uint64_t unacked_observations = 0;
+    uint64_t dropped_observations = 0;
+  };
+  Stats stats() const;
+
+ private:
+  class Stream;
+  struct Batch {
+    uint64_t sequence;
+    std::vector<v1::Observation> observations;
+  };
+  void Run();
+  void OnMessage(const v1::ControllerMessage& message);
+  void OnStreamDone();
+
+  const ControllerSessionOptions options_;
+  const AssignmentHandler on_assignment_;
+  const CancelHandler on_cancel_;
+  std::thread worker_;
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool stream_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool welcomed_ ABSL_GUARDED_BY(mu_) = false;
+  std::chrono::milliseconds heartbeat_interval_ ABSL_GUARDED_BY(mu_){1000};
+  std::vector<v1::Observation> fresh_ ABSL_GUARDED_BY(mu_);
+  std::deque<Batch> unacked_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace rstmesh
