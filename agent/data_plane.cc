@@ -36,6 +36,13 @@ std::future<v1::Observation> DataPlane::RunTask(Task task) {
   return future;
 }
 
+void DataPlane::RunTask(Task task, std::function<void(v1::Observation)> done) {
+  asio::co_spawn(asio::make_strand(io_), RunInitiator(std::move(task)),
+                 [done = std::move(done)](std::exception_ptr error, v1::Observation obs) {
+                   if (!error) done(std::move(obs));
+                 });
+}
+
 void DataPlane::Stop() {
   work_.reset();
   io_.stop();

@@ -36,6 +36,8 @@ class DataPlane {
 
   // Runs one initiator task on the data plane; the future holds its observation.
   std::future<v1::Observation> RunTask(Task task);
+  // The same, calling `done` on an io thread instead.
+  void RunTask(Task task, std::function<void(v1::Observation)> done);
 
   asio::io_context& io() { return io_; }
   void Stop();

@@ -1,0 +1,95 @@
+#include "agent/agent.h"
+
+#include "absl/strings/str_cat.h"
+#include "core/endpoint.h"
+
+namespace rstmesh {
+
+Agent::Agent(AgentOptions options) : options_(std::move(options)), plane_(options_.threads) {}
+
+Agent::~Agent() { Stop(); }
+
+absl::Status Agent::Start() {
+  absl::Status started = plane_.StartResponder(options_.responder, [this](v1::Observation obs) {
+    if (session_) session_->Report(std::move(obs));
+  });
+  if (!started.ok()) return started;
+  Responder& responder = *plane_.responder();
+  std::string host = options_.advertise;
+  if (host.empty()) {
+    asio::ip::address listen = responder.data_endpoint().address();
+    if (listen.is_unspecified()) {
+      return absl::InvalidArgumentError(
+          "--advertise: required when listening on every address (peers need one to dial)");
+    }
+    host = listen.to_string();
+  }
+  asio::ip::tcp::endpoint advertised(asio::ip::make_address(host),
+                                     responder.data_endpoint().port());
+  ControllerSessionOptions session;
+  session.controller = options_.controller;
+  session.self.set_id(options_.id);
+  for (const auto& [k, v] : options_.labels) (*session.self.mutable_labels())[k] = v;
+  session.self.set_data_endpoint(FormatEndpoint(advertised));
+  session.self.set_closed_port(responder.closed_endpoint().port());
+  session.self.set_tcp_repair(responder.tcp_repair());
+  session.self.set_version("0.1.0");
+  session_ = std::make_unique<ControllerSession>(
+      session, [this](const v1::Assignment& a) { RunAssignment(a); }, nullptr);
+  session_->Start();
+  return absl::OkStatus();
+}
+
+void Agent::Stop() {
+  if (session_) session_->Stop();
+  plane_.Stop();
+}
+
+ControllerSession::Stats Agent::session_stats() const {
+  return session_ ? session_->stats() : ControllerSession::Stats{};
+}
+
+void Agent::RunAssignment(const v1::Assignment& assignment) {
+  Task task;
+  task.task_id = assignment.task_id();
+  task.scenario = assignment.scenario();
+  task.closed_port = static_cast<uint16_t>(assignment.closed_port());
+  task.params = assignment.params();
+  if (assignment.connect_timeout_ms() > 0) {
+    task.timeouts.connect = std::chrono::milliseconds(assignment.connect_timeout_ms());
+  }
+  if (assignment.io_timeout_ms() > 0) {
+    task.timeouts.io = std::chrono::milliseconds(assignment.io_timeout_ms());
+  }
+  // Test connections leave from the address peers know this agent by.
+  if (!options_.advertise.empty()) {
+    boost::system::error_code ec;
+    auto source = asio::ip::make_address(options_.advertise, ec);
+    if (!ec) task.source = source;
+  } else if (!plane_.responder()->data_endpoint().address().is_unspecified()) {
+    task.source = plane_.responder()->data_endpoint().address();
+  }
+  const std::string run_id = assignment.run_id();
+  auto peer = ParseHostPort(assignment.target_endpoint(), 0);
+  absl::StatusOr<asio::ip::tcp::endpoint> endpoint =
+      peer.ok() ? Resolve(*peer) : absl::StatusOr<asio::ip::tcp::endpoint>(peer.status());
+  if (!endpoint.ok()) {
+    v1::Observation obs;
+    obs.set_run_id(run_id);
+    obs.set_task_id(task.task_id);
+    obs.set_role(v1::ROLE_INITIATOR);
+    obs.set_scenario(task.scenario);
+    obs.set_observed(v1::CLOSURE_LOCAL_ERROR);
+    obs.set_detail(absl::StrCat("target_endpoint: ", endpoint.status().message()));
+    session_->Report(std::move(obs));
+    return;
+  }
+  if (task.source && task.source->is_v4() != endpoint->address().is_v4()) task.source.reset();
+  task.peer = *endpoint;
+  plane_.RunTask(std::move(task), [this, run_id](v1::Observation obs) {
+    obs.set_run_id(run_id);
+    session_->Report(std::move(obs));
+  });
+}
+
+}  // namespace rstmesh

@@ -1,0 +1,48 @@
+// Agent: what `rstmesh-agent run` is. The data plane (responder on the data port, initiator
+// tasks) wired to the controller: assignments from the ControllerSession run on the data
+// plane, and both roles' observations go back in batches.
+//
+// Thread-safe: construct, Start(), then Stop() (or destroy) from any thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "agent/controller_session.h"
+#include "agent/data_plane.h"
+
+namespace rstmesh {
+
+struct AgentOptions {
+  std::string id;                             // node name
+  std::map<std::string, std::string> labels;  // zone, rack, ...
+  std::string controller;                     // host:port
+  std::string advertise;  // address peers reach the data port at; default: the listen address
+  ResponderOptions responder;
+  int threads = 1;
+};
+
+class Agent {
+ public:
+  explicit Agent(AgentOptions options);
+  ~Agent();
+
+  // Binds the data ports and starts dialing the controller.
+  absl::Status Start();
+  void Stop();
+
+  Responder* responder() { return plane_.responder(); }
+  ControllerSession::Stats session_stats() const;
+  const std::string& id() const { return options_.id; }
+
+ private:
+  void RunAssignment(const v1::Assignment& assignment);
+
+  AgentOptions options_;
+  DataPlane plane_;
+  std::unique_ptr<ControllerSession> session_;
+};
+
+}  // namespace rstmesh

@@ -1,0 +1,57 @@
+// Controller: the store, the fleet registry, the run manager and the gRPC server with the
+// AgentHub service, wired together. What `rstmesh-controller` runs, and what tests start
+// on port 0.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "controller/agent_hub_service.h"
+#include "controller/agent_registry.h"
+#include "controller/run_manager.h"
+#include "controller/sqlite_store.h"
+
+namespace rstmesh {
+
+struct ControllerOptions {
+  std::string listen = "127.0.0.1:7400";  // host:port; port 0 picks one
+  std::string data_dir;                   // holds rstmesh.db
+  std::chrono::milliseconds heartbeat_interval{1000};
+  std::chrono::milliseconds agent_timeout{5000};  // silent longer: the agent is lost
+  RunManager::Options runs;
+};
+
+class Controller {
+ public:
+  explicit Controller(ControllerOptions options);
+  ~Controller();
+
+  // Opens the store, resumes runs, starts serving. kUnavailable if the port is taken.
+  absl::Status Start();
+  // Stops serving (in-flight RPCs get `grace`), then the scheduler.
+  void Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(2000));
+
+  int port() const { return port_; }
+  RunManager& runs() { return *runs_; }
+  AgentRegistry& registry() { return registry_; }
+  Store& store() { return *store_; }
+
+ private:
+  void WatchHeartbeats();
+
+  ControllerOptions options_;
+  std::unique_ptr<SqliteStore> store_;
+  AgentRegistry registry_;
+  std::unique_ptr<RunManager> runs_;
+  std::unique_ptr<AgentHubService> hub_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::thread watchdog_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace rstmesh

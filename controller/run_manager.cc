@@ -1,0 +1,417 @@
+#include "controller/run_manager.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "controller/aggregator.h"
+#include "controller/plan_expander.h"
+#include "controller/plan_validator.h"
+#include "controller/task_judge.h"
+#include "core/scenario.h"
+
+namespace rstmesh {
+namespace {
+
+int64_t UnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Long enough for every step of the scenario to hit its own deadline first.
+std::chrono::milliseconds TaskTimeout(const v1::Plan& plan, const v1::ScenarioParams& params) {
+  if (plan.limits().task_timeout_ms() > 0) {
+    return std::chrono::milliseconds(plan.limits().task_timeout_ms());
+  }
+  return std::chrono::milliseconds(3000 + 4 * 5000 + params.idle_ms() + 5000);
+}
+
+bool ResponderExpected(const v1::Observation& initiator) {
+  const ScenarioDef* def = FindScenario(initiator.scenario());
+  return def != nullptr && def->responder.observes && initiator.stage() != v1::STAGE_CONNECT &&
+         initiator.observed() != v1::CLOSURE_LOCAL_ERROR;
+}
+
+}  // namespace
+
+std::string RunIdFor(uint64_t run_number) { return absl::StrCat("run-", run_number); }
+uint64_t RunNumberOfTask(uint64_t task_id) { return task_id >> 32; }
+
+RunManager::RunManager(Store* store, AgentRegistry* registry, Options options)
+    : store_(store), registry_(registry), options_(std::move(options)) {}
+
+RunManager::~RunManager() { Stop(); }
+
+absl::Status RunManager::Start() {
+  absl::StatusOr<std::vector<RunRecord>> runs = store_->ListRuns();
+  if (!runs.ok()) return runs.status();
+  {
+    absl::MutexLock lock(&mu_);
+    for (const RunRecord& run : *runs) {
+      uint64_t number = 0;
+      if (absl::SimpleAtoi(absl::StripPrefix(run.run_id, "run-"), &number)) {
+        last_run_number_ = std::max(last_run_number_, number);
+      }
+      if (run.state == RunState::kRunning) {
+        if (absl::Status loaded = Load(run); !loaded.ok()) return loaded;
+      }
+    }
+  }
+  thread_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+void RunManager::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::Status RunManager::Load(const RunRecord& record) {
+  auto tasks = store_->GetTasks(record.run_id);
+  if (!tasks.ok()) return tasks.status();
+  auto observations = store_->GetObservations(record.run_id);
+  if (!observations.ok()) return observations.status();
+  LiveRun run;
+  run.record = record;
+  run.deadline = Clock::now() + std::chrono::seconds(record.plan.limits().deadline_s() > 0
+                                                         ? record.plan.limits().deadline_s()
+                                                         : 3600);
+  std::map<uint64_t, size_t> index;
+  for (const TaskRecord& t : *tasks) {
+    LiveTask live;
+    live.record = t;
+    live.timeout = TaskTimeout(record.plan, t.params);
+    index[t.task_id] = run.tasks.size();
+    run.tasks.push_back(std::move(live));
+  }
+  for (const v1::Observation& obs : *observations) {
+    auto it = index.find(obs.task_id());
+    if (it == index.end()) continue;
+    LiveTask& task = run.tasks[it->second];
+    if (obs.role() == v1::ROLE_INITIATOR) {
+      task.initiator_seen = true;
+      task.responder_expected = ResponderExpected(obs);
+      task.initiator_at = Clock::now();
+      task.deviated |= !obs.matched() && !IsUnsupported(obs);
+    } else {
+      task.responder_seen = true;
+      task.deviated |= !obs.matched() && !IsUnsupported(obs);
+    }
+  }
+  for (LiveTask& task : run.tasks) {
+    bool done = task.record.state == TaskState::kTimedOut ||
+                task.record.state == TaskState::kAgentLost ||
+                (task.initiator_seen && (task.responder_seen || !task.responder_expected));
+    if (done) {
+      task.final = true;
+      ++run.final_count;
+    }
+  }
+  std::string id = record.run_id;
+  runs_[id] = std::move(run);
+  MaybeFinish(runs_[id]);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan) {
+  const std::vector<v1::AgentInfo> agents = registry_->Agents();
+  if (absl::Status valid = ValidatePlan(plan, agents); !valid.ok()) return valid;
+  std::vector<PlannedTask> planned = ExpandPlan(plan, agents);
+  absl::MutexLock lock(&mu_);
+  const uint64_t number = ++last_run_number_;
+  RunRecord record;
+  record.run_id = RunIdFor(number);
+  record.plan = plan;
+  record.created_unix_ms = UnixMs();
+  record.total_tasks = planned.size();
+  std::vector<TaskRecord> tasks;
+  tasks.reserve(planned.size());
+  for (size_t i = 0; i < planned.size(); ++i) {
+    TaskRecord t;
+    t.task_id = number << 32 | (i + 1);
+    t.source = planned[i].source;
+    t.target = planned[i].target;
+    t.scenario = planned[i].scenario;
+    t.params = planned[i].params;
+    tasks.push_back(std::move(t));
+  }
+  if (absl::Status created = store_->CreateRun(record, tasks); !created.ok()) return created;
+  if (absl::Status loaded = Load(record); !loaded.ok()) return loaded;
+  return record.run_id;
+}
+
+absl::Status RunManager::CancelRun(const std::string& run_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = runs_.find(run_id);
+  if (it == runs_.end()) {
+    auto stored = store_->GetRun(run_id);
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) return absl::NotFoundError(absl::StrCat("no run ", run_id));
+    return absl::FailedPreconditionError(
+        absl::StrCat(run_id, " is already ", RunStateName((*stored)->state)));
+  }
+  LiveRun& run = it->second;
+  run.cancelled = true;
+  for (const auto& [agent, count] : in_flight_) {
+    v1::ControllerMessage cancel;
+    cancel.mutable_cancel()->set_run_id(run_id);
+    registry_->Send(agent, cancel);
+  }
+  for (LiveTask& task : run.tasks) {
+    if (!task.final) Finalize(run, task, TaskState::kTimedOut);
+  }
+  MaybeFinish(run);
+  return absl::OkStatus();
+}
+
+absl::Status RunManager::OnObservations(const std::string& /*agent_id*/,
+                                        const std::vector<v1::Observation>& observations) {
+  std::vector<v1::Observation> valid;
+  valid.reserve(observations.size());
+  for (const v1::Observation& obs : observations) {
+    // Anything that cannot belong to a task is dropped (and acknowledged, so it is not
+    // resent forever).
+    if (obs.task_id() == 0 || RunNumberOfTask(obs.task_id()) == 0) continue;
+    if (obs.role() != v1::ROLE_INITIATOR && obs.role() != v1::ROLE_RESPONDER) continue;
+    v1::Observation copy = obs;
+    copy.set_run_id(RunIdFor(RunNumberOfTask(obs.task_id())));
+    valid.push_back(std::move(copy));
+  }
+  if (valid.empty()) return absl::OkStatus();
+  absl::StatusOr<int> stored = store_->InsertObservations(valid);
+  if (!stored.ok()) return stored.status();
+
+  absl::MutexLock lock(&mu_);
+  const auto now = Clock::now();
+  for (const v1::Observation& obs : valid) {
+    LiveRun* run = nullptr;
+    LiveTask* task = FindTask(obs.task_id(), &run);
+    if (task == nullptr) continue;
+    task->deviated |= !obs.matched() && !IsUnsupported(obs);
+    if (obs.role() == v1::ROLE_INITIATOR) {
+      if (task->initiator_seen) continue;
+      task->initiator_seen = true;
+      task->initiator_at = now;
+      task->responder_expected = ResponderExpected(obs);
+      if (task->in_flight) {
+        task->in_flight = false;
+        --in_flight_[task->record.source];
+      }
+    } else {
+      task->responder_seen = true;
+    }
+    if (!task->final && task->initiator_seen &&
+        (task->responder_seen || !task->responder_expected)) {
+      Finalize(*run, *task, TaskState::kDone);
+    }
+  }
+  for (auto it = runs_.begin(); it != runs_.end();) {
+    LiveRun& run = (it++)->second;
+    MaybeFinish(run);
+  }
+  return absl::OkStatus();
+}
+
+void RunManager::OnAgentLost(const std::string& agent_id) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = runs_.begin(); it != runs_.end();) {
+    LiveRun& run = (it++)->second;
+    for (LiveTask& task : run.tasks) {
+      if (task.final) continue;
+      if (task.record.source != agent_id && task.record.target != agent_id) continue;
+      Finalize(run, task, task.initiator_seen ? TaskState::kDone : TaskState::kAgentLost);
+    }
+    MaybeFinish(run);
+  }
+}
+
+RunManager::LiveTask* RunManager::FindTask(uint64_t task_id, LiveRun** run) {
+  auto it = runs_.find(RunIdFor(RunNumberOfTask(task_id)));
+  if (it == runs_.end()) return nullptr;
+  const uint64_t index = (task_id & 0xFFFFFFFFu) - 1;
+  if (index >= it->second.tasks.size()) return nullptr;
+  *run = &it->second;
+  return &it->second.tasks[index];
+}
+
+void RunManager::Finalize(LiveRun& run, LiveTask& task, TaskState state) {
+  if (task.final) return;
+  task.final = true;
+  ++run.final_count;
+  if (task.in_flight) {
+    task.in_flight = false;
+    --in_flight_[task.record.source];
+  }
+  if (state == TaskState::kTimedOut || state == TaskState::kAgentLost) {
+    task.record.state = state;
+    store_->SetTaskState(run.record.run_id, task.record.task_id, state).IgnoreError();
+  }
+}
+
+void RunManager::MaybeFinish(LiveRun& run) {
+  if (run.final_count < run.tasks.size()) return;
+  const RunState state = run.cancelled ? RunState::kCancelled : RunState::kFinished;
+  store_->SetRunState(run.record.run_id, state, UnixMs()).IgnoreError();
+  run.record.state = state;
+  run.finished = true;
+}
+
+void RunManager::Loop() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    Tick();
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(options_.tick));
+  }
+}
+
+void RunManager::Tick() {
+  // Finished runs leave the live set (their reports come from the store).
+  for (auto it = runs_.begin(); it != runs_.end();) {
+    it = it->second.finished ? runs_.erase(it) : std::next(it);
+  }
+  const auto now = Clock::now();
+  std::map<std::string, v1::AgentInfo> agents;
+  for (v1::AgentInfo& a : registry_->Agents()) agents[a.id()] = std::move(a);
+  for (auto& [run_id, run] : runs_) {
+    const v1::Limits& limits = run.record.plan.limits();
+    const int limit = limits.concurrency_per_agent() > 0 ? limits.concurrency_per_agent() : 4;
+    const auto spacing = std::chrono::milliseconds(limits.pair_spacing_ms());
+    const bool past_deadline = now > run.deadline;
+    for (size_t i = 0; i < run.tasks.size(); ++i) {
+      LiveTask& task = run.tasks[i];
+      if (task.final) continue;
+      if (past_deadline) {
+        Finalize(run, task, TaskState::kTimedOut);
+      } else if (task.initiator_seen) {
+        if (now - task.initiator_at > options_.responder_grace) {
+          Finalize(run, task, TaskState::kDone);
+        }
+      } else if (task.assigned) {
+        if (now - task.assigned_at > task.timeout) Finalize(run, task, TaskState::kTimedOut);
+      } else if (i >= run.next_pending) {
+        const std::string& source = task.record.source;
+        auto src = agents.find(source);
+        auto dst = agents.find(task.record.target);
+        if (src == agents.end() || dst == agents.end()) {
+          Finalize(run, task, TaskState::kAgentLost);
+          continue;
+        }
+        if (in_flight_[source] >= limit) continue;
+        auto pair = std::make_pair(source, task.record.target);
+        if (spacing.count() > 0 && pair_last_.count(pair) && now - pair_last_[pair] < spacing) {
+          continue;
+        }
+        v1::ControllerMessage message;
+        v1::Assignment* a = message.mutable_assignment();
+        a->set_run_id(run_id);
+        a->set_task_id(task.record.task_id);
+        a->set_scenario(task.record.scenario);
+        a->set_target_agent(task.record.target);
+        a->set_target_endpoint(dst->second.data_endpoint());
+        a->set_closed_port(dst->second.closed_port());
+        *a->mutable_params() = task.record.params;
+        if (!registry_->Send(source, std::move(message))) {
+          Finalize(run, task, TaskState::kAgentLost);
+          continue;
+        }
+        task.assigned = true;
+        task.assigned_at = now;
+        task.in_flight = true;
+        ++in_flight_[source];
+        pair_last_[pair] = now;
+      }
+    }
+    while (run.next_pending < run.tasks.size() &&
+           (run.tasks[run.next_pending].assigned || run.tasks[run.next_pending].final)) {
+      ++run.next_pending;
+    }
+    MaybeFinish(run);
+  }
+}
+
+absl::StatusOr<RunProgress> RunManager::Progress(const std::string& run_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(run_id);
+    if (it != runs_.end()) {
+      const LiveRun& run = it->second;
+      RunProgress p;
+      p.run_id = run_id;
+      p.state = run.record.state;
+      p.total = run.tasks.size();
+      p.done = run.final_count;
+      for (const LiveTask& t : run.tasks) {
+        if (t.final && t.deviated) ++p.deviation;
+      }
+      return p;
+    }
+  }
+  absl::StatusOr<RunReport> report = Report(run_id);
+  if (!report.ok()) return report.status();
+  return report->progress;
+}
+
+absl::StatusOr<RunReport> RunManager::Report(const std::string& run_id) {
+  auto run = store_->GetRun(run_id);
+  if (!run.ok()) return run.status();
+  if (!run->has_value()) return absl::NotFoundError(absl::StrCat("no run ", run_id));
+  auto tasks = store_->GetTasks(run_id);
+  if (!tasks.ok()) return tasks.status();
+  auto observations = store_->GetObservations(run_id);
+  if (!observations.ok()) return observations.status();
+  std::map<std::pair<uint64_t, int>, v1::Observation> by_task;
+  for (v1::Observation& obs : *observations) {
+    by_task[{obs.task_id(), obs.role()}] = std::move(obs);
+  }
+  std::set<uint64_t> open;  // tasks of a live run still under way
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = runs_.find(run_id); it != runs_.end()) {
+      for (const LiveTask& t : it->second.tasks) {
+        if (!t.final) open.insert(t.record.task_id);
+      }
+    }
+  }
+  RunReport report;
+  report.plan = (*run)->plan;
+  report.progress.run_id = run_id;
+  report.progress.state = (*run)->state;
+  report.progress.total = tasks->size();
+  std::map<std::string, std::string> zone_of;
+  for (const v1::AgentInfo& a : registry_->Agents()) {
+    auto it = a.labels().find(options_.zone_label);
+    if (it != a.labels().end()) zone_of[a.id()] = it->second;
+  }
+  for (const TaskRecord& task : *tasks) {
+    if (open.count(task.task_id)) continue;
+    auto find = [&](v1::Role role) -> std::optional<v1::Observation> {
+      auto it = by_task.find({task.task_id, role});
+      if (it == by_task.end()) return std::nullopt;
+      return it->second;
+    };
+    v1::TaskResult result = JudgeTask(task, find(v1::ROLE_INITIATOR), find(v1::ROLE_RESPONDER));
+    ++report.progress.done;
+    switch (result.verdict()) {
+      case v1::VERDICT_PASS:
+        ++report.progress.pass;
+        break;
+      case v1::VERDICT_DEVIATION:
+        ++report.progress.deviation;
+        break;
+      default:
+        ++report.progress.inconclusive;
+    }
+    report.results.push_back(std::move(result));
+  }
+  report.cells = AggregateByAgent(report.results);
+  report.zone_cells = AggregateByLabel(report.results, zone_of);
+  return report;
+}
+
+}  // namespace rstmesh

@@ -1,0 +1,122 @@
+// RunManager: turns plans into runs and runs to their end. Expands a plan into tasks,
+// stores them, hands each to its initiator agent within the plan's limits (concurrency per
+// agent, spacing per pair), takes observations from AgentHub (stored before acked), and
+// closes tasks that time out or whose agent is lost, so that a run always finishes.
+// A restarted controller resumes the runs its store says are still running.
+//
+// Thread-safe. Start() runs the scheduler on its own thread.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "controller/agent_registry.h"
+#include "controller/store.h"
+#include "rstmesh/v1/report.pb.h"
+
+namespace rstmesh {
+
+struct RunProgress {
+  std::string run_id;
+  RunState state = RunState::kRunning;
+  uint64_t total = 0;
+  uint64_t done = 0;  // tasks with a final outcome
+  uint64_t pass = 0;
+  uint64_t deviation = 0;
+  uint64_t inconclusive = 0;
+};
+
+struct RunReport {
+  RunProgress progress;
+  v1::Plan plan;
+  std::vector<v1::TaskResult> results;  // one per task, by task id
+  std::vector<v1::Cell> cells;          // per (source, target, scenario)
+  std::vector<v1::Cell> zone_cells;     // per (zone, zone, scenario)
+};
+
+class RunManager {
+ public:
+  using Clock = std::chrono::steady_clock;
+  struct Options {
+    std::chrono::milliseconds tick{20};
+    std::chrono::milliseconds responder_grace{3000};  // wait for the responder's side
+    std::string zone_label = "zone";
+  };
+
+  RunManager(Store* store, AgentRegistry* registry, Options options);
+  ~RunManager();
+
+  // Loads runs still marked running and starts the scheduler.
+  absl::Status Start();
+  void Stop();
+
+  // kInvalidArgument / kFailedPrecondition from validation, naming the field.
+  absl::StatusOr<std::string> StartRun(const v1::Plan& plan);
+  absl::Status CancelRun(const std::string& run_id);
+
+  // AgentHub's sink: stores the batch (filling run ids from task ids), then updates runs.
+  absl::Status OnObservations(const std::string& agent_id,
+                              const std::vector<v1::Observation>& observations);
+  void OnAgentLost(const std::string& agent_id);
+
+  absl::StatusOr<RunProgress> Progress(const std::string& run_id);
+  absl::StatusOr<RunReport> Report(const std::string& run_id);
+
+ private:
+  struct LiveTask {
+    TaskRecord record;
+    bool assigned = false;
+    bool initiator_seen = false;
+    bool responder_seen = false;
+    bool final = false;
+    bool in_flight = false;          // counted in in_flight_ of its initiator
+    bool responder_expected = true;  // known once the initiator's observation arrived
+    bool deviated = false;           // an end did not match (progress only)
+    Clock::time_point assigned_at;
+    Clock::time_point initiator_at;
+    std::chrono::milliseconds timeout{0};
+  };
+  struct LiveRun {
+    RunRecord record;
+    std::vector<LiveTask> tasks;  // by index: task id = run number << 32 | (index + 1)
+    size_t next_pending = 0;      // tasks before it are all assigned or final
+    size_t final_count = 0;
+    bool cancelled = false;
+    bool finished = false;  // all tasks final; leaves runs_ at the next tick
+    Clock::time_point deadline;
+  };
+
+  void Loop();
+  void Tick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Finalize(LiveRun& run, LiveTask& task, TaskState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeFinish(LiveRun& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  LiveTask* FindTask(uint64_t task_id, LiveRun** run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Load(const RunRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Store* const store_;
+  AgentRegistry* const registry_;
+  const Options options_;
+  std::thread thread_;
+
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t last_run_number_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, LiveRun> runs_ ABSL_GUARDED_BY(mu_);   // active runs only
+  std::map<std::string, int> in_flight_ ABSL_GUARDED_BY(mu_);  // per initiator agent
+  std::map<std::pair<std::string, std::string>, Clock::time_point> pair_last_ ABSL_GUARDED_BY(mu_);
+};
+
+// "run-7" <-> 7; task ids carry the run number in their upper 32 bits.
+std::string RunIdFor(uint64_t run_number);
+uint64_t RunNumberOfTask(uint64_t task_id);
+
+}  // namespace rstmesh
