@@ -2,6 +2,12 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "agent/agent.h"
 #include "agent/probe.h"
 #include "agent/process_limits.h"
 #include "agent/serve.h"
@@ -78,6 +84,44 @@ int main(int argc, char** argv) {
   probe_cmd->add_option("--io-timeout-ms", io_timeout_ms, "Deadline of each read/write step")
       ->capture_default_str();
 
+  rstmesh::AgentOptions agent;
+  std::string run_listen = "::", labels;
+  bool run_no_tcp_repair = false;
+  auto env = [](const char* name, const char* fallback) {
+    const char* value = std::getenv(name);
+    return std::string(value != nullptr && *value != 0 ? value : fallback);
+  };
+  char hostname[256] = "agent";
+  gethostname(hostname, sizeof(hostname) - 1);
+  agent.id = env("NODE_NAME", hostname);
+  agent.controller = env("RSTMESH_CONTROLLER", "127.0.0.1:7400");
+  labels = env("RSTMESH_LABELS", "");
+  agent.advertise = env("POD_IP", "");
+  CLI::App* run_cmd =
+      app.add_subcommand("run", "Join a controller: run its assignments, answer peer agents");
+  run_cmd->add_option("--controller", agent.controller, "Controller address (RSTMESH_CONTROLLER)")
+      ->capture_default_str();
+  run_cmd->add_option("--id", agent.id, "Agent id, the node name (NODE_NAME)")
+      ->capture_default_str();
+  run_cmd->add_option("--labels", labels, "k=v,... e.g. zone=a,rack=r1 (RSTMESH_LABELS)");
+  run_cmd->add_option("--listen", run_listen, "Data plane address (:: is dual-stack)")
+      ->capture_default_str();
+  run_cmd->add_option("--advertise", agent.advertise,
+                      "Address peers dial this agent at (POD_IP); default: --listen");
+  run_cmd->add_option("--port", agent.responder.data_port, "Data port")->capture_default_str();
+  run_cmd->add_option("--closed-port", agent.responder.closed_port, "Port held closed")
+      ->capture_default_str();
+  run_cmd
+      ->add_option("--max-connections", agent.responder.max_connections,
+                   "Concurrent test connections answered")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  run_cmd->add_flag("--no-tcp-repair", run_no_tcp_repair,
+                    "Do not use TCP_REPAIR: silent_drop reports UNSUPPORTED");
+  run_cmd->add_option("--threads", agent.threads, "io threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -88,6 +132,44 @@ int main(int argc, char** argv) {
   }
 
   rstmesh::RaiseFileLimit();
+  if (*run_cmd) {
+    boost::system::error_code ec;
+    agent.responder.listen = boost::asio::ip::make_address(run_listen, ec);
+    if (ec) {
+      std::cerr << "rstmesh-agent run: --listen: '" << run_listen << "' is not an IP address\n";
+      return kExitUsage;
+    }
+    if (agent.id.empty()) {
+      std::cerr << "rstmesh-agent run: --id: required (or set NODE_NAME)\n";
+      return kExitUsage;
+    }
+    for (const std::string& pair : CLI::detail::split(labels, ',')) {
+      if (pair.empty()) continue;
+      size_t eq = pair.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::cerr << "rstmesh-agent run: --labels: '" << pair << "' is not key=value\n";
+        return kExitUsage;
+      }
+      agent.labels[pair.substr(0, eq)] = pair.substr(eq + 1);
+    }
+    agent.responder.allow_tcp_repair = !run_no_tcp_repair;
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    rstmesh::Agent running(agent);
+    if (absl::Status started = running.Start(); !started.ok()) {
+      std::cerr << "rstmesh-agent run: " << started.message() << "\n";
+      return kExitUsage;
+    }
+    std::cout << "rstmesh-agent " << agent.id << ": data=" << running.responder()->data_endpoint()
+              << " controller=" << agent.controller << std::endl;
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    running.Stop();
+    return 0;
+  }
   if (*serve_cmd) {
     boost::system::error_code ec;
     serve.responder.listen = boost::asio::ip::make_address(listen, ec);

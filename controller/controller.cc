@@ -1,5 +1,8 @@
 #include "controller/controller.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -22,17 +25,26 @@ absl::Status Controller::Start() {
   store_ = std::move(*store);
   runs_ = std::make_unique<RunManager>(store_.get(), &registry_, options_.runs);
   registry_.set_on_lost([this](const std::string& id) { runs_->OnAgentLost(id); });
+  runs_->set_on_finished([this](const std::string& run_id) {
+    if (absl::StatusOr<RunReport> report = runs_->Report(run_id); report.ok()) {
+      metrics_.AddRun(*report, ZoneOf());
+    }
+  });
   hub_ = std::make_unique<AgentHubService>(
       &registry_,
       [this](const std::string& agent, const std::vector<v1::Observation>& batch) {
         return runs_->OnObservations(agent, batch);
       },
       options_.heartbeat_interval);
+  control_ = std::make_unique<ControlService>(runs_.get(), &registry_, store_.get());
   if (absl::Status started = runs_->Start(); !started.ok()) return started;
 
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(hub_.get());
+  builder.RegisterService(control_.get());
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   server_ = builder.BuildAndStart();
@@ -51,6 +63,25 @@ void Controller::WatchHeartbeats() {
     registry_.ExpireSilent(options_.agent_timeout);
     mu_.Lock();
   }
+}
+
+std::map<std::string, std::string> Controller::ZoneOf() {
+  std::map<std::string, std::string> zone_of;
+  for (const v1::AgentInfo& a : registry_.Agents()) {
+    auto it = a.labels().find(options_.runs.zone_label);
+    if (it != a.labels().end()) zone_of[a.id()] = it->second;
+  }
+  return zone_of;
+}
+
+std::string Controller::MetricsText() {
+  Metrics::Gauges gauges;
+  gauges.agents_connected = registry_.Agents().size();
+  for (const char* state : {"running", "finished", "cancelled"}) gauges.runs_by_state[state] = 0;
+  if (auto runs = store_->ListRuns(); runs.ok()) {
+    for (const RunRecord& run : *runs) ++gauges.runs_by_state[std::string(RunStateName(run.state))];
+  }
+  return metrics_.Render(gauges);
 }
 
 void Controller::Stop(std::chrono::milliseconds grace) {

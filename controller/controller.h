@@ -11,6 +11,8 @@
 #include "absl/status/statusor.h"
 #include "controller/agent_hub_service.h"
 #include "controller/agent_registry.h"
+#include "controller/control_service.h"
+#include "controller/metrics.h"
 #include "controller/run_manager.h"
 #include "controller/sqlite_store.h"
 
@@ -35,18 +37,23 @@ class Controller {
   void Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(2000));
 
   int port() const { return port_; }
+  // The Prometheus text of /metrics.
+  std::string MetricsText();
   RunManager& runs() { return *runs_; }
   AgentRegistry& registry() { return registry_; }
   Store& store() { return *store_; }
 
  private:
   void WatchHeartbeats();
+  std::map<std::string, std::string> ZoneOf();
 
   ControllerOptions options_;
   std::unique_ptr<SqliteStore> store_;
   AgentRegistry registry_;
   std::unique_ptr<RunManager> runs_;
   std::unique_ptr<AgentHubService> hub_;
+  std::unique_ptr<ControlService> control_;
+  Metrics metrics_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::thread watchdog_;

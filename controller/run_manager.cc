@@ -265,15 +265,26 @@ void RunManager::MaybeFinish(LiveRun& run) {
 void RunManager::Loop() {
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
-    Tick();
+    std::vector<std::string> finished = Tick();
+    if (!finished.empty() && on_finished_) {
+      mu_.Unlock();
+      for (const std::string& run_id : finished) on_finished_(run_id);
+      mu_.Lock();
+    }
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(options_.tick));
   }
 }
 
-void RunManager::Tick() {
+std::vector<std::string> RunManager::Tick() {
   // Finished runs leave the live set (their reports come from the store).
+  std::vector<std::string> finished;
   for (auto it = runs_.begin(); it != runs_.end();) {
-    it = it->second.finished ? runs_.erase(it) : std::next(it);
+    if (it->second.finished) {
+      finished.push_back(it->first);
+      it = runs_.erase(it);
+    } else {
+      ++it;
+    }
   }
   const auto now = Clock::now();
   std::map<std::string, v1::AgentInfo> agents;
@@ -333,6 +344,7 @@ void RunManager::Tick() {
     }
     MaybeFinish(run);
   }
+  return finished;
 }
 
 absl::StatusOr<RunProgress> RunManager::Progress(const std::string& run_id) {

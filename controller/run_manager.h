@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -55,6 +56,11 @@ class RunManager {
   RunManager(Store* store, AgentRegistry* registry, Options options);
   ~RunManager();
 
+  // Called on the scheduler thread, without locks held, once per run that ended.
+  void set_on_finished(std::function<void(const std::string& run_id)> listener) {
+    on_finished_ = std::move(listener);
+  }
+
   // Loads runs still marked running and starts the scheduler.
   absl::Status Start();
   void Stop();
@@ -96,7 +102,8 @@ class RunManager {
   };
 
   void Loop();
-  void Tick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Returns the runs that ended since the last tick.
+  std::vector<std::string> Tick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Finalize(LiveRun& run, LiveTask& task, TaskState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeFinish(LiveRun& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   LiveTask* FindTask(uint64_t task_id, LiveRun** run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -106,6 +113,7 @@ class RunManager {
   AgentRegistry* const registry_;
   const Options options_;
   std::thread thread_;
+  std::function<void(const std::string&)> on_finished_;  // set before Start()
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,0 +1,358 @@
+#include "cli/ctl.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "agent/agent.h"
+#include "agent/process_limits.h"
+#include "cli/report_format.h"
+#include "controller/controller.h"
+#include "controller/plan_parser.h"
+#include "core/closure.h"
+#include "core/endpoint.h"
+#include "rstmesh/v1/control.grpc.pb.h"
+
+namespace rstmesh {
+namespace {
+
+std::unique_ptr<v1::Control::Stub> Stub(const CtlOptions& o) {
+  return v1::Control::NewStub(
+      grpc::CreateChannel(o.controller, grpc::InsecureChannelCredentials()));
+}
+
+void Deadline(grpc::ClientContext& context, const CtlOptions& o) {
+  context.set_deadline(std::chrono::system_clock::now() + o.timeout);
+}
+
+// Maps an RPC failure to the CLI's exit code with a message that says what to do.
+int Failed(const grpc::Status& status, const CtlOptions& o, std::ostream& err) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      err << "rstmeshctl: cannot reach the controller at " << o.controller << ": "
+          << status.error_message()
+          << "\n  Is rstmesh-controller running there? Set --controller or RSTMESH_CONTROLLER.\n";
+      return kCtlUnavailable;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::ALREADY_EXISTS:
+      err << "rstmeshctl: " << status.error_message() << "\n";
+      return kCtlUsage;
+    default:
+      err << "rstmeshctl: controller error: " << status.error_message() << "\n";
+      return kCtlUnavailable;
+  }
+}
+
+std::string Json(const google::protobuf::Message& m, bool pretty = false) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  options.add_whitespace = pretty;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
+  return out;
+}
+
+void ProgressBar(const v1::RunStatus& s, double seconds, std::ostream& err) {
+  const int width = 30;
+  int filled = s.total() ? static_cast<int>(width * s.done() / s.total()) : width;
+  err << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << s.done()
+      << "/" << s.total() << " tasks, " << s.deviation() << " deviations, "
+      << absl::StrFormat("%.1f", seconds > 0 ? s.done() / seconds : 0.0) << " tasks/s   "
+      << std::flush;
+}
+
+// Follows a run until it ends. Returns its final status, or the exit code on failure.
+int Follow(const CtlOptions& o, const std::string& run_id, v1::RunStatus* last, std::ostream& err) {
+  auto stub = Stub(o);
+  grpc::ClientContext context;  // no deadline: a run may take long; the stream ends with it
+  v1::WatchRunRequest request;
+  request.set_run_id(run_id);
+  request.set_interval_ms(250);
+  auto reader = stub->WatchRun(&context, request);
+  const auto start = std::chrono::steady_clock::now();
+  v1::RunStatus status;
+  bool any = false;
+  while (reader->Read(&status)) {
+    any = true;
+    *last = status;
+    if (o.progress) {
+      ProgressBar(status,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                  err);
+    }
+  }
+  if (o.progress && any) err << "\n";
+  grpc::Status finished = reader->Finish();
+  if (!finished.ok()) return Failed(finished, o, err);
+  return kCtlOk;
+}
+
+}  // namespace
+
+int CmdAgents(const CtlOptions& o, std::ostream& out, std::ostream& err) {
+  auto stub = Stub(o);
+  grpc::ClientContext context;
+  Deadline(context, o);
+  v1::ListAgentsResponse response;
+  grpc::Status status = stub->ListAgents(&context, {}, &response);
+  if (!status.ok()) return Failed(status, o, err);
+  if (o.output == "json") {
+    out << Json(response, true) << "\n";
+    return kCtlOk;
+  }
+  out << absl::StrFormat("%-24s %-28s %-7s %-10s %s\n", "AGENT", "DATA", "CLOSED", "REPAIR",
+                         "LABELS");
+  for (const v1::AgentInfo& a : response.agents()) {
+    std::map<std::string, std::string> sorted(a.labels().begin(), a.labels().end());
+    std::string labels;
+    for (const auto& [k, v] : sorted)
+      absl::StrAppend(&labels, labels.empty() ? "" : ",", k, "=", v);
+    out << absl::StrFormat("%-24s %-28s %-7d %-10s %s\n", a.id(), a.data_endpoint(),
+                           a.closed_port(), a.tcp_repair() ? "yes" : "no", labels);
+  }
+  out << response.agents_size() << " agents\n";
+  return kCtlOk;
+}
+
+int CmdScenarios(const CtlOptions& o, std::ostream& out, std::ostream& err) {
+  auto stub = Stub(o);
+  grpc::ClientContext context;
+  Deadline(context, o);
+  v1::ListScenariosResponse response;
+  grpc::Status status = stub->ListScenarios(&context, {}, &response);
+  if (!status.ok()) return Failed(status, o, err);
+  if (o.output == "json") {
+    out << Json(response, true) << "\n";
+    return kCtlOk;
+  }
+  out << absl::StrFormat("%-4s %-24s %-14s %-14s %s\n", "CODE", "NAME", "INITIATOR", "RESPONDER",
+                         "WHAT HAPPENS");
+  for (const v1::ScenarioInfo& s : response.scenarios()) {
+    out << absl::StrFormat(
+        "%-4s %-24s %-14s %-14s %s\n", s.code(), s.name(), ClosureName(s.initiator_expects()),
+        s.responder_expects() ? ClosureName(s.responder_expects()) : "-", s.summary());
+  }
+  return kCtlOk;
+}
+
+int CmdRun(const CtlOptions& o, const std::string& plan_path, bool wait, std::ostream& out,
+           std::ostream& err) {
+  std::ifstream file(plan_path);
+  if (!file) {
+    err << "rstmeshctl run: -f: cannot read '" << plan_path << "'\n";
+    return kCtlUsage;
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  absl::StatusOr<v1::Plan> plan = ParsePlan(text.str());
+  if (!plan.ok()) {
+    err << "rstmeshctl run: invalid plan " << plan_path << ":\n  " << plan.status().message()
+        << "\n";
+    return kCtlUsage;
+  }
+  auto stub = Stub(o);
+  grpc::ClientContext context;
+  Deadline(context, o);
+  v1::StartRunRequest request;
+  *request.mutable_plan() = *plan;
+  v1::StartRunResponse response;
+  grpc::Status status = stub->StartRun(&context, request, &response);
+  if (!status.ok()) {
+    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+        status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      err << "rstmeshctl run: invalid plan " << plan_path << ":\n  " << status.error_message()
+          << "\n";
+      return kCtlUsage;
+    }
+    return Failed(status, o, err);
+  }
+  if (!wait) {
+    out << response.run_id() << "\n";
+    err << "started " << response.run_id() << " with " << response.total_tasks()
+        << " tasks; follow it with 'rstmeshctl watch " << response.run_id() << "'\n";
+    return kCtlOk;
+  }
+  err << "started " << response.run_id() << " with " << response.total_tasks() << " tasks\n";
+  v1::RunStatus last;
+  if (int code = Follow(o, response.run_id(), &last, err); code != kCtlOk) return code;
+  return CmdReport(o, response.run_id(), out, err);
+}
+
+int CmdWatch(const CtlOptions& o, const std::string& run_id, std::ostream& out, std::ostream& err) {
+  v1::RunStatus last;
+  CtlOptions with_bar = o;
+  with_bar.progress = true;
+  if (int code = Follow(with_bar, run_id, &last, err); code != kCtlOk) return code;
+  out << SummaryLine(last) << "\n";
+  return AuditExitCode(last);
+}
+
+int CmdReport(const CtlOptions& o, const std::string& run_id, std::ostream& out,
+              std::ostream& err) {
+  auto stub = Stub(o);
+  grpc::ClientContext context;
+  Deadline(context, o);
+  v1::GetReportRequest request;
+  request.set_run_id(run_id);
+  v1::Report report;
+  grpc::Status status = stub->GetReport(&context, request, &report);
+  if (!status.ok()) return Failed(status, o, err);
+  absl::StatusOr<std::string> text = RenderReport(report, o.output);
+  if (!text.ok()) {
+    err << "rstmeshctl report: " << text.status().message() << "\n";
+    return kCtlUsage;
+  }
+  out << *text;
+  return AuditExitCode(report.status());
+}
+
+int CmdExport(const CtlOptions& o, const std::string& run_id, std::ostream& out,
+              std::ostream& err) {
+  auto stub = Stub(o);
+  grpc::ClientContext context;
+  v1::ExportObservationsRequest request;
+  request.set_run_id(run_id);
+  auto reader = stub->ExportObservations(&context, request);
+  v1::Observation obs;
+  while (reader->Read(&obs)) out << Json(obs) << "\n";
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) return Failed(status, o, err);
+  return kCtlOk;
+}
+
+int CmdRuns(const CtlOptions& o, std::ostream& out, std::ostream& err) {
+  auto stub = Stub(o);
+  grpc::ClientContext context;
+  Deadline(context, o);
+  v1::ListRunsResponse response;
+  grpc::Status status = stub->ListRuns(&context, {}, &response);
+  if (!status.ok()) return Failed(status, o, err);
+  if (o.output == "json") {
+    out << Json(response, true) << "\n";
+    return kCtlOk;
+  }
+  for (const v1::RunStatus& run : response.runs()) out << SummaryLine(run) << "\n";
+  if (response.runs().empty()) out << "no runs yet: start one with 'rstmeshctl run -f PLAN'\n";
+  return kCtlOk;
+}
+
+int CmdCancel(const CtlOptions& o, const std::string& run_id, std::ostream& out,
+              std::ostream& err) {
+  auto stub = Stub(o);
+  grpc::ClientContext context;
+  Deadline(context, o);
+  v1::CancelRunRequest request;
+  request.set_run_id(run_id);
+  v1::CancelRunResponse response;
+  grpc::Status status = stub->CancelRun(&context, request, &response);
+  if (!status.ok()) return Failed(status, o, err);
+  out << "cancelled " << run_id << "\n";
+  return kCtlOk;
+}
+
+int CmdDemo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
+  if (o.agents < 2 || o.agents > 200) {
+    err << "rstmeshctl demo: --agents: " << o.agents << " is out of range (2 to 200)\n";
+    return kCtlUsage;
+  }
+  if (o.repetitions < 1 || o.repetitions > 100) {
+    err << "rstmeshctl demo: --repetitions: " << o.repetitions << " is out of range (1 to 100)\n";
+    return kCtlUsage;
+  }
+  RaiseFileLimit();
+  std::string dir = o.data_dir;
+  bool temporary = dir.empty();
+  if (temporary) {
+    char tmpl[] = "/tmp/rstmesh-demo-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) {
+      err << "rstmeshctl demo: cannot create a temporary directory\n";
+      return kCtlUnavailable;
+    }
+    dir = tmpl;
+  }
+  int code = kCtlUnavailable;
+  {
+    ControllerOptions copts;
+    copts.listen = "127.0.0.1:0";
+    copts.data_dir = dir;
+    Controller controller(copts);
+    if (absl::Status s = controller.Start(); !s.ok()) {
+      err << "rstmeshctl demo: controller: " << s.message() << "\n";
+      return kCtlUnavailable;
+    }
+    const std::string address = absl::StrCat("127.0.0.1:", controller.port());
+    err << "demo: controller on " << address << ", data in " << dir << "\n";
+    std::vector<std::unique_ptr<Agent>> agents;
+    for (int i = 1; i <= o.agents; ++i) {
+      AgentOptions a;
+      a.id = absl::StrCat("agent-", i);
+      a.labels = {{"zone", i % 2 == 1 ? "a" : "b"}};
+      a.controller = address;
+      a.responder.listen = asio::ip::make_address(absl::StrCat("127.0.0.", i));
+      a.responder.data_port = 0;
+      a.responder.closed_port = 0;
+      agents.push_back(std::make_unique<Agent>(a));
+      if (absl::Status s = agents.back()->Start(); !s.ok()) {
+        err << "rstmeshctl demo: " << a.id << ": " << s.message() << "\n";
+        return kCtlUnavailable;
+      }
+      err << "demo: " << a.id << " (zone " << a.labels["zone"] << ") on "
+          << FormatEndpoint(agents.back()->responder()->data_endpoint()) << "\n";
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (controller.registry().Agents().size() < static_cast<size_t>(o.agents)) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        err << "rstmeshctl demo: only " << controller.registry().Agents().size() << " of "
+            << o.agents << " agents registered in time\n";
+        return kCtlUnavailable;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    v1::Plan plan;
+    plan.set_name("demo: every scenario, full mesh");
+    plan.mutable_pattern()->set_kind(v1::PATTERN_KIND_FULL_MESH);
+    for (const ScenarioDef* def : AllScenarios()) {
+      v1::ScenarioRun* run = plan.add_scenarios();
+      run->set_name(std::string(def->name));
+      run->set_repetitions(o.repetitions);
+      if (def->id == v1::SCENARIO_IDLE_HOLD) run->mutable_params()->set_idle_ms(500);
+    }
+    plan.mutable_limits()->set_concurrency_per_agent(4);
+
+    CtlOptions ctl;
+    ctl.controller = address;
+    ctl.output = o.output;
+    ctl.progress = isatty(2);
+    auto stub = Stub(ctl);
+    grpc::ClientContext context;
+    Deadline(context, ctl);
+    v1::StartRunRequest request;
+    *request.mutable_plan() = plan;
+    v1::StartRunResponse response;
+    grpc::Status status = stub->StartRun(&context, request, &response);
+    if (!status.ok()) return Failed(status, ctl, err);
+    err << "demo: " << response.run_id() << ": " << response.total_tasks() << " tasks (" << o.agents
+        << " agents, full mesh, 9 scenarios x " << o.repetitions << ")\n";
+    v1::RunStatus last;
+    code = Follow(ctl, response.run_id(), &last, err);
+    if (code == kCtlOk) code = CmdReport(ctl, response.run_id(), out, err);
+    for (auto& agent : agents) agent->Stop();
+    controller.Stop();
+  }
+  if (temporary) std::filesystem::remove_all(dir);
+  return code;
+}
+
+}  // namespace rstmesh

@@ -1,0 +1,44 @@
+// rstmeshctl's commands. Each returns the process exit code: 0 all as expected, 1
+// deviations found, 2 usage or invalid plan, 3 controller unreachable or run incomplete.
+#pragma once
+
+#include <chrono>
+#include <iosfwd>
+#include <string>
+
+namespace rstmesh {
+
+inline constexpr int kCtlOk = 0;
+inline constexpr int kCtlDeviations = 1;
+inline constexpr int kCtlUsage = 2;
+inline constexpr int kCtlUnavailable = 3;
+
+struct CtlOptions {
+  std::string controller = "127.0.0.1:7400";
+  std::chrono::seconds timeout{10};  // each RPC
+  std::string output = "table";
+  bool progress = false;  // a progress bar on stderr (when it is a terminal)
+};
+
+int CmdAgents(const CtlOptions& o, std::ostream& out, std::ostream& err);
+int CmdScenarios(const CtlOptions& o, std::ostream& out, std::ostream& err);
+// Reads a YAML/JSON plan file and starts it; with `wait`, follows it and prints the report.
+int CmdRun(const CtlOptions& o, const std::string& plan_path, bool wait, std::ostream& out,
+           std::ostream& err);
+int CmdWatch(const CtlOptions& o, const std::string& run_id, std::ostream& out, std::ostream& err);
+int CmdReport(const CtlOptions& o, const std::string& run_id, std::ostream& out, std::ostream& err);
+int CmdExport(const CtlOptions& o, const std::string& run_id, std::ostream& out, std::ostream& err);
+int CmdRuns(const CtlOptions& o, std::ostream& out, std::ostream& err);
+int CmdCancel(const CtlOptions& o, const std::string& run_id, std::ostream& out, std::ostream& err);
+
+struct DemoOptions {
+  int agents = 4;
+  int repetitions = 3;
+  std::string data_dir;  // empty: a temporary directory, removed afterwards
+  std::string output = "table";
+};
+// A controller and N agents on 127.0.0.1..N in this process, the default plan (every
+// scenario, full mesh), the report, then everything stops.
+int CmdDemo(const DemoOptions& o, std::ostream& out, std::ostream& err);
+
+}  // namespace rstmesh

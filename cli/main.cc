@@ -1,0 +1,82 @@
+// rstmeshctl: flags only; the commands are in the cli library.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/ctl.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"rstmeshctl: run and read rstmesh audits of how TCP connections end"};
+  app.require_subcommand(1);
+  rstmesh::CtlOptions o;
+  if (const char* env = std::getenv("RSTMESH_CONTROLLER"); env != nullptr && *env) {
+    o.controller = env;
+  }
+  int timeout_s = 10;
+  app.add_option("--controller", o.controller, "Controller address (RSTMESH_CONTROLLER)")
+      ->capture_default_str();
+  app.add_option("--timeout", timeout_s, "Seconds each call may take")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  auto output = [&](CLI::App* cmd, std::vector<std::string> formats) {
+    cmd->add_option("-o,--output", o.output, "Output format")
+        ->capture_default_str()
+        ->check(CLI::IsMember(formats));
+  };
+  auto* agents = app.add_subcommand("agents", "List the agents connected to the controller");
+  output(agents, {"table", "json"});
+  auto* scenarios = app.add_subcommand("scenarios", "List the closure scenarios");
+  output(scenarios, {"table", "json"});
+  std::string plan, run_id;
+  bool wait = false;
+  auto* run = app.add_subcommand("run", "Start a run from a plan (YAML or JSON)");
+  run->add_option("-f,--file", plan, "The plan file")->required();
+  run->add_flag("--wait", wait, "Follow the run and print its report (exit code of the audit)");
+  output(run, {"table", "wide", "json", "csv"});
+  auto* watch = app.add_subcommand("watch", "Follow a run's progress until it ends");
+  watch->add_option("RUN", run_id, "Run id")->required();
+  auto* report = app.add_subcommand("report", "Print a run's report");
+  report->add_option("RUN", run_id, "Run id")->required();
+  output(report, {"table", "wide", "json", "csv"});
+  auto* export_cmd =
+      app.add_subcommand("export", "Every observation of a run as JSON Lines (audit pipelines)");
+  export_cmd->add_option("RUN", run_id, "Run id")->required();
+  auto* runs = app.add_subcommand("runs", "List runs");
+  output(runs, {"table", "json"});
+  auto* cancel = app.add_subcommand("cancel", "Cancel a run");
+  cancel->add_option("RUN", run_id, "Run id")->required();
+  rstmesh::DemoOptions demo;
+  auto* demo_cmd = app.add_subcommand(
+      "demo", "A whole fleet on loopback: controller and agents in this process, one audit");
+  demo_cmd->add_option("--agents", demo.agents, "Agents on 127.0.0.1..N")->capture_default_str();
+  demo_cmd->add_option("--repetitions", demo.repetitions, "Per scenario and pair")
+      ->capture_default_str();
+  demo_cmd->add_option("--data-dir", demo.data_dir, "Keep the store here (default: temporary)");
+  demo_cmd->add_option("-o,--output", demo.output, "Report format")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"table", "wide", "json", "csv"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "rstmeshctl: " << e.what()
+              << "\nRun 'rstmeshctl --help' (or 'rstmeshctl COMMAND --help') for usage.\n";
+    return rstmesh::kCtlUsage;
+  }
+  o.timeout = std::chrono::seconds(timeout_s);
+  o.progress = isatty(2);
+  auto& out = std::cout;
+  auto& err = std::cerr;
+  if (*agents) return rstmesh::CmdAgents(o, out, err);
+  if (*scenarios) return rstmesh::CmdScenarios(o, out, err);
+  if (*run) return rstmesh::CmdRun(o, plan, wait, out, err);
+  if (*watch) return rstmesh::CmdWatch(o, run_id, out, err);
+  if (*report) return rstmesh::CmdReport(o, run_id, out, err);
+  if (*export_cmd) return rstmesh::CmdExport(o, run_id, out, err);
+  if (*runs) return rstmesh::CmdRuns(o, out, err);
+  if (*cancel) return rstmesh::CmdCancel(o, run_id, out, err);
+  return rstmesh::CmdDemo(demo, out, err);
+}

@@ -1,0 +1,185 @@
+#include "cli/report_format.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "core/closure.h"
+#include "core/scenario.h"
+
+namespace rstmesh {
+namespace {
+
+std::string ScenarioName(v1::Scenario id) {
+  const ScenarioDef* def = FindScenario(id);
+  return def ? std::string(def->name) : absl::StrCat("scenario#", id);
+}
+
+std::string VerdictName(v1::Verdict v) {
+  switch (v) {
+    case v1::VERDICT_PASS:
+      return "PASS";
+    case v1::VERDICT_DEVIATION:
+      return "DEVIATION";
+    case v1::VERDICT_INCONCLUSIVE:
+      return "INCONCLUSIVE";
+    default:
+      return "-";
+  }
+}
+
+std::string Observed(const v1::Cell& cell) {
+  std::vector<std::string> parts;
+  for (const auto& [name, n] : cell.observed()) parts.push_back(absl::StrCat(name, "x", n));
+  std::sort(parts.begin(), parts.end());
+  return parts.empty() ? "-" : absl::StrJoin(parts, ",");
+}
+
+std::string Ms(int64_t us) { return absl::StrFormat("%.1fms", us / 1000.0); }
+
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+void Findings(const v1::Report& report, std::string& out) {
+  absl::StrAppend(&out, "FINDINGS\n");
+  // One finding per zone pair and diagnosis, in plain words, with the cells behind it.
+  std::map<std::pair<std::string, std::string>, std::vector<const v1::Cell*>> by_finding;
+  for (const v1::Cell& cell : report.zone_cells()) {
+    if (cell.verdict() != v1::VERDICT_DEVIATION) continue;
+    by_finding[{absl::StrCat(cell.source().empty() ? "?" : cell.source(), " -> ",
+                             cell.target().empty() ? "?" : cell.target()),
+                cell.diagnosis()}]
+        .push_back(&cell);
+  }
+  if (by_finding.empty()) {
+    absl::StrAppend(&out, "  none: every path ended connections as Linux predicts\n");
+  }
+  for (const auto& [key, cells] : by_finding) {
+    std::vector<std::string> scenarios;
+    uint32_t deviated = 0, tasks = 0;
+    for (const v1::Cell* c : cells) {
+      scenarios.push_back(ScenarioName(c->scenario()));
+      deviated += c->deviation();
+      tasks += c->tasks();
+    }
+    absl::StrAppend(&out, "  zone ", key.first, ": ", key.second, "\n      (",
+                    absl::StrJoin(scenarios, ", "), "; ", deviated, " of ", tasks,
+                    " tasks deviated)\n");
+  }
+  int shown = 0;
+  for (const v1::TaskResult& r : report.deviations()) {
+    if (shown++ == 0) absl::StrAppend(&out, "  examples:\n");
+    if (shown > 5) break;
+    absl::StrAppend(&out, "    task ", r.task_id(), " ", r.source(), " -> ", r.target(), " ",
+                    ScenarioName(r.scenario()), ": ", r.diagnosis(), "\n");
+  }
+}
+
+}  // namespace
+
+std::string SummaryLine(const v1::RunStatus& s) {
+  return absl::StrCat(s.run_id(),
+                      s.plan_name().empty() ? "" : absl::StrCat(" (", s.plan_name(), ")"), ": ",
+                      s.state(), ", ", s.done(), "/", s.total(), " tasks: ", s.pass(), " pass, ",
+                      s.deviation(), " deviation, ", s.inconclusive(), " inconclusive");
+}
+
+int AuditExitCode(const v1::RunStatus& status) {
+  if (status.deviation() > 0) return 1;
+  if (status.state() != "finished" || status.done() < status.total()) return 3;
+  return 0;
+}
+
+absl::StatusOr<std::string> RenderReport(const v1::Report& report, const std::string& format) {
+  std::string out;
+  if (format == "json") {
+    google::protobuf::util::JsonPrintOptions options;
+    options.add_whitespace = true;
+    options.preserve_proto_field_names = true;
+    options.always_print_primitive_fields = true;
+    if (!google::protobuf::util::MessageToJsonString(report, &out, options).ok()) {
+      return absl::InternalError("report: cannot render JSON");
+    }
+    return out + "\n";
+  }
+  if (format == "csv") {
+    absl::StrAppend(&out,
+                    "source,target,scenario,tasks,pass,deviation,inconclusive,observed,"
+                    "p50_us,p99_us,verdict,diagnosis\n");
+    for (const v1::Cell& c : report.cells()) {
+      absl::StrAppend(&out, CsvField(c.source()), ",", CsvField(c.target()), ",",
+                      ScenarioName(c.scenario()), ",", c.tasks(), ",", c.pass(), ",", c.deviation(),
+                      ",", c.inconclusive(), ",", CsvField(Observed(c)), ",",
+                      c.time_to_observe_p50_us(), ",", c.time_to_observe_p99_us(), ",",
+                      VerdictName(c.verdict()), ",", CsvField(c.diagnosis()), "\n");
+    }
+    return out;
+  }
+  if (format != "table" && format != "wide") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("-o: '", format, "' is not a report format (table, wide, json, csv)"));
+  }
+  absl::StrAppend(&out, SummaryLine(report.status()), "\n\n");
+  Findings(report, out);
+  absl::StrAppend(&out, "\nZONES\n",
+                  absl::StrFormat("  %-12s %-12s %-24s %6s %6s %6s %6s  %s\n", "SOURCE", "TARGET",
+                                  "SCENARIO", "TASKS", "PASS", "DEV", "INC", "VERDICT"));
+  for (const v1::Cell& c : report.zone_cells()) {
+    absl::StrAppend(
+        &out, absl::StrFormat("  %-12s %-12s %-24s %6d %6d %6d %6d  %s\n",
+                              c.source().empty() ? "?" : c.source(),
+                              c.target().empty() ? "?" : c.target(), ScenarioName(c.scenario()),
+                              c.tasks(), c.pass(), c.deviation(), c.inconclusive(),
+                              VerdictName(c.verdict())));
+  }
+  if (format == "wide") {
+    absl::StrAppend(&out, "\nCELLS\n",
+                    absl::StrFormat("  %-16s %-16s %-24s %5s %5s %5s %5s %-22s %9s %9s  %s\n",
+                                    "SOURCE", "TARGET", "SCENARIO", "TASKS", "PASS", "DEV", "INC",
+                                    "OBSERVED", "P50", "P99", "VERDICT"));
+    for (const v1::Cell& c : report.cells()) {
+      absl::StrAppend(
+          &out, absl::StrFormat("  %-16s %-16s %-24s %5d %5d %5d %5d %-22s %9s %9s  %s%s\n",
+                                c.source(), c.target(), ScenarioName(c.scenario()), c.tasks(),
+                                c.pass(), c.deviation(), c.inconclusive(), Observed(c),
+                                Ms(c.time_to_observe_p50_us()), Ms(c.time_to_observe_p99_us()),
+                                VerdictName(c.verdict()),
+                                c.diagnosis().empty() ? "" : ": " + c.diagnosis()));
+    }
+    return out;
+  }
+  // The agent-pair matrix, summarised: one row per pair over every scenario.
+  struct PairSummary {
+    uint32_t tasks = 0, pass = 0, deviation = 0, inconclusive = 0;
+  };
+  std::map<std::pair<std::string, std::string>, PairSummary> pairs;
+  for (const v1::Cell& c : report.cells()) {
+    PairSummary& p = pairs[{c.source(), c.target()}];
+    p.tasks += c.tasks();
+    p.pass += c.pass();
+    p.deviation += c.deviation();
+    p.inconclusive += c.inconclusive();
+  }
+  absl::StrAppend(&out, "\nAGENT PAIRS (every scenario)\n",
+                  absl::StrFormat("  %-16s %-16s %6s %6s %6s %6s  %s\n", "SOURCE", "TARGET",
+                                  "TASKS", "PASS", "DEV", "INC", "VERDICT"));
+  for (const auto& [pair, p] : pairs) {
+    std::string verdict = p.deviation > 0      ? "DEVIATION"
+                          : p.inconclusive > 0 ? "INCONCLUSIVE"
+                                               : "PASS";
+    absl::StrAppend(&out,
+                    absl::StrFormat("  %-16s %-16s %6d %6d %6d %6d  %s\n", pair.first, pair.second,
+                                    p.tasks, p.pass, p.deviation, p.inconclusive, verdict));
+  }
+  return out;
+}
+
+}  // namespace rstmesh

@@ -1,0 +1,227 @@
+#include "controller/control_service.h"
+
+#include <grpcpp/alarm.h>
+
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "core/scenario.h"
+
+namespace rstmesh {
+namespace {
+
+constexpr int kMaxDeviationsInReport = 1000;
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, grpc::Status status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
+grpc::Status RequireRunId(const std::string& run_id) {
+  if (run_id.empty()) return {grpc::StatusCode::INVALID_ARGUMENT, "run_id: required"};
+  return grpc::Status::OK;
+}
+
+// Streams a run's status every interval until it has ended, then finishes.
+class WatchReactor : public grpc::ServerWriteReactor<v1::RunStatus> {
+ public:
+  WatchReactor(ControlService* service, std::string run_id, std::chrono::milliseconds interval)
+      : service_(service), run_id_(std::move(run_id)), interval_(interval) {
+    Next();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok || ended_) {
+      Finish(ok ? grpc::Status::OK : grpc::Status::CANCELLED);
+      return;
+    }
+    alarm_.Set(std::chrono::system_clock::now() + interval_, [this](bool fired) {
+      if (fired) {
+        Next();
+      } else {
+        Finish(grpc::Status::CANCELLED);
+      }
+    });
+  }
+
+  void OnCancel() override { alarm_.Cancel(); }
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    absl::StatusOr<v1::RunStatus> status = service_->Status(run_id_);
+    if (!status.ok()) {
+      Finish(ToGrpc(status.status()));
+      return;
+    }
+    status_ = *status;
+    ended_ = status_.state() != "running";
+    StartWrite(&status_);
+  }
+
+  ControlService* const service_;
+  const std::string run_id_;
+  const std::chrono::milliseconds interval_;
+  grpc::Alarm alarm_;
+  v1::RunStatus status_;
+  bool ended_ = false;
+};
+
+class ExportReactor : public grpc::ServerWriteReactor<v1::Observation> {
+ public:
+  explicit ExportReactor(absl::StatusOr<std::vector<v1::Observation>> observations) {
+    if (!observations.ok()) {
+      Finish(ToGrpc(observations.status()));
+      return;
+    }
+    pending_.assign(std::make_move_iterator(observations->begin()),
+                    std::make_move_iterator(observations->end()));
+    Next();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::CANCELLED);
+      return;
+    }
+    pending_.pop_front();
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    if (pending_.empty()) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    StartWrite(&pending_.front());
+  }
+  std::deque<v1::Observation> pending_;
+};
+
+}  // namespace
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return {static_cast<grpc::StatusCode>(status.code()), std::string(status.message())};
+}
+
+ControlService::ControlService(RunManager* runs, AgentRegistry* registry, Store* store)
+    : runs_(runs), registry_(registry), store_(store) {}
+
+absl::StatusOr<v1::RunStatus> ControlService::Status(const std::string& run_id) {
+  auto record = store_->GetRun(run_id);
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return absl::NotFoundError(absl::StrCat("no run '", run_id, "'"));
+  auto progress = runs_->Progress(run_id);
+  if (!progress.ok()) return progress.status();
+  v1::RunStatus out;
+  out.set_run_id(run_id);
+  out.set_state(std::string(RunStateName(progress->state)));
+  out.set_plan_name((*record)->plan.name());
+  out.set_total(progress->total);
+  out.set_done(progress->done);
+  out.set_pass(progress->pass);
+  out.set_deviation(progress->deviation);
+  out.set_inconclusive(progress->inconclusive);
+  out.set_created_unix_ms((*record)->created_unix_ms);
+  out.set_finished_unix_ms((*record)->finished_unix_ms);
+  return out;
+}
+
+grpc::ServerUnaryReactor* ControlService::ListAgents(grpc::CallbackServerContext* context,
+                                                     const v1::ListAgentsRequest*,
+                                                     v1::ListAgentsResponse* response) {
+  for (v1::AgentInfo& agent : registry_->Agents()) *response->add_agents() = std::move(agent);
+  return Done(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControlService::ListScenarios(grpc::CallbackServerContext* context,
+                                                        const v1::ListScenariosRequest*,
+                                                        v1::ListScenariosResponse* response) {
+  for (const ScenarioDef* def : AllScenarios()) {
+    v1::ScenarioInfo* info = response->add_scenarios();
+    info->set_id(def->id);
+    info->set_name(std::string(def->name));
+    info->set_code(std::string(def->code));
+    info->set_summary(std::string(def->summary));
+    info->set_initiator_expects(def->initiator.closure);
+    info->set_responder_expects(def->responder.observes ? def->responder.closure
+                                                        : v1::CLOSURE_UNSPECIFIED);
+    info->set_needs_tcp_repair(def->needs_tcp_repair);
+    *info->mutable_defaults() = def->defaults;
+  }
+  return Done(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControlService::StartRun(grpc::CallbackServerContext* context,
+                                                   const v1::StartRunRequest* request,
+                                                   v1::StartRunResponse* response) {
+  absl::StatusOr<std::string> run_id = runs_->StartRun(request->plan());
+  if (!run_id.ok()) return Done(context, ToGrpc(run_id.status()));
+  response->set_run_id(*run_id);
+  if (auto status = Status(*run_id); status.ok()) response->set_total_tasks(status->total());
+  return Done(context, grpc::Status::OK);
+}
+
+grpc::ServerWriteReactor<v1::RunStatus>* ControlService::WatchRun(
+    grpc::CallbackServerContext*, const v1::WatchRunRequest* request) {
+  auto interval = std::chrono::milliseconds(
+      request->interval_ms() > 0 ? std::clamp(request->interval_ms(), 50u, 60000u) : 500);
+  return new WatchReactor(this, request->run_id(), interval);
+}
+
+grpc::ServerUnaryReactor* ControlService::GetReport(grpc::CallbackServerContext* context,
+                                                    const v1::GetReportRequest* request,
+                                                    v1::Report* response) {
+  if (grpc::Status s = RequireRunId(request->run_id()); !s.ok()) return Done(context, s);
+  absl::StatusOr<v1::RunStatus> status = Status(request->run_id());
+  if (!status.ok()) return Done(context, ToGrpc(status.status()));
+  absl::StatusOr<RunReport> report = runs_->Report(request->run_id());
+  if (!report.ok()) return Done(context, ToGrpc(report.status()));
+  *response->mutable_status() = *status;
+  for (auto& cell : report->cells) *response->add_cells() = std::move(cell);
+  for (auto& cell : report->zone_cells) *response->add_zone_cells() = std::move(cell);
+  for (const v1::TaskResult& result : report->results) {
+    if (result.verdict() == v1::VERDICT_DEVIATION &&
+        response->deviations_size() < kMaxDeviationsInReport) {
+      *response->add_deviations() = result;
+    }
+    if (request->include_tasks()) *response->add_tasks() = result;
+  }
+  return Done(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControlService::ListRuns(grpc::CallbackServerContext* context,
+                                                   const v1::ListRunsRequest*,
+                                                   v1::ListRunsResponse* response) {
+  auto runs = store_->ListRuns();
+  if (!runs.ok()) return Done(context, ToGrpc(runs.status()));
+  for (const RunRecord& run : *runs) {
+    auto status = Status(run.run_id);
+    if (status.ok()) *response->add_runs() = *status;
+  }
+  return Done(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControlService::CancelRun(grpc::CallbackServerContext* context,
+                                                    const v1::CancelRunRequest* request,
+                                                    v1::CancelRunResponse*) {
+  if (grpc::Status s = RequireRunId(request->run_id()); !s.ok()) return Done(context, s);
+  return Done(context, ToGrpc(runs_->CancelRun(request->run_id())));
+}
+
+grpc::ServerWriteReactor<v1::Observation>* ControlService::ExportObservations(
+    grpc::CallbackServerContext*, const v1::ExportObservationsRequest* request) {
+  if (request->run_id().empty()) {
+    return new ExportReactor(absl::InvalidArgumentError("run_id: required"));
+  }
+  auto run = store_->GetRun(request->run_id());
+  if (run.ok() && !run->has_value()) {
+    return new ExportReactor(absl::NotFoundError(absl::StrCat("no run '", request->run_id(), "'")));
+  }
+  return new ExportReactor(store_->GetObservations(request->run_id()));
+}
+
+}  // namespace rstmesh

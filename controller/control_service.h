@@ -1,0 +1,54 @@
+// The Control gRPC service (callback API): what rstmeshctl calls. Unary calls answer from
+// the run manager and the store; WatchRun streams progress until the run ends; Export
+// streams every stored observation of a run.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "controller/agent_registry.h"
+#include "controller/run_manager.h"
+#include "controller/store.h"
+#include "rstmesh/v1/control.grpc.pb.h"
+
+namespace rstmesh {
+
+grpc::Status ToGrpc(const absl::Status& status);
+
+class ControlService final : public v1::Control::CallbackService {
+ public:
+  ControlService(RunManager* runs, AgentRegistry* registry, Store* store);
+
+  grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* context,
+                                       const v1::ListAgentsRequest* request,
+                                       v1::ListAgentsResponse* response) override;
+  grpc::ServerUnaryReactor* ListScenarios(grpc::CallbackServerContext* context,
+                                          const v1::ListScenariosRequest* request,
+                                          v1::ListScenariosResponse* response) override;
+  grpc::ServerUnaryReactor* StartRun(grpc::CallbackServerContext* context,
+                                     const v1::StartRunRequest* request,
+                                     v1::StartRunResponse* response) override;
+  grpc::ServerWriteReactor<v1::RunStatus>* WatchRun(grpc::CallbackServerContext* context,
+                                                    const v1::WatchRunRequest* request) override;
+  grpc::ServerUnaryReactor* GetReport(grpc::CallbackServerContext* context,
+                                      const v1::GetReportRequest* request,
+                                      v1::Report* response) override;
+  grpc::ServerUnaryReactor* ListRuns(grpc::CallbackServerContext* context,
+                                     const v1::ListRunsRequest* request,
+                                     v1::ListRunsResponse* response) override;
+  grpc::ServerUnaryReactor* CancelRun(grpc::CallbackServerContext* context,
+                                      const v1::CancelRunRequest* request,
+                                      v1::CancelRunResponse* response) override;
+  grpc::ServerWriteReactor<v1::Observation>* ExportObservations(
+      grpc::CallbackServerContext* context, const v1::ExportObservationsRequest* request) override;
+
+  // The status of one run, from the live run manager or the store.
+  absl::StatusOr<v1::RunStatus> Status(const std::string& run_id);
+
+ private:
+  RunManager* runs_;
+  AgentRegistry* registry_;
+  Store* store_;
+};
+
+}  // namespace rstmesh

@@ -1,0 +1,65 @@
+// rstmesh-controller: flags only; the work is in the controller library.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "controller/controller.h"
+#include "controller/metrics_server.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "rstmesh-controller: hands test plans to rstmesh agents, joins what both ends "
+      "observed, keeps it durable and reports it"};
+  rstmesh::ControllerOptions options;
+  std::string metrics_listen = "127.0.0.1:7401";
+  int heartbeat_ms = 1000, agent_timeout_ms = 5000;
+  options.data_dir = "rstmesh-data";
+  app.add_option("--listen", options.listen, "gRPC address (AgentHub and Control)")
+      ->capture_default_str();
+  app.add_option("--data-dir", options.data_dir, "Directory for the SQLite store")
+      ->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen, "HTTP address for /metrics and /healthz")
+      ->capture_default_str();
+  app.add_option("--heartbeat-ms", heartbeat_ms, "Heartbeat interval asked of agents")
+      ->capture_default_str()
+      ->check(CLI::Range(50, 60000));
+  app.add_option("--agent-timeout-ms", agent_timeout_ms,
+                 "An agent silent this long is lost (its open tasks end as AGENT_LOST)")
+      ->capture_default_str()
+      ->check(CLI::Range(200, 600000));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "rstmesh-controller: " << e.what() << "\nRun 'rstmesh-controller --help'.\n";
+    return 2;
+  }
+  options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
+  options.agent_timeout = std::chrono::milliseconds(agent_timeout_ms);
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  rstmesh::Controller controller(options);
+  if (absl::Status started = controller.Start(); !started.ok()) {
+    std::cerr << "rstmesh-controller: " << started.message() << "\n";
+    return 2;
+  }
+  rstmesh::MetricsServer metrics(&controller);
+  if (absl::Status started = metrics.Start(metrics_listen); !started.ok()) {
+    std::cerr << "rstmesh-controller: --metrics-listen: " << started.message() << "\n";
+    return 2;
+  }
+  std::cout << "rstmesh-controller: serving grpc=" << controller.port()
+            << " metrics=" << metrics.port() << " data_dir=" << options.data_dir << std::endl;
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  std::cout << "rstmesh-controller: stopping" << std::endl;
+  metrics.Stop();
+  controller.Stop();
+  return 0;
+}

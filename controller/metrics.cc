@@ -1,0 +1,82 @@
+#include "controller/metrics.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "core/closure.h"
+#include "core/scenario.h"
+
+namespace rstmesh {
+namespace {
+
+std::string Escape(absl::string_view value) {
+  return absl::StrReplaceAll(value, {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}});
+}
+
+std::string VerdictLabel(v1::Verdict verdict) {
+  switch (verdict) {
+    case v1::VERDICT_PASS:
+      return "pass";
+    case v1::VERDICT_DEVIATION:
+      return "deviation";
+    default:
+      return "inconclusive";
+  }
+}
+
+}  // namespace
+
+void Metrics::AddRun(const RunReport& report, const std::map<std::string, std::string>& zone_of) {
+  auto zone = [&](const std::string& id) {
+    auto it = zone_of.find(id);
+    return it == zone_of.end() ? std::string() : it->second;
+  };
+  absl::MutexLock lock(&mu_);
+  ++runs_finished_;
+  for (const v1::TaskResult& r : report.results) {
+    const ScenarioDef* def = FindScenario(r.scenario());
+    std::string scenario = def ? std::string(def->name) : "unknown";
+    std::string expected = def ? std::string(ClosureName(def->initiator.closure)) : "";
+    std::string observed =
+        r.has_initiator() ? std::string(ClosureName(r.initiator().observed())) : "NONE_REPORTED";
+    ++results_[{scenario, expected, observed, VerdictLabel(r.verdict()), zone(r.source()),
+                zone(r.target())}];
+  }
+}
+
+std::string Metrics::Render(const Gauges& gauges) const {
+  std::string out;
+  absl::StrAppend(&out,
+                  "# HELP rstmesh_agents_connected Agents with a live AgentHub stream.\n"
+                  "# TYPE rstmesh_agents_connected gauge\n"
+                  "rstmesh_agents_connected ",
+                  gauges.agents_connected, "\n");
+  absl::StrAppend(&out,
+                  "# HELP rstmesh_runs Runs in the store by state.\n"
+                  "# TYPE rstmesh_runs gauge\n");
+  for (const auto& [state, n] : gauges.runs_by_state) {
+    absl::StrAppend(&out, "rstmesh_runs{state=\"", Escape(state), "\"} ", n, "\n");
+  }
+  absl::MutexLock lock(&mu_);
+  absl::StrAppend(&out,
+                  "# HELP rstmesh_runs_finished_total Runs finished since this controller "
+                  "started.\n"
+                  "# TYPE rstmesh_runs_finished_total counter\n"
+                  "rstmesh_runs_finished_total ",
+                  runs_finished_, "\n");
+  absl::StrAppend(&out,
+                  "# HELP rstmesh_task_results_total Judged tasks of finished runs, by "
+                  "scenario, the initiator's expected and observed closure, verdict and zone "
+                  "pair.\n"
+                  "# TYPE rstmesh_task_results_total counter\n");
+  for (const auto& [key, n] : results_) {
+    const auto& [scenario, expected, observed, verdict, src, dst] = key;
+    absl::StrAppend(&out, "rstmesh_task_results_total{scenario=\"", Escape(scenario),
+                    "\",expected=\"", Escape(expected), "\",observed=\"", Escape(observed),
+                    "\",verdict=\"", verdict, "\",src_zone=\"", Escape(src), "\",dst_zone=\"",
+                    Escape(dst), "\"} ", n, "\n");
+  }
+  return out;
+}
+
+}  // namespace rstmesh

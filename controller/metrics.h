@@ -1,0 +1,38 @@
+// Metrics: the controller's Prometheus counters, with bounded labels only: scenario,
+// expected and observed class, verdict, zone pair. Never per agent or per pair of agents.
+// Task results are counted when their run finishes.
+//
+// Thread-safe.
+#pragma once
+
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "controller/run_manager.h"
+
+namespace rstmesh {
+
+class Metrics {
+ public:
+  // Counts every judged task of a finished run. `zone_of` maps agent id -> zone.
+  void AddRun(const RunReport& report, const std::map<std::string, std::string>& zone_of);
+
+  struct Gauges {
+    uint64_t agents_connected = 0;
+    std::map<std::string, uint64_t> runs_by_state;
+  };
+  // Prometheus text exposition format 0.0.4.
+  std::string Render(const Gauges& gauges) const;
+
+ private:
+  using Key = std::tuple<std::string, std::string, std::string, std::string, std::string,
+                         std::string>;  // scenario, expected, observed, verdict, src, dst zone
+  mutable absl::Mutex mu_;
+  std::map<Key, uint64_t> results_ ABSL_GUARDED_BY(mu_);
+  uint64_t runs_finished_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace rstmesh
