@@ -20,7 +20,7 @@ test: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 900
 
 demo: build
-	@bash scripts/demo.sh $(BUILD)
+	@$(BUILD)/cli/rstmeshctl demo
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -118,6 +118,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000));
   run_cmd->add_flag("--no-tcp-repair", run_no_tcp_repair,
                     "Do not use TCP_REPAIR: silent_drop reports UNSUPPORTED");
+  run_cmd
+      ->add_flag("--test-reset-everything", agent.responder.test_reset_everything,
+                 "Tests only: answer every test connection with an abortive close")
+      ->group("");  // hidden from --help
   run_cmd->add_option("--threads", agent.threads, "io threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));

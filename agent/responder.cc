@@ -184,7 +184,10 @@ asio::awaitable<void> Responder::Serve(asio::ip::tcp::socket socket) {
   RoleContext ctx(v1::ROLE_RESPONDER, *def, header->task_id, params, options_.timeouts,
                   tcp_repair_);
   ctx.set_connection(conn);
-  if (def->run_responder != nullptr) co_await def->run_responder(ctx);
+  RoleFn role = def->run_responder;
+  if (options_.test_reset_everything)
+    role = FindScenario(v1::SCENARIO_ABORTIVE_CLOSE)->run_responder;
+  if (role != nullptr) co_await role(ctx);
   v1::Observation obs = ctx.Finish();
   counters->tests_completed++;
   if (on_observation_) on_observation_(std::move(obs));

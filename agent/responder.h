@@ -35,6 +35,9 @@ struct ResponderOptions {
   std::chrono::milliseconds header_timeout{5000};
   Timeouts timeouts;
   bool allow_tcp_repair = true;  // false: report silent_drop as UNSUPPORTED
+  // Tests only: play abortive_close's responder role whatever the scenario, as a peer that
+  // resets everything would. Lets end-to-end tests provoke deviations on a clean path.
+  bool test_reset_everything = false;
 };
 
 // A snapshot of the responder's counters.

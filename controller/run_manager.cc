@@ -79,6 +79,7 @@ absl::Status RunManager::Load(const RunRecord& record) {
   if (!observations.ok()) return observations.status();
   LiveRun run;
   run.record = record;
+  run.loaded_at = Clock::now();
   run.deadline = Clock::now() + std::chrono::seconds(record.plan.limits().deadline_s() > 0
                                                          ? record.plan.limits().deadline_s()
                                                          : 3600);
@@ -310,7 +311,9 @@ std::vector<std::string> RunManager::Tick() {
         auto src = agents.find(source);
         auto dst = agents.find(task.record.target);
         if (src == agents.end() || dst == agents.end()) {
-          Finalize(run, task, TaskState::kAgentLost);
+          if (now - run.loaded_at > options_.reconnect_grace) {
+            Finalize(run, task, TaskState::kAgentLost);
+          }
           continue;
         }
         if (in_flight_[source] >= limit) continue;

@@ -50,6 +50,9 @@ class RunManager {
   struct Options {
     std::chrono::milliseconds tick{20};
     std::chrono::milliseconds responder_grace{3000};  // wait for the responder's side
+    // After a run is (re)loaded, agents get this long to (re)connect before the tasks of one
+    // that is still missing end as AGENT_LOST (a restarted controller starts with none).
+    std::chrono::milliseconds reconnect_grace{15000};
     std::string zone_label = "zone";
   };
 
@@ -99,6 +102,7 @@ class RunManager {
     bool cancelled = false;
     bool finished = false;  // all tasks final; leaves runs_ at the next tick
     Clock::time_point deadline;
+    Clock::time_point loaded_at;
   };
 
   void Loop();

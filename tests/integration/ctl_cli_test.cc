@@ -1,0 +1,413 @@
+// The whole product as an operator runs it: rstmesh-controller and rstmesh-agent as real
+// processes on loopback, driven by rstmeshctl. Every subcommand and output format, the
+// audit exit codes 0/1/2/3, /metrics against the report, and a controller killed with
+// SIGKILL mid-run that resumes on its data directory with every observation stored once.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <regex>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/wait_for.h"
+
+namespace rstmesh {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::RunProcess;
+using testing::RunResult;
+using testing::Subprocess;
+using testing::WaitFor;
+
+const std::string kController = RSTMESH_CONTROLLER_BIN;
+const std::string kAgent = RSTMESH_AGENT_BIN;
+const std::string kCtl = RSTMESH_CTL_BIN;
+
+size_t Count(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
+  return n;
+}
+
+// Plain HTTP GET on loopback.
+std::string HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "";
+  }
+  std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string response;
+  char buf[4096];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, n);
+  close(fd);
+  return response;
+}
+
+// One sample line of the Prometheus text format: name{label="value",...} number.
+bool ParseSample(const std::string& line, std::string* name, double* value) {
+  size_t i = 0;
+  auto name_char = [](char c, bool first) {
+    return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':' ||
+           (!first && std::isdigit(static_cast<unsigned char>(c)));
+  };
+  while (i < line.size() && name_char(line[i], i == 0)) ++i;
+  if (i == 0) return false;
+  *name = line.substr(0, i);
+  if (i < line.size() && line[i] == '{') {
+    ++i;
+    while (i < line.size() && line[i] != '}') {
+      size_t start = i;
+      while (i < line.size() && name_char(line[i], i == start)) ++i;
+      if (i == start || line.compare(i, 2, "=\"") != 0) return false;
+      i += 2;
+      while (i < line.size() && line[i] != '"') i += line[i] == '\\' ? 2 : 1;
+      if (i >= line.size()) return false;
+      ++i;
+      if (i < line.size() && line[i] == ',') ++i;
+    }
+    if (i >= line.size()) return false;
+    ++i;
+  }
+  if (i >= line.size() || line[i] != ' ') return false;
+  return absl::SimpleAtod(line.substr(i + 1), value);
+}
+
+class CtlCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/rstmesh-ctl-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    StartController("127.0.0.1:0");
+    for (int i = 1; i <= 3; ++i) StartAgent(i, i == 3 ? "b" : "a");
+    ASSERT_TRUE(WaitForAgents(3));
+  }
+
+  void TearDown() override {
+    agents_.clear();
+    if (controller_) {
+      controller_->Signal(SIGTERM);
+      controller_->Wait(seconds(10));
+    }
+    std::filesystem::remove_all(dir_);
+  }
+
+  void StartController(const std::string& listen) {
+    controller_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{kController, "--listen", listen, "--data-dir", dir_ + "/data",
+                                 "--metrics-listen", "127.0.0.1:0", "--agent-timeout-ms", "3000"});
+    auto line = controller_->ReadLine(seconds(10));
+    ASSERT_TRUE(line.has_value()) << controller_->err();
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(*line, m, std::regex(R"(grpc=(\d+) metrics=(\d+))"))) << *line;
+    grpc_port_ = std::stoi(m[1]);
+    metrics_port_ = std::stoi(m[2]);
+    address_ = "127.0.0.1:" + std::to_string(grpc_port_);
+  }
+
+  void StartAgent(int i, const std::string& zone, bool misbehave = false) {
+    std::vector<std::string> argv = {kAgent,   "run",      "--controller",  address_,   "--id",
+                                     Id(i),    "--labels", "zone=" + zone,  "--listen", Address(i),
+                                     "--port", "0",        "--closed-port", "0"};
+    if (misbehave) argv.push_back("--test-reset-everything");
+    agents_.push_back(std::make_unique<Subprocess>(argv));
+    ASSERT_TRUE(agents_.back()->ReadLine(seconds(10)).has_value()) << agents_.back()->err();
+  }
+
+  static std::string Id(int i) { return "node-" + std::to_string(i); }
+  static std::string Address(int i) { return "127.0.0." + std::to_string(30 + i); }
+
+  bool WaitForAgents(size_t n) {
+    return WaitFor(
+        [&] {
+          return Count(Ctl({"agents", "-o", "json"}).out, "\"data_endpoint\"") == n;
+        },
+        seconds(20));
+  }
+
+  RunResult Ctl(std::vector<std::string> args) {
+    std::vector<std::string> argv = {kCtl, "--controller", address_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunProcess(argv, seconds(180));
+  }
+
+  std::string WritePlan(const std::string& name, const std::string& text) {
+    std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  std::string dir_, address_;
+  int grpc_port_ = 0, metrics_port_ = 0;
+  std::unique_ptr<Subprocess> controller_;
+  std::vector<std::unique_ptr<Subprocess>> agents_;
+};
+
+constexpr const char* kEveryScenario = R"(
+name: every scenario
+pattern: {kind: full_mesh}
+scenarios:
+  - {name: graceful_close}
+  - {name: abortive_close}
+  - {name: unread_data_close}
+  - {name: write_after_peer_close}
+  - {name: half_close}
+  - {name: refused}
+  - {name: silent_drop}
+  - {name: idle_hold, params: {idle_ms: 200}}
+  - {name: reset_mid_transfer}
+)";
+
+TEST_F(CtlCliTest, EverySubcommandAndFormat) {
+  auto scenarios = Ctl({"scenarios"});
+  EXPECT_EQ(scenarios.exit_code, 0) << scenarios.err;
+  EXPECT_NE(scenarios.out.find("S4   write_after_peer_close   FIN_THEN_RST"), std::string::npos)
+      << scenarios.out;
+  EXPECT_EQ(Count(Ctl({"scenarios", "-o", "json"}).out, "\"name\""), 9u);
+  auto agents = Ctl({"agents"});
+  EXPECT_EQ(agents.exit_code, 0);
+  EXPECT_NE(agents.out.find("node-3"), std::string::npos);
+  EXPECT_NE(agents.out.find("zone=b"), std::string::npos);
+  EXPECT_NE(agents.out.find("3 agents"), std::string::npos);
+
+  auto run = Ctl({"run", "-f", WritePlan("all.yaml", kEveryScenario), "--wait"});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(run.err, m, std::regex(R"(started (run-\d+) with 54 tasks)")))
+      << run.err;
+  const std::string run_id = m[1];
+  EXPECT_NE(run.out.find("54/54 tasks"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("none: every path ended connections as Linux predicts"),
+            std::string::npos);
+
+  auto table = Ctl({"report", run_id});
+  EXPECT_EQ(table.exit_code, 0);
+  EXPECT_NE(table.out.find("AGENT PAIRS"), std::string::npos);
+  EXPECT_EQ(Count(table.out, "DEVIATION"), 0u);
+  auto wide = Ctl({"report", run_id, "-o", "wide"});
+  EXPECT_EQ(wide.exit_code, 0);
+  EXPECT_EQ(Count(wide.out, "  PASS\n"), 54u + 27u) << wide.out;  // cells + zone cells
+  auto csv = Ctl({"report", run_id, "-o", "csv"});
+  EXPECT_EQ(csv.exit_code, 0);
+  EXPECT_EQ(Count(csv.out, "\n"), 55u);  // header + 6 pairs x 9 scenarios
+  EXPECT_EQ(Count(csv.out, ",PASS,"), 54u);
+  auto json = Ctl({"report", run_id, "-o", "json"});
+  EXPECT_EQ(json.exit_code, 0);
+  EXPECT_NE(json.out.find("\"pass\": \"54\""), std::string::npos) << json.out.substr(0, 400);
+
+  // export: tasks x roles, refused having no responder side.
+  auto exported = Ctl({"export", run_id});
+  EXPECT_EQ(exported.exit_code, 0);
+  EXPECT_EQ(Count(exported.out, "\n"), 54u + 48u);
+  EXPECT_EQ(Count(exported.out, "\"role\":\"ROLE_RESPONDER\""), 48u);
+
+  auto runs = Ctl({"runs"});
+  EXPECT_NE(runs.out.find(run_id + " (every scenario): finished, 54/54 tasks"), std::string::npos)
+      << runs.out;
+  auto watch = Ctl({"watch", run_id});
+  EXPECT_EQ(watch.exit_code, 0);
+  EXPECT_NE(watch.out.find("finished"), std::string::npos);
+
+  auto missing = Ctl({"report", "run-999"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("no run 'run-999'"), std::string::npos) << missing.err;
+}
+
+TEST_F(CtlCliTest, MetricsParseAndEqualTheReport) {
+  auto run = Ctl({"run", "-f", WritePlan("all.yaml", kEveryScenario), "--wait"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::string response;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        response = HttpGet(metrics_port_, "/metrics");
+        return response.find("rstmesh_runs_finished_total 1") != std::string::npos;
+      },
+      seconds(10)))
+      << response;
+  ASSERT_EQ(response.rfind("HTTP/1.1 200 OK", 0), 0u);
+  std::string body = response.substr(response.find("\r\n\r\n") + 4);
+  // The text format: HELP/TYPE comments, then `name{label="v",...} value` samples.
+  const std::regex sample(
+      R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? ([0-9.eE+-]+)$)");
+  std::map<std::string, std::string> types;
+  double results_total = 0, pass_total = 0;
+  for (absl::string_view line : absl::StrSplit(body, '\n', absl::SkipEmpty())) {
+    std::string l(line);
+    if (l.rfind("# HELP ", 0) == 0) continue;
+    if (l.rfind("# TYPE ", 0) == 0) {
+      std::vector<std::string> parts = absl::StrSplit(l, ' ');
+      ASSERT_EQ(parts.size(), 4u) << l;
+      EXPECT_TRUE(parts[3] == "counter" || parts[3] == "gauge") << l;
+      types[parts[2]] = parts[3];
+      continue;
+    }
+    std::string name;
+    double v = 0;
+    ASSERT_TRUE(ParseSample(l, &name, &v)) << "not Prometheus text: " << l;
+    EXPECT_TRUE(types.count(name)) << "sample before its TYPE: " << l;
+    if (name == "rstmesh_task_results_total") {
+      results_total += v;
+      if (l.find("verdict=\"pass\"") != std::string::npos) pass_total += v;
+      EXPECT_EQ(l.find("node-"), std::string::npos) << "per-agent label: " << l;
+    }
+  }
+  EXPECT_EQ(results_total, 54);
+  EXPECT_EQ(pass_total, 54);
+  EXPECT_NE(body.find("rstmesh_agents_connected 3"), std::string::npos);
+  EXPECT_NE(HttpGet(metrics_port_, "/healthz").find("\r\n\r\nok"), std::string::npos);
+  EXPECT_NE(HttpGet(metrics_port_, "/nope").find("404"), std::string::npos);
+}
+
+TEST_F(CtlCliTest, DeviationExitsOne) {
+  StartAgent(4, "b", /*misbehave=*/true);
+  ASSERT_TRUE(WaitForAgents(4));
+  auto run = Ctl({"run", "-f", WritePlan("bad.yaml", R"(
+pattern: {kind: full_mesh}
+selector: {agents: [node-1, node-4]}
+scenarios: [{name: graceful_close, repetitions: 2}]
+)"),
+                  "--wait"});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_NE(run.out.find("a proxy or middlebox resets instead of closing"), std::string::npos)
+      << run.out;
+  EXPECT_NE(run.out.find("2 deviation"), std::string::npos) << run.out;
+}
+
+TEST_F(CtlCliTest, InvalidPlansExitTwoNamingTheField) {
+  const std::vector<std::pair<std::string, std::string>> plans = {
+      {"pattern: {kind: ring}\nscenarios: [{name: nope}]", "scenarios[0].name: unknown scenario"},
+      {"pattern: {kind: star}\nscenarios: [{name: S1}]", "pattern.kind: 'star' is not one of"},
+      {"pattern: {kind: ring}\nselector: {match_labels: {zone: z}}\nscenarios: [{name: S1}]",
+       "selector: matches 0 of 3 registered agents"},
+      {"pattern: {kind: ring}\nscenarios: [{name: S1, repetitions: -1}]",
+       "scenarios[0].repetitions: must not be negative"},
+      {"pattern: {kind: ring}\nscenarios: [{name: S1, repetitions: lots}]",
+       "scenarios[0].repetitions: expected an unsigned integer"},
+      {"pattern: {kind: ring}\nscenarios: [{name: S1}]\nlimits: {deadline_s: 99999999}",
+       "limits.deadline_s"},
+      {std::string(2 << 20, '#'), "bytes is over the limit"},
+  };
+  int i = 0;
+  for (const auto& [text, message] : plans) {
+    auto result = Ctl({"run", "-f", WritePlan("p" + std::to_string(i++) + ".yaml", text)});
+    EXPECT_EQ(result.exit_code, 2) << message;
+    EXPECT_NE(result.err.find(message), std::string::npos) << result.err;
+  }
+  auto missing = Ctl({"run", "-f", dir_ + "/absent.yaml"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("cannot read"), std::string::npos);
+  EXPECT_EQ(Ctl({"bogus"}).exit_code, 2);
+  EXPECT_EQ(Ctl({"run"}).exit_code, 2);
+  EXPECT_TRUE(Ctl({"runs"}).out.find("no runs yet") != std::string::npos) << "nothing started";
+}
+
+TEST_F(CtlCliTest, UnreachableControllerAndIncompleteRunExitThree) {
+  auto unreachable = RunProcess({kCtl, "--controller", "127.0.0.1:1", "--timeout", "2", "agents"});
+  EXPECT_EQ(unreachable.exit_code, 3);
+  EXPECT_NE(unreachable.err.find("cannot reach the controller at 127.0.0.1:1"), std::string::npos)
+      << unreachable.err;
+
+  auto started = Ctl({"run", "-f", WritePlan("slow.yaml", R"(
+pattern: {kind: full_mesh}
+scenarios: [{name: idle_hold, repetitions: 20, params: {idle_ms: 2000}}]
+limits: {concurrency_per_agent: 1}
+)")});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string run_id = started.out.substr(0, started.out.find('\n'));
+  auto cancel = Ctl({"cancel", run_id});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
+  auto report = Ctl({"report", run_id});
+  EXPECT_EQ(report.exit_code, 3) << report.out;
+  EXPECT_NE(report.out.find("cancelled"), std::string::npos);
+  EXPECT_EQ(Ctl({"cancel", run_id}).exit_code, 2) << "already cancelled";
+}
+
+// SELECT COUNT(*), COUNT(DISTINCT ...) on the controller's own store file.
+std::pair<int64_t, int64_t> CountObservations(const std::string& path, const std::string& run) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* stmt = nullptr;
+  sqlite3_prepare_v2(db,
+                     "SELECT COUNT(*), COUNT(DISTINCT task_id || '/' || role) FROM observations "
+                     "WHERE run_id = ?",
+                     -1, &stmt, nullptr);
+  sqlite3_bind_text(stmt, 1, run.c_str(), -1, SQLITE_TRANSIENT);
+  std::pair<int64_t, int64_t> out{-1, -1};
+  if (sqlite3_step(stmt) == SQLITE_ROW) {
+    out = {sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1)};
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return out;
+}
+
+TEST_F(CtlCliTest, ControllerKilledMidRunResumesAndStoresEachObservationOnce) {
+  auto started = Ctl({"run", "-f", WritePlan("big.yaml", R"(
+name: durability
+pattern: {kind: full_mesh}
+scenarios: [{name: graceful_close, repetitions: 340}]
+limits: {concurrency_per_agent: 2}
+)")});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const std::string run_id = started.out.substr(0, started.out.find('\n'));
+  EXPECT_NE(started.err.find("2040 tasks"), std::string::npos) << started.err;
+  // Let part of it run, then kill -9 the controller in the middle.
+  uint64_t done = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto runs = Ctl({"runs"});
+        std::smatch m;
+        if (!std::regex_search(runs.out, m, std::regex(R"(running, (\d+)/2040)"))) return false;
+        done = std::stoull(m[1]);
+        return done >= 300;
+      },
+      seconds(60)));
+  controller_->Signal(SIGKILL);
+  EXPECT_EQ(controller_->Wait(seconds(10)), 128 + SIGKILL);
+  auto before = CountObservations(dir_ + "/data/rstmesh.db", run_id);
+  EXPECT_GT(before.first, 0);
+  ASSERT_LT(before.first, 4080) << "killed too late to prove anything";
+
+  // Same data directory, same address: agents reconnect and resend what was not acked.
+  StartController(address_);
+  ASSERT_TRUE(WaitForAgents(3));
+  auto watch = Ctl({"watch", run_id});
+  EXPECT_EQ(watch.exit_code, 0) << watch.out << watch.err;
+  auto report = Ctl({"report", run_id});
+  EXPECT_EQ(report.exit_code, 0) << report.out;
+  EXPECT_NE(report.out.find("finished, 2040/2040 tasks: 2040 pass"), std::string::npos)
+      << report.out.substr(0, 300);
+  auto after = CountObservations(dir_ + "/data/rstmesh.db", run_id);
+  EXPECT_EQ(after.first, 4080) << "every task's two observations";
+  EXPECT_EQ(after.second, after.first) << "each stored exactly once";
+}
+
+TEST(CtlDemoTest, DemoRunsAWholeFleetAndEveryCellPasses) {
+  auto demo = RunProcess({kCtl, "demo", "--agents", "3", "--repetitions", "1"}, seconds(180));
+  EXPECT_EQ(demo.exit_code, 0) << demo.out << demo.err;
+  EXPECT_NE(demo.out.find("finished, 54/54 tasks"), std::string::npos) << demo.out;
+  EXPECT_EQ(Count(demo.out, "DEVIATION"), 0u);
+  EXPECT_EQ(Count(demo.out, "INCONCLUSIVE"), 0u) << "run as root: silent_drop needs it";
+}
+
+}  // namespace
+}  // namespace rstmesh
