@@ -293,19 +293,37 @@ scenarios: [{name: graceful_close, repetitions: 2}]
 }
 
 TEST_F(CtlCliTest, InvalidPlansExitTwoNamingTheField) {
+  const std::string ring = "pattern: {kind: ring}\n";
   const std::vector<std::pair<std::string, std::string>> plans = {
-      {"pattern: {kind: ring}\nscenarios: [{name: nope}]", "scenarios[0].name: unknown scenario"},
+      {ring + "scenarios: [{name: nope}]", "scenarios[0].name: unknown scenario 'nope'"},
       {"pattern: {kind: star}\nscenarios: [{name: S1}]", "pattern.kind: 'star' is not one of"},
-      {"pattern: {kind: ring}\nselector: {match_labels: {zone: z}}\nscenarios: [{name: S1}]",
+      {"scenarios: [{name: S1}]", "pattern.kind: required"},
+      {ring + "selector: {match_labels: {zone: z}}\nscenarios: [{name: S1}]",
        "selector: matches 0 of 3 registered agents"},
-      {"pattern: {kind: ring}\nscenarios: [{name: S1, repetitions: -1}]",
+      {ring + "selector: {agents: [ghost]}\nscenarios: [{name: S1}]",
+       "selector.agents[0]: 'ghost' is not a registered agent"},
+      {ring + "scenarios: [{name: S1, repetitions: -1}]",
        "scenarios[0].repetitions: must not be negative"},
-      {"pattern: {kind: ring}\nscenarios: [{name: S1, repetitions: lots}]",
-       "scenarios[0].repetitions: expected an unsigned integer"},
-      {"pattern: {kind: ring}\nscenarios: [{name: S1}]\nlimits: {deadline_s: 99999999}",
-       "limits.deadline_s"},
+      {ring + "scenarios: [{name: S1, repetitions: lots}]",
+       "scenarios[0].repetitions: expected an unsigned integer, got 'lots'"},
+      {ring + "scenarios: [{name: S1, repetitions: 10001}]",
+       "scenarios[0].repetitions: 10001 is over the maximum"},
+      {ring + "scenarios: [{name: S1}]\nlimits: {deadline_s: 99999999}", "limits.deadline_s"},
+      {ring + "scenarios: [{name: S1}]\nlimits: {concurrency_per_agent: 0.5}",
+       "limits.concurrency_per_agent: expected an unsigned integer"},
+      {ring + "scenarios: [{name: S9, params: {request_bytes: 10, read_limit: 20}}]",
+       "scenarios[0]: params.read_limit: 20 must be below params.request_bytes"},
+      {ring + "scenarios: [{name: S8, params: {idle_ms: 9000001}}]",
+       "scenarios[0]: params.idle_ms: 9000001 exceeds the maximum"},
+      {ring + "scenarios: []", "scenarios: name at least one scenario"},
+      {ring + "scenarios: S1", "scenarios: expected a list, got 'S1'"},
+      {"pattern: {kind: random_k, k: 5}\nscenarios: [{name: S1}]",
+       "pattern.k: 5 peers per agent, but only 2 other agents are selected"},
+      {ring + "scenarios: [{name: S1}]\ncolour: blue", "colour: unknown field"},
+      {"pattern: {kind: ring\nscenarios: [", "plan: line "},
       {std::string(2 << 20, '#'), "bytes is over the limit"},
   };
+  ASSERT_GE(plans.size(), 15u);
   int i = 0;
   for (const auto& [text, message] : plans) {
     auto result = Ctl({"run", "-f", WritePlan("p" + std::to_string(i++) + ".yaml", text)});
@@ -399,6 +417,34 @@ limits: {concurrency_per_agent: 2}
   auto after = CountObservations(dir_ + "/data/rstmesh.db", run_id);
   EXPECT_EQ(after.first, 4080) << "every task's two observations";
   EXPECT_EQ(after.second, after.first) << "each stored exactly once";
+}
+
+TEST_F(CtlCliTest, AgentKilledMidRunEndsItsTasksAsAgentLost) {
+  auto started = Ctl({"run", "-f", WritePlan("lost.yaml", R"(
+pattern: {kind: full_mesh}
+scenarios: [{name: idle_hold, repetitions: 10, params: {idle_ms: 300}}]
+limits: {concurrency_per_agent: 1}
+)")});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const std::string run_id = started.out.substr(0, started.out.find('\n'));
+  ASSERT_TRUE(WaitFor([&] { return Ctl({"runs"}).out.find("running, 0/60") == std::string::npos; },
+                      seconds(30)));
+  agents_[2]->Signal(SIGKILL);  // node-3 dies without a word
+  auto watch = Ctl({"watch", run_id});
+  EXPECT_EQ(watch.exit_code, 0) << watch.out << watch.err;
+  auto json = Ctl({"report", run_id, "-o", "json"});
+  EXPECT_NE(json.out.find("\"state\": \"finished\""), std::string::npos);
+  EXPECT_NE(json.out.find("\"total\": \"60\""), std::string::npos);
+  EXPECT_NE(json.out.find("\"deviation\": \"0\""), std::string::npos) << json.out.substr(0, 500);
+  auto table = Ctl({"report", run_id, "-o", "wide"});
+  EXPECT_NE(table.out.find("INCONCLUSIVE"), std::string::npos) << table.out;
+  auto results = Ctl({"report", run_id, "-o", "csv"});
+  for (absl::string_view line : absl::StrSplit(results.out, '\n')) {
+    if (line.find(",INCONCLUSIVE,") != std::string::npos) {
+      EXPECT_NE(line.find("node-3"), absl::string_view::npos)
+          << "only node-3's pairs are lost: " << line;
+    }
+  }
 }
 
 TEST(CtlDemoTest, DemoRunsAWholeFleetAndEveryCellPasses) {
