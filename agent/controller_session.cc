@@ -3,6 +3,17 @@
 #include <random>
 
 namespace rstmesh {
+namespace {
+
+template <typename B>
+v1::AgentMessage BatchMessage(const B& batch) {
+  v1::AgentMessage m;
+  m.mutable_batch()->set_sequence(batch.sequence);
+  for (const auto& o : batch.observations) *m.mutable_batch()->add_observations() = o;
+  return m;
+}
+
+}  // namespace
 
 // One AgentHub.Connect call. A hold keeps the call open until we stop writing, so a write
 // can never race the end of the call.
@@ -181,12 +192,7 @@ void ControllerSession::Run() {
         if (!stop && !done && welcomed_) {
           // After a (re)connect, everything unacknowledged goes again, oldest first.
           if (!resent) {
-            for (const Batch& b : unacked_) {
-              v1::AgentMessage m;
-              m.mutable_batch()->set_sequence(b.sequence);
-              for (const auto& o : b.observations) *m.mutable_batch()->add_observations() = o;
-              out.push_back(std::move(m));
-            }
+            for (const Batch& b : unacked_) out.push_back(BatchMessage(b));
             resent = true;
             backoff = options_.backoff_min;
           }
@@ -196,10 +202,7 @@ void ControllerSession::Run() {
             batch.observations.assign(std::make_move_iterator(fresh_.begin()),
                                       std::make_move_iterator(fresh_.begin() + n));
             fresh_.erase(fresh_.begin(), fresh_.begin() + n);
-            v1::AgentMessage m;
-            m.mutable_batch()->set_sequence(batch.sequence);
-            for (const auto& o : batch.observations) *m.mutable_batch()->add_observations() = o;
-            out.push_back(std::move(m));
+            out.push_back(BatchMessage(batch));
             unacked_.push_back(std::move(batch));
           }
           // Bounded memory: past the limit the oldest unacknowledged batch goes.

@@ -12,23 +12,17 @@
 #include "absl/strings/str_join.h"
 #include "core/socket_look.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/text.h"
 
 namespace rstmesh {
 namespace {
 
 using std::chrono::seconds;
+using testing::Count;
 using testing::RunProcess;
 using testing::Subprocess;
 
 const std::string kAgent = RSTMESH_AGENT_BIN;
-
-size_t Count(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) {
-    ++n;
-  }
-  return n;
-}
 
 class AgentCliTest : public ::testing::Test {
  protected:

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/text.h"
 #include "tests/support/wait_for.h"
 
 namespace rstmesh {
@@ -27,6 +28,7 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testing::Count;
 using testing::RunProcess;
 using testing::RunResult;
 using testing::Subprocess;
@@ -35,12 +37,6 @@ using testing::WaitFor;
 const std::string kController = RSTMESH_CONTROLLER_BIN;
 const std::string kAgent = RSTMESH_AGENT_BIN;
 const std::string kCtl = RSTMESH_CTL_BIN;
-
-size_t Count(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
-  return n;
-}
 
 // Plain HTTP GET on loopback.
 std::string HttpGet(int port, const std::string& path) {
