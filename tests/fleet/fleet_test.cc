@@ -1,0 +1,131 @@
+// The fleet on real network namespaces: 8 hosts in 3 zones behind a router namespace, the
+// controller in its own, every binary real. Runs as root; elsewhere it says SKIPPED and why.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "tests/fleet/netns_fleet.h"
+#include "tests/support/text.h"
+#include "tests/support/wait_for.h"
+
+namespace rstmesh {
+namespace {
+
+using std::chrono::seconds;
+using testing::Count;
+using testing::NetnsFleet;
+using testing::WaitFor;
+
+class FleetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (absl::Status available = NetnsFleet::Available(); !available.ok()) {
+      GTEST_SKIP() << "fleet tests SKIPPED: " << available.message();
+    }
+    fleet_ = std::make_unique<NetnsFleet>(std::vector<int>{3, 3, 2}, RSTMESH_CONTROLLER_BIN,
+                                          RSTMESH_AGENT_BIN);
+    absl::Status started = fleet_->Start();
+    ASSERT_TRUE(started.ok()) << started;
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return Count(Ctl({"agents", "-o", "json"}).out, "\"data_endpoint\"") ==
+                 fleet_->hosts().size();
+        },
+        seconds(30)))
+        << Ctl({"agents"}).out;
+  }
+
+  testing::RunResult Ctl(std::vector<std::string> args) {
+    return fleet_->Ctl(RSTMESH_CTL_BIN, std::move(args));
+  }
+
+  std::string Plan(const std::string& text) {
+    std::string path = absl::StrCat("/tmp/rstmesh-fleet-plan-", getpid(), ".yaml");
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  std::unique_ptr<NetnsFleet> fleet_;
+};
+
+TEST_F(FleetTest, CleanPathsPassEverywhereWithNoFinding) {
+  auto run = Ctl({"run", "-f", Plan(R"(
+name: clean fleet
+pattern: {kind: full_mesh}
+scenarios:
+  - {name: graceful_close}
+  - {name: abortive_close}
+  - {name: unread_data_close}
+  - {name: write_after_peer_close}
+  - {name: half_close}
+  - {name: refused}
+  - {name: silent_drop}
+  - {name: idle_hold, params: {idle_ms: 300}}
+  - {name: reset_mid_transfer}
+limits: {concurrency_per_agent: 4}
+)"),
+                  "--wait", "-o", "wide"});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  const size_t tasks = 8 * 7 * 9;
+  EXPECT_NE(run.out.find(absl::StrCat("finished, ", tasks, "/", tasks, " tasks: ", tasks,
+                                      " pass, 0 deviation, 0 inconclusive")),
+            std::string::npos)
+      << run.out.substr(0, 600);
+  EXPECT_NE(run.out.find("none: every path ended connections as Linux predicts"),
+            std::string::npos);
+  // Zone roll-up: 3 x 3 zone pairs x 9 scenarios, all PASS; no cell anything else.
+  EXPECT_EQ(Count(run.out, "  PASS\n"), 56u * 9 + 81u);  // agent-pair cells + zone cells
+  EXPECT_EQ(Count(run.out, "DEVIATION"), 0u);
+}
+
+// A router that drops resets between zones z1 and z2: abortive closes across that zone pair
+// (and only there) time out instead of seeing the RST, and the finding says so.
+TEST_F(FleetTest, ResetsDroppedBetweenTwoZonesAreFoundOnThosePairsOnly) {
+  for (const char* rule : {
+           "nft add table inet rsm",
+           "nft 'add chain inet rsm path { type filter hook forward priority 0 ; }'",
+           "nft add rule inet rsm path iifname br1 oifname br2 'tcp flags & rst == rst' drop",
+           "nft add rule inet rsm path iifname br2 oifname br1 'tcp flags & rst == rst' drop",
+       }) {
+    ASSERT_TRUE(fleet_->InRouter(rule).ok()) << rule;
+  }
+  auto run = Ctl({"run", "-f", Plan(R"(
+name: resets dropped z1<->z2
+pattern: {kind: full_mesh}
+scenarios: [{name: abortive_close}, {name: graceful_close}]
+limits: {concurrency_per_agent: 8}
+)"),
+                  "--wait", "-o", "csv"});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  int deviated = 0, passed = 0;
+  for (absl::string_view line : absl::StrSplit(run.out, '\n')) {
+    if (line.empty() || absl::StartsWith(line, "source,")) continue;
+    std::vector<std::string> f = absl::StrSplit(line, ',');
+    ASSERT_GE(f.size(), 12u) << line;
+    const std::string src_zone = f[0].substr(0, 2), dst_zone = f[1].substr(0, 2);
+    const bool crossing =
+        (src_zone == "z1" && dst_zone == "z2") || (src_zone == "z2" && dst_zone == "z1");
+    if (crossing && f[2] == "abortive_close") {
+      EXPECT_EQ(f[10], "DEVIATION") << line;
+      EXPECT_EQ(f[7], "TIMEOUTx1") << line;
+      EXPECT_EQ(f[11], "resets are dropped by a firewall or load balancer") << line;
+      ++deviated;
+    } else {
+      EXPECT_EQ(f[10], "PASS") << line;
+      ++passed;
+    }
+  }
+  EXPECT_EQ(deviated, 3 * 3 * 2);
+  EXPECT_EQ(passed, 8 * 7 * 2 - 18);
+  auto table = Ctl({"report", "run-1"});
+  EXPECT_NE(table.out.find("zone z1 -> z2: resets are dropped by a firewall or load balancer"),
+            std::string::npos)
+      << table.out.substr(0, 800);
+  EXPECT_NE(table.out.find("zone z2 -> z1: resets are dropped"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rstmesh

@@ -1,0 +1,167 @@
+#include "tests/fleet/netns_fleet.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "tests/support/text.h"
+#include "tests/support/wait_for.h"
+
+namespace rstmesh::testing {
+namespace {
+
+constexpr const char* kPrefix = "rsmf";
+
+// iproute2's binary, wherever this distribution puts it (exec does not search PATH).
+std::string IpBinary() {
+  for (const char* path : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"}) {
+    if (access(path, X_OK) == 0) return path;
+  }
+  return "ip";
+}
+
+int System(const std::string& command) {
+  int rc = std::system((command + " >/dev/null 2>&1").c_str());
+  return rc == -1 ? -1 : WEXITSTATUS(rc);
+}
+
+}  // namespace
+
+absl::Status NetnsFleet::Available() {
+  if (geteuid() != 0) return absl::FailedPreconditionError("not root: cannot create namespaces");
+  std::string probe = absl::StrCat(kPrefix, "-probe-", getpid());
+  if (System("ip netns add " + probe) != 0) {
+    return absl::FailedPreconditionError("'ip netns add' failed (no CAP_SYS_ADMIN or no iproute2)");
+  }
+  System("ip netns del " + probe);
+  if (System("nft --version") != 0) return absl::FailedPreconditionError("nft is missing");
+  return absl::OkStatus();
+}
+
+NetnsFleet::NetnsFleet(std::vector<int> hosts_per_zone, std::string controller_bin,
+                       std::string agent_bin)
+    : zones_(std::move(hosts_per_zone)),
+      controller_bin_(std::move(controller_bin)),
+      agent_bin_(std::move(agent_bin)) {
+  tag_ = absl::StrCat(kPrefix, getpid() % 100000);
+  router_ = tag_ + "-r";
+  controller_ns_ = tag_ + "-c";
+  for (size_t z = 0; z < zones_.size(); ++z) {
+    for (int h = 1; h <= zones_[z]; ++h) {
+      Host host;
+      host.zone = absl::StrCat("z", z + 1);
+      host.id = absl::StrCat(host.zone, "-h", h);
+      host.netns = absl::StrCat(tag_, "-", host.id);
+      host.address = absl::StrCat("198.18.", z + 1, ".", 10 + h);
+      hosts_.push_back(host);
+    }
+  }
+}
+
+NetnsFleet::~NetnsFleet() {
+  agents_.clear();  // SIGKILL and reap
+  controller_.reset();
+  for (auto it = namespaces_.rbegin(); it != namespaces_.rend(); ++it)
+    System("ip netns del " + *it);
+  if (!data_dir_.empty()) std::filesystem::remove_all(data_dir_);
+}
+
+absl::Status NetnsFleet::Sh(const std::string& command) {
+  if (System(command) != 0) return absl::InternalError(absl::StrCat("failed: ", command));
+  return absl::OkStatus();
+}
+
+absl::Status NetnsFleet::InRouter(const std::string& command) {
+  return Sh(absl::StrCat("ip netns exec ", router_, " ", command));
+}
+
+absl::Status NetnsFleet::Start() {
+  // Namespaces of an earlier run that was killed before it could clean up.
+  System(absl::StrCat("for n in $(ip netns list | awk '{print $1}' | grep '^", kPrefix,
+                      "'); do ip netns del $n; done"));
+  auto add_ns = [&](const std::string& name) -> absl::Status {
+    if (absl::Status s = Sh("ip netns add " + name); !s.ok()) return s;
+    namespaces_.push_back(name);
+    return Sh(absl::StrCat("ip -n ", name, " link set lo up"));
+  };
+  if (absl::Status s = add_ns(router_); !s.ok()) return s;
+  if (absl::Status s =
+          Sh(absl::StrCat("ip netns exec ", router_, " sysctl -qw net.ipv4.ip_forward=1"));
+      !s.ok()) {
+    return s;
+  }
+  // Zone 0 holds the controller; zones 1..N the hosts.
+  auto add_zone = [&](size_t z) -> absl::Status {
+    std::string br = absl::StrCat("br", z);
+    if (absl::Status s = Sh(absl::StrCat("ip -n ", router_, " link add ", br, " type bridge"));
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s =
+            Sh(absl::StrCat("ip -n ", router_, " addr add 198.18.", z, ".1/24 dev ", br));
+        !s.ok()) {
+      return s;
+    }
+    return Sh(absl::StrCat("ip -n ", router_, " link set ", br, " up"));
+  };
+  auto attach = [&](const std::string& ns, size_t zone, const std::string& address,
+                    int index) -> absl::Status {
+    std::string outside = absl::StrCat("v", index);
+    for (const std::string& cmd : {
+             absl::StrCat("ip -n ", router_, " link add ", outside,
+                          " type veth peer name eth0 netns ", ns),
+             absl::StrCat("ip -n ", router_, " link set ", outside, " master br", zone, " up"),
+             absl::StrCat("ip -n ", ns, " addr add ", address, "/24 dev eth0"),
+             absl::StrCat("ip -n ", ns, " link set eth0 up"),
+             absl::StrCat("ip -n ", ns, " route add default via 198.18.", zone, ".1"),
+         }) {
+      if (absl::Status s = Sh(cmd); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  };
+  for (size_t z = 0; z <= zones_.size(); ++z) {
+    if (absl::Status s = add_zone(z); !s.ok()) return s;
+  }
+  if (absl::Status s = add_ns(controller_ns_); !s.ok()) return s;
+  if (absl::Status s = attach(controller_ns_, 0, "198.18.0.10", 0); !s.ok()) return s;
+  for (size_t i = 0; i < hosts_.size(); ++i) {
+    const Host& h = hosts_[i];
+    if (absl::Status s = add_ns(h.netns); !s.ok()) return s;
+    size_t zone = std::stoul(h.zone.substr(1));
+    if (absl::Status s = attach(h.netns, zone, h.address, static_cast<int>(i) + 1); !s.ok()) {
+      return s;
+    }
+  }
+
+  char tmpl[] = "/tmp/rstmesh-fleet-XXXXXX";
+  data_dir_ = mkdtemp(tmpl);
+  controller_ = std::make_unique<Subprocess>(std::vector<std::string>{
+      IpBinary(), "netns", "exec", controller_ns_, controller_bin_, "--listen", "198.18.0.10:7400",
+      "--data-dir", data_dir_, "--metrics-listen", "198.18.0.10:7401"});
+  if (!controller_->ReadLine(std::chrono::seconds(10))) {
+    return absl::InternalError("controller did not start: " + controller_->err());
+  }
+  for (const Host& h : hosts_) {
+    agents_.push_back(std::make_unique<Subprocess>(std::vector<std::string>{
+        IpBinary(), "netns", "exec", h.netns, agent_bin_, "run", "--controller", "198.18.0.10:7400",
+        "--id", h.id, "--labels", "zone=" + h.zone, "--listen", h.address}));
+    if (!agents_.back()->ReadLine(std::chrono::seconds(10))) {
+      return absl::InternalError(h.id + " did not start: " + agents_.back()->err());
+    }
+  }
+  return absl::OkStatus();
+}
+
+RunResult NetnsFleet::Ctl(const std::string& ctl_bin, std::vector<std::string> args,
+                          std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv = {
+      IpBinary(), "netns", "exec", controller_ns_, ctl_bin, "--controller", "198.18.0.10:7400"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProcess(argv, timeout);
+}
+
+}  // namespace rstmesh::testing
