@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -18,6 +19,32 @@ using std::chrono::seconds;
 using testing::Count;
 using testing::NetnsFleet;
 using testing::WaitFor;
+
+// One CSV line (RFC 4180 quoting) into fields.
+std::vector<std::string> SplitCsv(absl::string_view line) {
+  std::vector<std::string> fields(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        fields.back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        fields.back() += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      fields.emplace_back();
+    } else {
+      fields.back() += c;
+    }
+  }
+  return fields;
+}
 
 class FleetTest : public ::testing::Test {
  protected:
@@ -46,6 +73,41 @@ class FleetTest : public ::testing::Test {
     std::string path = absl::StrCat("/tmp/rstmesh-fleet-plan-", getpid(), ".yaml");
     std::ofstream(path) << text;
     return path;
+  }
+
+  // Applies nft rules in the router's forward chain.
+  void Profile(const std::vector<std::string>& rules) {
+    ASSERT_TRUE(fleet_->InRouter("nft add table inet rsm").ok());
+    ASSERT_TRUE(
+        fleet_->InRouter("nft 'add chain inet rsm path { type filter hook forward priority 0 ; }'")
+            .ok());
+    for (const std::string& rule : rules) {
+      ASSERT_TRUE(fleet_->InRouter("nft add rule inet rsm path " + rule).ok()) << rule;
+    }
+  }
+
+  // Checks a CSV report: cells of `scenario` on the affected zone pairs deviate with
+  // `observed` and `diagnosis`; every other cell passes. Returns the deviating cells.
+  int ExpectOnly(const std::string& csv, const std::string& scenario,
+                 const std::set<std::pair<std::string, std::string>>& affected,
+                 const std::string& observed, const std::string& diagnosis) {
+    int deviated = 0;
+    for (absl::string_view line : absl::StrSplit(csv, '\n')) {
+      if (line.empty() || absl::StartsWith(line, "source,")) continue;
+      std::vector<std::string> f = SplitCsv(line);
+      EXPECT_GE(f.size(), 12u) << line;
+      if (f.size() < 12) continue;
+      const bool hit = affected.count({f[0].substr(0, 2), f[1].substr(0, 2)}) > 0;
+      if (hit && f[2] == scenario) {
+        EXPECT_EQ(f[10], "DEVIATION") << line;
+        EXPECT_EQ(f[7], observed) << line;
+        EXPECT_EQ(f[11], diagnosis) << line;
+        ++deviated;
+      } else {
+        EXPECT_EQ(f[10], "PASS") << "a path without the profile was flagged: " << line;
+      }
+    }
+    return deviated;
   }
 
   std::unique_ptr<NetnsFleet> fleet_;
@@ -84,14 +146,8 @@ limits: {concurrency_per_agent: 4}
 // A router that drops resets between zones z1 and z2: abortive closes across that zone pair
 // (and only there) time out instead of seeing the RST, and the finding says so.
 TEST_F(FleetTest, ResetsDroppedBetweenTwoZonesAreFoundOnThosePairsOnly) {
-  for (const char* rule : {
-           "nft add table inet rsm",
-           "nft 'add chain inet rsm path { type filter hook forward priority 0 ; }'",
-           "nft add rule inet rsm path iifname br1 oifname br2 'tcp flags & rst == rst' drop",
-           "nft add rule inet rsm path iifname br2 oifname br1 'tcp flags & rst == rst' drop",
-       }) {
-    ASSERT_TRUE(fleet_->InRouter(rule).ok()) << rule;
-  }
+  Profile({"iifname br1 oifname br2 'tcp flags & rst == rst' drop",
+           "iifname br2 oifname br1 'tcp flags & rst == rst' drop"});
   auto run = Ctl({"run", "-f", Plan(R"(
 name: resets dropped z1<->z2
 pattern: {kind: full_mesh}
@@ -100,31 +156,31 @@ limits: {concurrency_per_agent: 8}
 )"),
                   "--wait", "-o", "csv"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
-  int deviated = 0, passed = 0;
-  for (absl::string_view line : absl::StrSplit(run.out, '\n')) {
-    if (line.empty() || absl::StartsWith(line, "source,")) continue;
-    std::vector<std::string> f = absl::StrSplit(line, ',');
-    ASSERT_GE(f.size(), 12u) << line;
-    const std::string src_zone = f[0].substr(0, 2), dst_zone = f[1].substr(0, 2);
-    const bool crossing =
-        (src_zone == "z1" && dst_zone == "z2") || (src_zone == "z2" && dst_zone == "z1");
-    if (crossing && f[2] == "abortive_close") {
-      EXPECT_EQ(f[10], "DEVIATION") << line;
-      EXPECT_EQ(f[7], "TIMEOUTx1") << line;
-      EXPECT_EQ(f[11], "resets are dropped by a firewall or load balancer") << line;
-      ++deviated;
-    } else {
-      EXPECT_EQ(f[10], "PASS") << line;
-      ++passed;
-    }
-  }
-  EXPECT_EQ(deviated, 3 * 3 * 2);
-  EXPECT_EQ(passed, 8 * 7 * 2 - 18);
+  EXPECT_EQ(ExpectOnly(run.out, "abortive_close", {{"z1", "z2"}, {"z2", "z1"}}, "TIMEOUTx1",
+                       "resets are dropped by a firewall or load balancer"),
+            3 * 3 * 2);
   auto table = Ctl({"report", "run-1"});
   EXPECT_NE(table.out.find("zone z1 -> z2: resets are dropped by a firewall or load balancer"),
             std::string::npos)
       << table.out.substr(0, 800);
   EXPECT_NE(table.out.find("zone z2 -> z1: resets are dropped"), std::string::npos);
+}
+
+// A firewall with a DROP policy for closed ports on the way from z1 to z3: refused times out
+// there, and only there.
+TEST_F(FleetTest, ClosedPortsDroppedAreFoundOnThatPathOnly) {
+  Profile({"iifname br1 oifname br3 tcp dport 7403 drop"});
+  auto run = Ctl({"run", "-f", Plan(R"(
+name: closed ports dropped z1->z3
+pattern: {kind: full_mesh}
+scenarios: [{name: refused}, {name: graceful_close}]
+limits: {concurrency_per_agent: 8}
+)"),
+                  "--wait", "-o", "csv"});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_EQ(ExpectOnly(run.out, "refused", {{"z1", "z3"}}, "TIMEOUTx1",
+                       "closed ports are dropped (DROP policy), not rejected"),
+            3 * 2);
 }
 
 }  // namespace
