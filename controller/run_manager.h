@@ -49,7 +49,9 @@ class RunManager {
   using Clock = std::chrono::steady_clock;
   struct Options {
     std::chrono::milliseconds tick{20};
-    std::chrono::milliseconds responder_grace{3000};  // wait for the responder's side
+    // How long the responder's side may lag the initiator's: its steps end on their own
+    // deadlines (idle plus an io timeout) when the path swallowed what it waited for.
+    std::chrono::milliseconds responder_grace{12000};
     // After a run is (re)loaded, agents get this long to (re)connect before the tasks of one
     // that is still missing end as AGENT_LOST (a restarted controller starts with none).
     std::chrono::milliseconds reconnect_grace{15000};

@@ -183,5 +183,71 @@ limits: {concurrency_per_agent: 8}
             3 * 2);
 }
 
+// Idle expiry on the way from z1 to z2: a conntrack timeout of 2 s for those flows, then the
+// router treats their next packet as invalid: reset (AWS NLB style) or silent drop
+// (Azure LB / GCP firewall style). idle_hold with 3.5 s of idle shows which; shorter idle
+// and every other path pass.
+void IdleExpiryProfile(NetnsFleet& fleet, const std::string& invalid_action) {
+  for (const std::string& cmd : {
+           std::string("nft add table inet idle"),
+           std::string("nft 'add ct timeout inet idle short { protocol tcp; l3proto ip; "
+                       "policy = { established: 2 }; }'"),
+           std::string("nft 'add chain inet idle pre { type filter hook prerouting priority "
+                       "-150 ; }'"),
+           std::string("nft add rule inet idle pre iifname br1 ip daddr 198.18.2.0/24 ct state "
+                       "new ct timeout set short"),
+           std::string("nft 'add chain inet idle path { type filter hook forward priority 0 ; }'"),
+           // Only on the tested zone pair: the agents' own streams to the controller were
+           // established before conntrack ran and must not be judged invalid.
+           "nft add rule inet idle path iifname br1 oifname br2 ct state invalid " + invalid_action,
+           "nft add rule inet idle path iifname br2 oifname br1 ct state invalid " + invalid_action,
+           std::string("sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0"),
+       }) {
+    ASSERT_TRUE(fleet.InRouter(cmd).ok()) << cmd;
+  }
+}
+
+constexpr const char* kIdlePlan = R"(
+name: idle expiry z1->z2
+pattern: {kind: full_mesh}
+scenarios: [{name: idle_hold, params: {idle_ms: 3500}}, {name: graceful_close}]
+limits: {concurrency_per_agent: 8}
+)";
+
+TEST_F(FleetTest, IdleExpiryThatResetsTheNextSenderIsFound) {
+  IdleExpiryProfile(*fleet_, "reject with tcp reset");
+  auto run = Ctl({"run", "-f", Plan(kIdlePlan), "--wait", "-o", "csv"});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  int deviated = 0;
+  for (absl::string_view line : absl::StrSplit(run.out, '\n')) {
+    std::vector<std::string> f = SplitCsv(line);
+    if (f.size() < 12 || f[0] == "source") continue;
+    if (f[0].substr(0, 2) == "z1" && f[1].substr(0, 2) == "z2" && f[2] == "idle_hold") {
+      EXPECT_EQ(f[10], "DEVIATION") << line;
+      EXPECT_EQ(f[7], "RSTx1") << line;
+      EXPECT_TRUE(absl::StartsWith(
+          f[11], "an idle timer expired and the path reset the next packet (AWS NLB style)"))
+          << line;
+      // The reset came from the router: the responder never sent one.
+      EXPECT_NE(f[11].find("the reset came from the path, not the peer"), std::string::npos)
+          << line;
+      ++deviated;
+    } else {
+      EXPECT_EQ(f[10], "PASS") << line;
+    }
+  }
+  EXPECT_EQ(deviated, 3 * 3);
+}
+
+TEST_F(FleetTest, IdleExpiryThatDropsSilentlyIsFound) {
+  IdleExpiryProfile(*fleet_, "drop");
+  auto run = Ctl({"run", "-f", Plan(kIdlePlan), "--wait", "-o", "csv"});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_EQ(ExpectOnly(run.out, "idle_hold", {{"z1", "z2"}}, "TIMEOUTx1",
+                       "an idle timer expired and the path dropped the flow silently (Azure LB / "
+                       "GCP firewall style)"),
+            3 * 3);
+}
+
 }  // namespace
 }  // namespace rstmesh
