@@ -117,11 +117,12 @@ v1::TaskResult JudgeTask(const TaskRecord& task, const std::optional<v1::Observa
     const bool forged_at_responder = ForgedReset(*responder, *initiator) && !responder->matched();
     if (forged_at_initiator || forged_at_responder) {
       result.set_forged_reset(true);
+      const v1::Observation& peer = forged_at_initiator ? *responder : *initiator;
       diagnosis =
           absl::StrCat(diagnosis, "; the reset came from the path, not the peer: the ",
-                       forged_at_initiator ? "initiator" : "responder", " saw RST but the ",
-                       forged_at_initiator ? "responder" : "initiator", " reports it sent ",
-                       ActionName((forged_at_initiator ? *responder : *initiator).action()));
+                       forged_at_initiator ? "initiator" : "responder", " saw RST, but the ",
+                       forged_at_initiator ? "responder" : "initiator", " never sent one (it ",
+                       peer.action() == v1::ACTION_FIN ? "closed with FIN" : "sent nothing", ")");
     }
   }
   result.set_diagnosis(diagnosis);

@@ -249,5 +249,52 @@ TEST_F(FleetTest, IdleExpiryThatDropsSilentlyIsFound) {
             3 * 3);
 }
 
+// A middlebox on the way from z1 to z3 forges a RST once a flow it sees in its original
+// direction has carried 200 kB back: the initiator's next ACK is answered with a forged RST;
+// the responder, still sending, then meets the initiator's host, which no longer has the
+// socket and answers with a real RST. Neither end sent a reset itself, and the report says
+// the path forged it.
+TEST_F(FleetTest, ForgedResetIsAttributedToThePath) {
+  Profile(
+      {"iifname br1 oifname br3 ct direction original ct reply bytes gt 200000 "
+       "'tcp flags & rst == 0' reject with tcp reset"});
+  auto run = Ctl({"run", "-f", Plan(R"(
+name: reset injection z1->z3
+pattern: {kind: full_mesh}
+scenarios: [{name: graceful_close, params: {response_bytes: 8000000}}]
+limits: {concurrency_per_agent: 8}
+)"),
+                  "--wait", "-o", "csv"});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  int forged = 0;
+  for (absl::string_view line : absl::StrSplit(run.out, '\n')) {
+    std::vector<std::string> f = SplitCsv(line);
+    if (f.size() < 12 || f[0] == "source") continue;
+    if (f[0].substr(0, 2) == "z1" && f[1].substr(0, 2) == "z3") {
+      EXPECT_EQ(f[10], "DEVIATION") << line;
+      EXPECT_EQ(f[7], "RSTx1") << line;
+      EXPECT_NE(f[11].find("the reset came from the path, not the peer: the initiator saw RST, "
+                           "but the responder never sent one"),
+                std::string::npos)
+          << line;
+      ++forged;
+    } else {
+      EXPECT_EQ(f[10], "PASS") << line;
+    }
+  }
+  EXPECT_EQ(forged, 3 * 2);
+  // Both ends were hit: the responder's own account shows the genuine RST that followed.
+  auto exported = Ctl({"export", "run-1"});
+  int responder_resets = 0;
+  for (absl::string_view line : absl::StrSplit(exported.out, '\n')) {
+    if (line.find("\"role\":\"ROLE_RESPONDER\"") != absl::string_view::npos &&
+        line.find("\"observed\":\"CLOSURE_RST\"") != absl::string_view::npos) {
+      EXPECT_NE(line.find("\"action\":\"ACTION_NOTHING\""), absl::string_view::npos) << line;
+      ++responder_resets;
+    }
+  }
+  EXPECT_EQ(responder_resets, 3 * 2);
+}
+
 }  // namespace
 }  // namespace rstmesh
