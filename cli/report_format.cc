@@ -1,5 +1,7 @@
 #include "cli/report_format.h"
 
+#include "cli/html_report.h"
+
 #include <google/protobuf/util/json_util.h>
 
 #include <map>
@@ -110,6 +112,7 @@ absl::StatusOr<std::string> RenderReport(const v1::Report& report, const std::st
     }
     return out + "\n";
   }
+  if (format == "html") return RenderHtmlReport(report);
   if (format == "csv") {
     absl::StrAppend(&out,
                     "source,target,scenario,tasks,pass,deviation,inconclusive,observed,"
@@ -125,7 +128,7 @@ absl::StatusOr<std::string> RenderReport(const v1::Report& report, const std::st
   }
   if (format != "table" && format != "wide") {
     return absl::InvalidArgumentError(
-        absl::StrCat("-o: '", format, "' is not a report format (table, wide, json, csv)"));
+        absl::StrCat("-o: '", format, "' is not a report format (table, wide, json, csv, html)"));
   }
   absl::StrAppend(&out, SummaryLine(report.status()), "\n\n");
   Findings(report, out);

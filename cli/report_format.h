@@ -10,7 +10,7 @@ namespace rstmesh {
 
 // table: summary, findings first, then the zone roll-up and the agent-pair matrix summary.
 // wide: every (source, target, scenario) cell with observed classes and p50/p99.
-// json: the Report message. csv: one line per cell.
+// json: the Report message. csv: one line per cell. html: cli/html_report.h.
 absl::StatusOr<std::string> RenderReport(const v1::Report& report, const std::string& format);
 
 // One line: "run-3 (nightly): finished, 216 tasks: 216 pass, 0 deviation, 0 inconclusive".

@@ -164,6 +164,12 @@ limits: {concurrency_per_agent: 8}
             std::string::npos)
       << table.out.substr(0, 800);
   EXPECT_NE(table.out.find("zone z2 -> z1: resets are dropped"), std::string::npos);
+  // The HTML page: the 18 crossing agent pairs red, the other 38 green.
+  auto html = Ctl({"report", "run-1", "-o", "html"});
+  EXPECT_EQ(html.exit_code, 1);
+  std::string agents = html.out.substr(html.out.find("<section id=\"agents\">"));
+  EXPECT_EQ(Count(agents, "<td class=\"cell v-deviation\""), 18u);
+  EXPECT_EQ(Count(agents, "<td class=\"cell v-pass\""), 8u * 7 - 18);
 }
 
 // A firewall with a DROP policy for closed ports on the way from z1 to z3: refused times out

@@ -1,0 +1,184 @@
+#include "cli/html_report.h"
+
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "cli/report_format.h"
+#include "core/closure.h"
+#include "core/scenario.h"
+
+namespace rstmesh {
+namespace {
+
+std::string Esc(absl::string_view s) {
+  return absl::StrReplaceAll(
+      s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}, {"'", "&#39;"}});
+}
+
+std::string ScenarioName(v1::Scenario id) {
+  const ScenarioDef* def = FindScenario(id);
+  return def ? std::string(def->name) : absl::StrCat("scenario#", id);
+}
+
+const char* VerdictClass(v1::Verdict v) {
+  switch (v) {
+    case v1::VERDICT_PASS:
+      return "v-pass";
+    case v1::VERDICT_DEVIATION:
+      return "v-deviation";
+    case v1::VERDICT_INCONCLUSIVE:
+      return "v-inconclusive";
+    default:
+      return "v-none";
+  }
+}
+
+// Cells of one (source, target) over every scenario.
+struct PairCells {
+  std::vector<const v1::Cell*> cells;
+  v1::Verdict Verdict() const {
+    bool inconclusive = false;
+    for (const v1::Cell* c : cells) {
+      if (c->verdict() == v1::VERDICT_DEVIATION) return v1::VERDICT_DEVIATION;
+      inconclusive |= c->verdict() == v1::VERDICT_INCONCLUSIVE;
+    }
+    return inconclusive ? v1::VERDICT_INCONCLUSIVE : v1::VERDICT_PASS;
+  }
+  std::string Details() const {
+    std::vector<std::string> lines;
+    for (const v1::Cell* c : cells) {
+      std::vector<std::string> observed;
+      for (const auto& [name, n] : c->observed()) observed.push_back(absl::StrCat(name, "x", n));
+      std::sort(observed.begin(), observed.end());
+      lines.push_back(absl::StrFormat(
+          "%s: %d/%d pass, %d deviation, %d inconclusive; observed %s; p50 %.1fms p99 %.1fms%s",
+          ScenarioName(c->scenario()), c->pass(), c->tasks(), c->deviation(), c->inconclusive(),
+          absl::StrJoin(observed, ","), c->time_to_observe_p50_us() / 1000.0,
+          c->time_to_observe_p99_us() / 1000.0,
+          c->diagnosis().empty() ? "" : absl::StrCat(" - ", c->diagnosis())));
+    }
+    return absl::StrJoin(lines, "\n");
+  }
+};
+
+std::string Matrix(const std::string& id, const std::vector<v1::Cell>& cells,
+                   const std::string& what) {
+  std::set<std::string> names;
+  std::map<std::pair<std::string, std::string>, PairCells> pairs;
+  for (const v1::Cell& c : cells) {
+    std::string src = c.source().empty() ? "?" : c.source();
+    std::string dst = c.target().empty() ? "?" : c.target();
+    names.insert(src);
+    names.insert(dst);
+    pairs[{src, dst}].cells.push_back(&c);
+  }
+  std::string out = absl::StrCat("<div class=\"scroll\"><table class=\"matrix\" id=\"", id,
+                                 "\"><thead><tr><th class=\"corner\">", Esc(what), "</th>");
+  for (const std::string& n : names)
+    absl::StrAppend(&out, "<th class=\"col\"><span>", Esc(n), "</span></th>");
+  absl::StrAppend(&out, "</tr></thead><tbody>");
+  for (const std::string& src : names) {
+    absl::StrAppend(&out, "<tr><th class=\"row\">", Esc(src), "</th>");
+    for (const std::string& dst : names) {
+      auto it = pairs.find({src, dst});
+      if (it == pairs.end()) {
+        absl::StrAppend(&out, "<td class=\"cell v-none\"></td>");
+        continue;
+      }
+      const PairCells& p = it->second;
+      uint32_t tasks = 0, pass = 0;
+      for (const v1::Cell* c : p.cells) {
+        tasks += c->tasks();
+        pass += c->pass();
+      }
+      std::string details = absl::StrCat(src, " -> ", dst, "\n", p.Details());
+      absl::StrAppend(&out, "<td class=\"cell ", VerdictClass(p.Verdict()), "\" data-source=\"",
+                      Esc(src), "\" data-target=\"", Esc(dst), "\" title=\"", Esc(details),
+                      "\" data-details=\"", Esc(details), "\" tabindex=\"0\">", pass, "/", tasks,
+                      "</td>");
+    }
+    absl::StrAppend(&out, "</tr>");
+  }
+  absl::StrAppend(&out, "</tbody></table></div>");
+  return out;
+}
+
+}  // namespace
+
+std::string RenderHtmlReport(const v1::Report& report) {
+  const v1::RunStatus& s = report.status();
+  std::string out =
+      absl::StrCat(R"(<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>rstmesh audit )",
+                   Esc(s.run_id()), R"(</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.5em}
+.summary{font-weight:600}
+.findings li{margin:.3em 0}.finding-none{color:#2e7d32}
+.scroll{overflow:auto;max-width:100%;max-height:80vh;border:1px solid #ddd}
+table.matrix{border-collapse:collapse;font-size:10px}
+table.matrix th.col{height:7em;vertical-align:bottom;padding:0 1px}
+table.matrix th.col span{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap}
+table.matrix th.row{text-align:right;padding-right:4px;white-space:nowrap;position:sticky;left:0;background:#fff}
+td.cell{min-width:2.4em;height:1.6em;text-align:center;border:1px solid #fff;cursor:pointer;color:#fff}
+td.v-pass{background:#2e7d32}td.v-deviation{background:#c62828}
+td.v-inconclusive{background:#f9a825;color:#222}td.v-none{background:#eee}
+#details{white-space:pre-wrap;font-family:monospace;background:#f6f6f6;padding:.6em;min-height:2em}
+.legend span{display:inline-block;padding:0 .5em;margin-right:.5em;color:#fff}
+</style></head><body>
+<h1>rstmesh audit: )",
+                   Esc(s.run_id()), s.plan_name().empty() ? "" : " (" + Esc(s.plan_name()) + ")",
+                   "</h1>\n<p class=\"summary\">", Esc(SummaryLine(s)), "</p>\n");
+  // Findings first: one per zone pair and diagnosis.
+  absl::StrAppend(&out, "<section id=\"findings\"><h2>Findings</h2><ul class=\"findings\">");
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> findings;
+  for (const v1::Cell& c : report.zone_cells()) {
+    if (c.verdict() != v1::VERDICT_DEVIATION) continue;
+    findings[{absl::StrCat(c.source().empty() ? "?" : c.source(), " -> ",
+                           c.target().empty() ? "?" : c.target()),
+              c.diagnosis()}]
+        .push_back(ScenarioName(c.scenario()));
+  }
+  if (findings.empty()) {
+    absl::StrAppend(&out,
+                    "<li class=\"finding-none\">No finding: every path ended connections as "
+                    "Linux predicts.</li>");
+  }
+  for (const auto& [key, scenarios] : findings) {
+    absl::StrAppend(&out, "<li class=\"finding\"><b>zone ", Esc(key.first),
+                    "</b>: ", Esc(key.second), " <i>(", Esc(absl::StrJoin(scenarios, ", ")),
+                    ")</i></li>");
+  }
+  absl::StrAppend(&out, "</ul></section>\n");
+  absl::StrAppend(&out,
+                  "<p class=\"legend\"><span class=\"cell v-pass\" style=\"background:#2e7d32\">"
+                  "PASS</span><span style=\"background:#c62828\">DEVIATION</span><span "
+                  "style=\"background:#f9a825;color:#222\">INCONCLUSIVE</span> Cells show "
+                  "passing/all tasks over every scenario; hover or click one for details.</p>\n");
+  absl::StrAppend(
+      &out, "<section id=\"zones\"><h2>Zones (source \xE2\x86\x92 destination)</h2>",
+      Matrix("zone-matrix", {report.zone_cells().begin(), report.zone_cells().end()}, "zone"),
+      "</section>\n");
+  absl::StrAppend(&out, "<section id=\"agents\"><h2>Agents (source \xE2\x86\x92 destination)</h2>",
+                  Matrix("agent-matrix", {report.cells().begin(), report.cells().end()}, "agent"),
+                  "</section>\n<h2>Details</h2><div id=\"details\">Click a cell.</div>\n");
+  // Inline, no network: show a clicked cell's details below the matrices.
+  absl::StrAppend(&out, R"(<script>
+document.querySelectorAll('td.cell[data-details]').forEach(function (td) {
+  var show = function () { document.getElementById('details').textContent = td.dataset.details; };
+  td.addEventListener('click', show);
+  td.addEventListener('keydown', function (e) { if (e.key === 'Enter') show(); });
+});
+</script>
+</body></html>
+)");
+  return out;
+}
+
+}  // namespace rstmesh

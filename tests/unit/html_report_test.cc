@@ -1,0 +1,140 @@
+// The HTML report: self-contained, findings first, a matrix cell per agent pair coloured by
+// verdict with its details, readable at 50+ agents. Checked by parsing the page.
+#include "cli/html_report.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <regex>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace rstmesh {
+namespace {
+
+v1::Cell MakeCell(const std::string& src, const std::string& dst, v1::Scenario scenario,
+                  v1::Verdict verdict, const std::string& diagnosis = "") {
+  v1::Cell c;
+  c.set_source(src);
+  c.set_target(dst);
+  c.set_scenario(scenario);
+  c.set_tasks(2);
+  c.set_pass(verdict == v1::VERDICT_PASS ? 2 : 0);
+  c.set_deviation(verdict == v1::VERDICT_DEVIATION ? 2 : 0);
+  c.set_inconclusive(verdict == v1::VERDICT_INCONCLUSIVE ? 2 : 0);
+  (*c.mutable_observed())[verdict == v1::VERDICT_DEVIATION ? "TIMEOUT" : "RST"] = 2;
+  c.set_time_to_observe_p50_us(1500);
+  c.set_time_to_observe_p99_us(2500);
+  c.set_verdict(verdict);
+  c.set_diagnosis(diagnosis);
+  return c;
+}
+
+// 60 agents in 3 zones; agent-0 -> agent-1 deviates (and so zone a -> a), agent-2 -> agent-3
+// is inconclusive, everything else passes.
+v1::Report BigReport() {
+  v1::Report r;
+  r.mutable_status()->set_run_id("run-9");
+  r.mutable_status()->set_plan_name("audit <prod> & co");
+  r.mutable_status()->set_state("finished");
+  const int n = 60;
+  auto zone = [](int i) { return std::string(1, static_cast<char>('a' + i % 3)); };
+  std::map<std::pair<std::string, std::string>, v1::Verdict> zone_verdict;
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < n; ++j) {
+      if (i == j) continue;
+      v1::Verdict v = v1::VERDICT_PASS;
+      std::string diagnosis;
+      if (i == 0 && j == 3) {
+        v = v1::VERDICT_DEVIATION;
+        diagnosis = "resets are dropped by a firewall or load balancer";
+      }
+      if (i == 1 && j == 4) v = v1::VERDICT_INCONCLUSIVE;
+      *r.add_cells() = MakeCell(absl::StrCat("agent-", i), absl::StrCat("agent-", j),
+                                v1::SCENARIO_ABORTIVE_CLOSE, v, diagnosis);
+    }
+  }
+  for (char a : {'a', 'b', 'c'}) {
+    for (char b : {'a', 'b', 'c'}) {
+      bool bad = a == 'a' && b == 'a';
+      *r.add_zone_cells() =
+          MakeCell(std::string(1, a), std::string(1, b), v1::SCENARIO_ABORTIVE_CLOSE,
+                   bad ? v1::VERDICT_DEVIATION : v1::VERDICT_PASS,
+                   bad ? "resets are dropped by a firewall or load balancer" : "");
+    }
+  }
+  (void)zone;
+  return r;
+}
+
+size_t CountMatches(const std::string& text, const std::regex& re) {
+  return std::distance(std::sregex_iterator(text.begin(), text.end(), re), std::sregex_iterator());
+}
+
+TEST(HtmlReportTest, MatrixCellsColouredByVerdictWithDetailsAndFindingsFirst) {
+  const std::string html = RenderHtmlReport(BigReport());
+  ASSERT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
+  // Self-contained: nothing is fetched.
+  EXPECT_EQ(html.find("http://"), std::string::npos);
+  EXPECT_EQ(html.find("https://"), std::string::npos);
+  EXPECT_EQ(html.find(" src="), std::string::npos);
+  EXPECT_EQ(html.find("<link"), std::string::npos);
+  // Escaped: the plan name's markup is text.
+  EXPECT_NE(html.find("audit &lt;prod&gt; &amp; co"), std::string::npos);
+  EXPECT_EQ(html.find("<prod>"), std::string::npos);
+
+  // Findings come before the matrices and name the zone pair and behaviour.
+  size_t findings = html.find("<section id=\"findings\">");
+  size_t zones = html.find("<section id=\"zones\">");
+  size_t agents = html.find("<section id=\"agents\">");
+  ASSERT_NE(findings, std::string::npos);
+  EXPECT_LT(findings, zones);
+  EXPECT_LT(zones, agents);
+  EXPECT_NE(html.find("<b>zone a -&gt; a</b>: resets are dropped by a firewall or load balancer"),
+            std::string::npos);
+
+  // Every ordered pair of the 60 agents is a cell with its colour class and its details.
+  std::string agent_table = html.substr(agents);
+  const std::regex cell(
+      R"re(<td class="cell (v-[a-z]+)" data-source="([^"]+)" data-target="([^"]+)" title="([^"]*)")re");
+  std::map<std::string, int> by_class;
+  for (auto it = std::sregex_iterator(agent_table.begin(), agent_table.end(), cell);
+       it != std::sregex_iterator(); ++it) {
+    ++by_class[(*it)[1]];
+    const std::string title = (*it)[4];
+    EXPECT_NE(title.find("abortive_close: "), std::string::npos) << title;
+    EXPECT_NE(title.find("p50 1.5ms p99 2.5ms"), std::string::npos) << title;
+    if ((*it)[2] == "agent-0" && (*it)[3] == "agent-3") {
+      EXPECT_EQ((*it)[1], "v-deviation");
+      EXPECT_NE(title.find("resets are dropped"), std::string::npos);
+      EXPECT_NE(title.find("TIMEOUTx2"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(by_class["v-pass"], 60 * 59 - 2);
+  EXPECT_EQ(by_class["v-deviation"], 1);
+  EXPECT_EQ(by_class["v-inconclusive"], 1);
+  // The diagonal is empty, and each class has its own colour.
+  EXPECT_EQ(CountMatches(agent_table, std::regex(R"(<td class="cell v-none"></td>)")), 60u);
+  EXPECT_NE(html.find("td.v-pass{background:#2e7d32}"), std::string::npos);
+  EXPECT_NE(html.find("td.v-deviation{background:#c62828}"), std::string::npos);
+  EXPECT_NE(html.find("td.v-inconclusive{background:#f9a825"), std::string::npos);
+  // Readable at this size: vertical column heads and a scrolling matrix.
+  EXPECT_NE(html.find("writing-mode:vertical-rl"), std::string::npos);
+  EXPECT_NE(html.find("overflow:auto"), std::string::npos);
+  EXPECT_EQ(CountMatches(agent_table, std::regex(R"(<th class="col">)")), 60u);
+}
+
+TEST(HtmlReportTest, CleanRunSaysNoFinding) {
+  v1::Report r;
+  r.mutable_status()->set_run_id("run-1");
+  *r.add_cells() = MakeCell("x", "y", v1::SCENARIO_GRACEFUL_CLOSE, v1::VERDICT_PASS);
+  *r.add_zone_cells() = MakeCell("a", "a", v1::SCENARIO_GRACEFUL_CLOSE, v1::VERDICT_PASS);
+  const std::string html = RenderHtmlReport(r);
+  EXPECT_NE(html.find("No finding: every path ended connections as Linux predicts."),
+            std::string::npos);
+  EXPECT_EQ(html.find("class=\"finding\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rstmesh
