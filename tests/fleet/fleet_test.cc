@@ -302,5 +302,49 @@ limits: {concurrency_per_agent: 8}
   EXPECT_EQ(responder_resets, 3 * 2);
 }
 
+// A userspace proxy on the router for z1 -> z2 (DNAT to it, relayed to the original
+// destination) that closes both directions on the first EOF and answers an upstream reset
+// with a FIN, as many L4/L7 proxies do. half_close and abortive_close through it deviate
+// with the catalogue's diagnoses; graceful_close through it, and every direct path, pass.
+TEST_F(FleetTest, ProxyThatCollapsesHalfCloseAndTurnsResetsIntoFinIsFound) {
+  ASSERT_TRUE(fleet_->StartInRouter({RSTMESH_FLEET_PROXY_BIN, "198.18.1.1", "9000"}).ok());
+  for (const char* cmd : {
+           "nft add table ip nat",
+           "nft 'add chain ip nat pre { type nat hook prerouting priority -100 ; }'",
+           "nft add rule ip nat pre iifname br1 ip daddr 198.18.2.0/24 tcp dport 7402 dnat to "
+           "198.18.1.1:9000",
+       }) {
+    ASSERT_TRUE(fleet_->InRouter(cmd).ok()) << cmd;
+  }
+  auto run = Ctl({"run", "-f", Plan(R"(
+name: proxy z1->z2
+pattern: {kind: full_mesh}
+scenarios: [{name: half_close}, {name: abortive_close}, {name: graceful_close}]
+limits: {concurrency_per_agent: 8}
+)"),
+                  "--wait", "-o", "csv"});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  int half = 0, reset = 0;
+  for (absl::string_view line : absl::StrSplit(run.out, '\n')) {
+    std::vector<std::string> f = SplitCsv(line);
+    if (f.size() < 12 || f[0] == "source") continue;
+    const bool proxied = f[0].substr(0, 2) == "z1" && f[1].substr(0, 2) == "z2";
+    if (proxied && f[2] == "half_close") {
+      EXPECT_EQ(f[10], "DEVIATION") << line;
+      EXPECT_EQ(f[11], "the path does not support half-close") << line;
+      ++half;
+    } else if (proxied && f[2] == "abortive_close") {
+      EXPECT_EQ(f[10], "DEVIATION") << line;
+      EXPECT_EQ(f[7], "FINx1") << line;
+      EXPECT_EQ(f[11], "an L4/L7 proxy converts resets into FIN") << line;
+      ++reset;
+    } else {
+      EXPECT_EQ(f[10], "PASS") << line;
+    }
+  }
+  EXPECT_EQ(half, 3 * 3);
+  EXPECT_EQ(reset, 3 * 3);
+}
+
 }  // namespace
 }  // namespace rstmesh

@@ -63,6 +63,7 @@ NetnsFleet::NetnsFleet(std::vector<int> hosts_per_zone, std::string controller_b
 }
 
 NetnsFleet::~NetnsFleet() {
+  middleboxes_.clear();
   agents_.clear();  // SIGKILL and reap
   controller_.reset();
   for (auto it = namespaces_.rbegin(); it != namespaces_.rend(); ++it)
@@ -77,6 +78,15 @@ absl::Status NetnsFleet::Sh(const std::string& command) {
 
 absl::Status NetnsFleet::InRouter(const std::string& command) {
   return Sh(absl::StrCat("ip netns exec ", router_, " ", command));
+}
+
+absl::Status NetnsFleet::StartInRouter(std::vector<std::string> argv) {
+  argv.insert(argv.begin(), {IpBinary(), "netns", "exec", router_});
+  middleboxes_.push_back(std::make_unique<Subprocess>(argv));
+  if (!middleboxes_.back()->ReadLine(std::chrono::seconds(10))) {
+    return absl::InternalError("middlebox did not start: " + middleboxes_.back()->err());
+  }
+  return absl::OkStatus();
 }
 
 absl::Status NetnsFleet::Start() {

@@ -39,6 +39,9 @@ class NetnsFleet {
 
   // Runs a command inside the router namespace (for nft rules).
   absl::Status InRouter(const std::string& command);
+  // Starts a long-running program in the router namespace (a middlebox); it is killed at
+  // teardown. Waits for its first line of output.
+  absl::Status StartInRouter(std::vector<std::string> argv);
 
   const std::vector<Host>& hosts() const { return hosts_; }
   std::string controller_address() const { return "198.18.0.10:" + std::to_string(grpc_port_); }
@@ -57,6 +60,7 @@ class NetnsFleet {
   int grpc_port_ = 7400;
   std::unique_ptr<Subprocess> controller_;
   std::vector<std::unique_ptr<Subprocess>> agents_;
+  std::vector<std::unique_ptr<Subprocess>> middleboxes_;
 };
 
 }  // namespace rstmesh::testing
