@@ -27,7 +27,7 @@ absl::Status Controller::Start() {
   registry_.set_on_lost([this](const std::string& id) { runs_->OnAgentLost(id); });
   runs_->set_on_finished([this](const std::string& run_id) {
     if (absl::StatusOr<RunReport> report = runs_->Report(run_id); report.ok()) {
-      metrics_.AddRun(*report, ZoneOf());
+      metrics_.AddRun(*report);
     }
   });
   hub_ = std::make_unique<AgentHubService>(
@@ -63,15 +63,6 @@ void Controller::WatchHeartbeats() {
     registry_.ExpireSilent(options_.agent_timeout);
     mu_.Lock();
   }
-}
-
-std::map<std::string, std::string> Controller::ZoneOf() {
-  std::map<std::string, std::string> zone_of;
-  for (const v1::AgentInfo& a : registry_.Agents()) {
-    auto it = a.labels().find(options_.runs.zone_label);
-    if (it != a.labels().end()) zone_of[a.id()] = it->second;
-  }
-  return zone_of;
 }
 
 std::string Controller::MetricsText() {

@@ -45,7 +45,6 @@ class Controller {
 
  private:
   void WatchHeartbeats();
-  std::map<std::string, std::string> ZoneOf();
 
   ControllerOptions options_;
   std::unique_ptr<SqliteStore> store_;

@@ -26,7 +26,8 @@ std::string VerdictLabel(v1::Verdict verdict) {
 
 }  // namespace
 
-void Metrics::AddRun(const RunReport& report, const std::map<std::string, std::string>& zone_of) {
+void Metrics::AddRun(const RunReport& report) {
+  const std::map<std::string, std::string>& zone_of = report.zone_of;
   auto zone = [&](const std::string& id) {
     auto it = zone_of.find(id);
     return it == zone_of.end() ? std::string() : it->second;

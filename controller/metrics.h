@@ -17,8 +17,8 @@ namespace rstmesh {
 
 class Metrics {
  public:
-  // Counts every judged task of a finished run. `zone_of` maps agent id -> zone.
-  void AddRun(const RunReport& report, const std::map<std::string, std::string>& zone_of);
+  // Counts every judged task of a finished run, by the zones in report.zone_of.
+  void AddRun(const RunReport& report);
 
   struct Gauges {
     uint64_t agents_connected = 0;

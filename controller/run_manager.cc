@@ -131,6 +131,7 @@ absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan) {
   record.plan = plan;
   record.created_unix_ms = UnixMs();
   record.total_tasks = planned.size();
+  record.agents = SelectAgents(plan.selector(), agents);
   std::vector<TaskRecord> tasks;
   tasks.reserve(planned.size());
   for (size_t i = 0; i < planned.size(); ++i) {
@@ -398,8 +399,9 @@ absl::StatusOr<RunReport> RunManager::Report(const std::string& run_id) {
   report.progress.run_id = run_id;
   report.progress.state = (*run)->state;
   report.progress.total = tasks->size();
-  std::map<std::string, std::string> zone_of;
-  for (const v1::AgentInfo& a : registry_->Agents()) {
+  // Zones as the agents had them when the run started (a lost agent keeps its zone).
+  std::map<std::string, std::string>& zone_of = report.zone_of;
+  for (const v1::AgentInfo& a : (*run)->agents) {
     auto it = a.labels().find(options_.zone_label);
     if (it != a.labels().end()) zone_of[a.id()] = it->second;
   }

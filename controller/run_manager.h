@@ -39,9 +39,10 @@ struct RunProgress {
 struct RunReport {
   RunProgress progress;
   v1::Plan plan;
-  std::vector<v1::TaskResult> results;  // one per task, by task id
-  std::vector<v1::Cell> cells;          // per (source, target, scenario)
-  std::vector<v1::Cell> zone_cells;     // per (zone, zone, scenario)
+  std::vector<v1::TaskResult> results;         // one per task, by task id
+  std::vector<v1::Cell> cells;                 // per (source, target, scenario)
+  std::vector<v1::Cell> zone_cells;            // per (zone, zone, scenario)
+  std::map<std::string, std::string> zone_of;  // agent id -> zone, as planned
 };
 
 class RunManager {

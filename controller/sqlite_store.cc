@@ -1,6 +1,7 @@
 #include "controller/sqlite_store.h"
 
 #include "absl/strings/str_cat.h"
+#include "rstmesh/v1/control.pb.h"
 
 namespace rstmesh {
 namespace {
@@ -12,7 +13,8 @@ CREATE TABLE IF NOT EXISTS runs (
   state INTEGER NOT NULL,
   created_unix_ms INTEGER NOT NULL,
   finished_unix_ms INTEGER NOT NULL DEFAULT 0,
-  total_tasks INTEGER NOT NULL
+  total_tasks INTEGER NOT NULL,
+  agents BLOB NOT NULL DEFAULT x''
 );
 CREATE TABLE IF NOT EXISTS tasks (
   run_id TEXT NOT NULL,
@@ -129,7 +131,7 @@ absl::Status SqliteStore::CreateRun(const RunRecord& run, const std::vector<Task
   {
     Statement insert(db_,
                      "INSERT INTO runs (run_id, plan, state, created_unix_ms, "
-                     "finished_unix_ms, total_tasks) VALUES (?, ?, ?, ?, ?, ?)");
+                     "finished_unix_ms, total_tasks, agents) VALUES (?, ?, ?, ?, ?, ?, ?)");
     if (!insert.ok()) return fail(SqlError(db_, "prepare runs"));
     insert.Bind(1, run.run_id);
     insert.BindBlob(2, run.plan.SerializeAsString());
@@ -137,6 +139,9 @@ absl::Status SqliteStore::CreateRun(const RunRecord& run, const std::vector<Task
     insert.Bind(4, run.created_unix_ms);
     insert.Bind(5, run.finished_unix_ms);
     insert.Bind(6, static_cast<int64_t>(run.total_tasks));
+    v1::ListAgentsResponse agents;
+    for (const v1::AgentInfo& a : run.agents) *agents.add_agents() = a;
+    insert.BindBlob(7, agents.SerializeAsString());
     int rc = sqlite3_step(insert.get());
     if (rc == SQLITE_CONSTRAINT) {
       return fail(absl::AlreadyExistsError(absl::StrCat("run ", run.run_id, " already exists")));
@@ -215,9 +220,9 @@ absl::StatusOr<int> SqliteStore::InsertObservations(
 absl::StatusOr<std::vector<RunRecord>> SqliteStore::QueryRuns(const std::string& where_id) {
   Statement query(db_, where_id.empty()
                            ? "SELECT run_id, plan, state, created_unix_ms, finished_unix_ms, "
-                             "total_tasks FROM runs ORDER BY created_unix_ms, run_id"
+                             "total_tasks, agents FROM runs ORDER BY created_unix_ms, run_id"
                            : "SELECT run_id, plan, state, created_unix_ms, finished_unix_ms, "
-                             "total_tasks FROM runs WHERE run_id = ?");
+                             "total_tasks, agents FROM runs WHERE run_id = ?");
   if (!where_id.empty()) query.Bind(1, where_id);
   std::vector<RunRecord> runs;
   int rc;
@@ -231,6 +236,11 @@ absl::StatusOr<std::vector<RunRecord>> SqliteStore::QueryRuns(const std::string&
     run.created_unix_ms = query.Int(3);
     run.finished_unix_ms = query.Int(4);
     run.total_tasks = static_cast<uint64_t>(query.Int(5));
+    v1::ListAgentsResponse agents;
+    if (!agents.ParseFromString(query.Blob(6))) {
+      return absl::DataLossError(absl::StrCat("store: run ", run.run_id, ": agents unreadable"));
+    }
+    run.agents.assign(agents.agents().begin(), agents.agents().end());
     runs.push_back(std::move(run));
   }
   if (rc != SQLITE_DONE) return SqlError(db_, "query runs");

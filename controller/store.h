@@ -28,6 +28,9 @@ struct RunRecord {
   int64_t created_unix_ms = 0;
   int64_t finished_unix_ms = 0;  // 0 while running
   uint64_t total_tasks = 0;
+  // The agents the run was planned over, as registered when it started: reports keep their
+  // labels (zones) even after an agent is gone.
+  std::vector<v1::AgentInfo> agents;
 };
 
 struct TaskRecord {

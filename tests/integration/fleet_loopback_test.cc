@@ -144,6 +144,12 @@ limits: {concurrency_per_agent: 1}
   }
   EXPECT_GT(lost, 0);
   EXPECT_EQ(report->progress.deviation, 0u);
+  // The lost agent keeps its zone in the roll-up: zones are those the run was planned with.
+  for (const v1::Cell& cell : report->zone_cells) {
+    EXPECT_TRUE(cell.source() == "a" || cell.source() == "b") << cell.ShortDebugString();
+    EXPECT_TRUE(cell.target() == "a" || cell.target() == "b") << cell.ShortDebugString();
+  }
+  EXPECT_EQ(report->zone_cells.size(), 3u);
 }
 
 }  // namespace

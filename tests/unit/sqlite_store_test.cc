@@ -62,7 +62,12 @@ TEST_F(SqliteStoreTest, RunsAndTasksRoundTrip) {
     tasks[i].scenario = v1::SCENARIO_HALF_CLOSE;
     tasks[i].params.set_request_bytes(100 + i);
   }
-  ASSERT_TRUE(store->CreateRun(Run("r1", 3), tasks).ok());
+  RunRecord record = Run("r1", 3);
+  record.agents.resize(2);
+  record.agents[0].set_id("a");
+  (*record.agents[0].mutable_labels())["zone"] = "z1";
+  record.agents[1].set_id("b");
+  ASSERT_TRUE(store->CreateRun(record, tasks).ok());
   auto again = store->CreateRun(Run("r1", 3), tasks);
   EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists);
 
@@ -71,6 +76,8 @@ TEST_F(SqliteStoreTest, RunsAndTasksRoundTrip) {
   EXPECT_EQ((*run)->plan.name(), "p-r1");
   EXPECT_EQ((*run)->state, RunState::kRunning);
   EXPECT_EQ((*run)->total_tasks, 3u);
+  ASSERT_EQ((*run)->agents.size(), 2u);
+  EXPECT_EQ((*run)->agents[0].labels().at("zone"), "z1");
   auto stored = store->GetTasks("r1");
   ASSERT_TRUE(stored.ok());
   ASSERT_EQ(stored->size(), 3u);
