@@ -1,5 +1,7 @@
 #include "agent/agent.h"
 
+#include <random>
+
 #include "absl/strings/str_cat.h"
 #include "core/endpoint.h"
 
@@ -34,6 +36,8 @@ absl::Status Agent::Start() {
   session.self.set_closed_port(responder.closed_endpoint().port());
   session.self.set_tcp_repair(responder.tcp_repair());
   session.self.set_version("0.1.0");
+  session.self.set_incarnation(
+      absl::StrCat(absl::Hex(std::random_device{}()), absl::Hex(std::random_device{}())));
   session_ = std::make_unique<ControllerSession>(
       session, [this](const v1::Assignment& a) { RunAssignment(a); }, nullptr);
   session_->Start();

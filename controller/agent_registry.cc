@@ -10,13 +10,19 @@ void AgentRegistry::set_on_lost(LostListener listener) {
 void AgentRegistry::Register(const v1::AgentInfo& info,
                              std::shared_ptr<AgentConnection> connection) {
   std::shared_ptr<AgentConnection> replaced;
+  LostListener restarted;
   {
     absl::MutexLock lock(&mu_);
-    Entry& entry = agents_[info.id()];
-    replaced = std::move(entry.connection);
-    entry = {info, std::move(connection), Clock::now()};
+    auto it = agents_.find(info.id());
+    if (it != agents_.end()) {
+      replaced = std::move(it->second.connection);
+      // Another process under the same id: the old one is gone with what it was doing.
+      if (it->second.info.incarnation() != info.incarnation()) restarted = on_lost_;
+    }
+    agents_[info.id()] = {info, std::move(connection), Clock::now()};
   }
   if (replaced != nullptr) replaced->Close();
+  if (restarted) restarted(info.id());
 }
 
 void AgentRegistry::Unregister(const std::string& agent_id, const AgentConnection* connection) {

@@ -33,8 +33,8 @@ class AgentRegistry {
   using Clock = std::chrono::steady_clock;
   using LostListener = std::function<void(const std::string& agent_id)>;
 
-  // Called once per agent that goes away (stream ended, or silent too long); not when a
-  // stream is replaced by a newer one of the same agent.
+  // Called once per agent that goes away (stream ended, or silent too long, or a new
+  // process of the same id took over); not when the same process reconnects.
   void set_on_lost(LostListener listener);
 
   void Register(const v1::AgentInfo& info, std::shared_ptr<AgentConnection> connection);

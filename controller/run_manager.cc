@@ -108,6 +108,7 @@ absl::Status RunManager::Load(const RunRecord& record) {
   for (LiveTask& task : run.tasks) {
     bool done = task.record.state == TaskState::kTimedOut ||
                 task.record.state == TaskState::kAgentLost ||
+                task.record.state == TaskState::kPeerLost ||
                 (task.initiator_seen && (task.responder_seen || !task.responder_expected));
     if (done) {
       task.final = true;
@@ -208,8 +209,10 @@ absl::Status RunManager::OnObservations(const std::string& /*agent_id*/,
     } else {
       task->responder_seen = true;
     }
-    if (!task->final && task->initiator_seen &&
-        (task->responder_seen || !task->responder_expected)) {
+    if (!task->final && task->initiator_seen && task->peer_lost) {
+      Finalize(*run, *task, TaskState::kPeerLost);
+    } else if (!task->final && task->initiator_seen &&
+               (task->responder_seen || !task->responder_expected)) {
       Finalize(*run, *task, TaskState::kDone);
     }
   }
@@ -222,12 +225,22 @@ absl::Status RunManager::OnObservations(const std::string& /*agent_id*/,
 
 void RunManager::OnAgentLost(const std::string& agent_id) {
   absl::MutexLock lock(&mu_);
+  lost_agents_.insert(agent_id);
   for (auto it = runs_.begin(); it != runs_.end();) {
     LiveRun& run = (it++)->second;
     for (LiveTask& task : run.tasks) {
       if (task.final) continue;
       if (task.record.source != agent_id && task.record.target != agent_id) continue;
-      Finalize(run, task, task.initiator_seen ? TaskState::kDone : TaskState::kAgentLost);
+      if (!task.assigned) continue;  // the scheduler decides once it sees who is back
+      if (task.initiator_seen) {
+        Finalize(run, task, TaskState::kDone);
+      } else if (task.record.target == agent_id && task.record.source != agent_id) {
+        // The initiator is still testing against a peer that vanished (crashed, rebooted):
+        // what it sees next is the point. Its own deadlines bound the wait.
+        task.peer_lost = true;
+      } else {
+        Finalize(run, task, TaskState::kAgentLost);
+      }
     }
     MaybeFinish(run);
   }
@@ -250,7 +263,8 @@ void RunManager::Finalize(LiveRun& run, LiveTask& task, TaskState state) {
     task.in_flight = false;
     --in_flight_[task.record.source];
   }
-  if (state == TaskState::kTimedOut || state == TaskState::kAgentLost) {
+  if (state == TaskState::kTimedOut || state == TaskState::kAgentLost ||
+      state == TaskState::kPeerLost) {
     task.record.state = state;
     store_->SetTaskState(run.record.run_id, task.record.task_id, state).IgnoreError();
   }
@@ -290,7 +304,10 @@ std::vector<std::string> RunManager::Tick() {
   }
   const auto now = Clock::now();
   std::map<std::string, v1::AgentInfo> agents;
-  for (v1::AgentInfo& a : registry_->Agents()) agents[a.id()] = std::move(a);
+  for (v1::AgentInfo& a : registry_->Agents()) {
+    lost_agents_.erase(a.id());
+    agents[a.id()] = std::move(a);
+  }
   for (auto& [run_id, run] : runs_) {
     const v1::Limits& limits = run.record.plan.limits();
     const int limit = limits.concurrency_per_agent() > 0 ? limits.concurrency_per_agent() : 4;
@@ -312,7 +329,9 @@ std::vector<std::string> RunManager::Tick() {
         auto src = agents.find(source);
         auto dst = agents.find(task.record.target);
         if (src == agents.end() || dst == agents.end()) {
-          if (now - run.loaded_at > options_.reconnect_grace) {
+          // Known lost: at once. Not seen since this controller (re)started: after a grace.
+          if (lost_agents_.count(source) || lost_agents_.count(task.record.target) ||
+              now - run.loaded_at > options_.reconnect_grace) {
             Finalize(run, task, TaskState::kAgentLost);
           }
           continue;

@@ -93,6 +93,7 @@ class RunManager {
     bool in_flight = false;          // counted in in_flight_ of its initiator
     bool responder_expected = true;  // known once the initiator's observation arrived
     bool deviated = false;           // an end did not match (progress only)
+    bool peer_lost = false;          // the responder's agent went away mid-test
     Clock::time_point assigned_at;
     Clock::time_point initiator_at;
     std::chrono::milliseconds timeout{0};
@@ -127,6 +128,7 @@ class RunManager {
   uint64_t last_run_number_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, LiveRun> runs_ ABSL_GUARDED_BY(mu_);   // active runs only
   std::map<std::string, int> in_flight_ ABSL_GUARDED_BY(mu_);  // per initiator agent
+  std::set<std::string> lost_agents_ ABSL_GUARDED_BY(mu_);     // gone and not back yet
   std::map<std::pair<std::string, std::string>, Clock::time_point> pair_last_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -17,7 +17,9 @@
 namespace rstmesh {
 
 enum class RunState { kRunning, kFinished, kCancelled };
-enum class TaskState { kPending, kAssigned, kDone, kTimedOut, kAgentLost };
+// kPeerLost: the responder's agent went away while the initiator's test was under way; the
+// task is judged from the initiator's account alone.
+enum class TaskState { kPending, kAssigned, kDone, kTimedOut, kAgentLost, kPeerLost };
 
 absl::string_view RunStateName(RunState state);
 

@@ -82,6 +82,24 @@ v1::TaskResult JudgeTask(const TaskRecord& task, const std::optional<v1::Observa
   if (!initiator) {
     return inconclusive(v1::OUTCOME_TIMEOUT, "no observation from the initiator in time");
   }
+  if (task.state == TaskState::kPeerLost) {
+    // The responder's agent went away mid-test; only the initiator's account exists. A RST
+    // on the initiator's next segment is the signature of a host that lost the connection's
+    // state (crash and reboot); anything else (a dying process's own FIN, say) says nothing
+    // about the path.
+    if (initiator->observed() != v1::CLOSURE_RST) {
+      return inconclusive(v1::OUTCOME_AGENT_LOST,
+                          absl::StrCat("the responder's agent went away mid-test; the initiator "
+                                       "saw ",
+                                       ClosureName(initiator->observed())));
+    }
+    result.set_outcome(v1::OUTCOME_AGENT_LOST);
+    result.set_verdict(v1::VERDICT_DEVIATION);
+    result.set_diagnosis(
+        "the responder's host lost the connection mid-test (crashed and rebooted): the next "
+        "segment met a host without the socket");
+    return result;
+  }
   result.set_outcome(v1::OUTCOME_COMPLETED);
   const ScenarioDef* def = FindScenario(task.scenario);
   if (def == nullptr) return inconclusive(v1::OUTCOME_COMPLETED, "unknown scenario");

@@ -346,5 +346,54 @@ limits: {concurrency_per_agent: 8}
   EXPECT_EQ(reset, 3 * 3);
 }
 
+// A peer host that reboots mid-test: z1-h1 and z2-h1 idle on their test connections; z2-h1's
+// namespace is deleted and made again with the same address (its agent killed and started
+// afresh). z1-h1's request after the idle period meets a host without the socket: RST. The
+// report says the peer's host lost the connection, not the path; the reverse task, whose
+// initiator died, is inconclusive.
+TEST_F(FleetTest, PeerRebootMidTestIsFound) {
+  size_t z2h1 = 0;
+  while (fleet_->hosts()[z2h1].id != "z2-h1") ++z2h1;
+  auto started = Ctl({"run", "-f", Plan(R"(
+name: peer reboot
+pattern: {kind: full_mesh}
+selector: {agents: [z1-h1, z2-h1]}
+scenarios: [{name: idle_hold, params: {idle_ms: 4000}}]
+)")});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const std::string run_id = started.out.substr(0, started.out.find('\n'));
+  // Both test connections are up (z2-h1 holds its responder side) before the reboot.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto ss = testing::RunProcess({"/bin/sh", "-c",
+                                       "ip netns exec " + fleet_->hosts()[z2h1].netns +
+                                           " ss -Htn state established '( sport = :7402 )'"});
+        return Count(ss.out, "\n") >= 1;
+      },
+      seconds(10)));
+  absl::Status rebooted = fleet_->RebootHost(z2h1);
+  ASSERT_TRUE(rebooted.ok()) << rebooted;
+  auto watch = Ctl({"watch", run_id});
+  EXPECT_EQ(watch.exit_code, 1) << watch.out << watch.err;
+  auto csv = Ctl({"report", run_id, "-o", "csv"});
+  bool found = false;
+  for (absl::string_view line : absl::StrSplit(csv.out, '\n')) {
+    std::vector<std::string> f = SplitCsv(line);
+    if (f.size() < 12 || f[0] == "source") continue;
+    if (f[0] == "z1-h1") {
+      EXPECT_EQ(f[10], "DEVIATION") << line;
+      EXPECT_EQ(f[7], "RSTx1") << line;
+      EXPECT_EQ(f[11],
+                "the responder's host lost the connection mid-test (crashed and rebooted): the "
+                "next segment met a host without the socket")
+          << line;
+      found = true;
+    } else {
+      EXPECT_EQ(f[10], "INCONCLUSIVE") << line;  // its initiator was the rebooted host
+    }
+  }
+  EXPECT_TRUE(found) << csv.out;
+}
+
 }  // namespace
 }  // namespace rstmesh

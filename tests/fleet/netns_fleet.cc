@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <signal.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -89,16 +92,70 @@ absl::Status NetnsFleet::StartInRouter(std::vector<std::string> argv) {
   return absl::OkStatus();
 }
 
+absl::Status NetnsFleet::AddNamespace(const std::string& name) {
+  if (absl::Status s = Sh("ip netns add " + name); !s.ok()) return s;
+  if (std::find(namespaces_.begin(), namespaces_.end(), name) == namespaces_.end()) {
+    namespaces_.push_back(name);
+  }
+  return Sh(absl::StrCat("ip -n ", name, " link set lo up"));
+}
+
+absl::Status NetnsFleet::Attach(const std::string& ns, size_t zone, const std::string& address,
+                                int index) {
+  std::string outside = absl::StrCat("v", index);
+  for (const std::string& cmd : {
+           absl::StrCat("ip -n ", router_, " link add ", outside,
+                        " type veth peer name eth0 netns ", ns),
+           absl::StrCat("ip -n ", router_, " link set ", outside, " master br", zone, " up"),
+           absl::StrCat("ip -n ", ns, " addr add ", address, "/24 dev eth0"),
+           absl::StrCat("ip -n ", ns, " link set eth0 up"),
+           absl::StrCat("ip -n ", ns, " route add default via 198.18.", zone, ".1"),
+       }) {
+    if (absl::Status s = Sh(cmd); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NetnsFleet::StartAgent(size_t i) {
+  const Host& h = hosts_[i];
+  agents_[i] = std::make_unique<Subprocess>(std::vector<std::string>{
+      IpBinary(), "netns", "exec", h.netns, agent_bin_, "run", "--controller", "198.18.0.10:7400",
+      "--id", h.id, "--labels", "zone=" + h.zone, "--listen", h.address});
+  if (!agents_[i]->ReadLine(std::chrono::seconds(10))) {
+    return absl::InternalError(h.id + " did not start: " + agents_[i]->err());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NetnsFleet::RebootHost(size_t i) {
+  const Host& h = hosts_[i];
+  // A reboot is silent: cut the host off first, so that the FINs its dying processes'
+  // kernel sends never leave.
+  if (absl::Status s = Sh(absl::StrCat("ip -n ", router_, " link set v", i + 1, " down"));
+      !s.ok()) {
+    return s;
+  }
+  agents_[i]->Signal(SIGKILL);
+  agents_[i]->Wait(std::chrono::seconds(10));
+  // Orphaned sockets of the dead agent keep the old namespace alive for a while; deleting
+  // the router's end of the veth takes both ends with it, so the new host can be wired now.
+  if (absl::Status s = Sh(absl::StrCat("ip -n ", router_, " link del v", i + 1)); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = Sh("ip netns del " + h.netns); !s.ok()) return s;
+  if (absl::Status s = AddNamespace(h.netns); !s.ok()) return s;
+  size_t zone = std::stoul(h.zone.substr(1));
+  if (absl::Status s = Attach(h.netns, zone, h.address, static_cast<int>(i) + 1); !s.ok()) {
+    return s;
+  }
+  return StartAgent(i);
+}
+
 absl::Status NetnsFleet::Start() {
   // Namespaces of an earlier run that was killed before it could clean up.
   System(absl::StrCat("for n in $(ip netns list | awk '{print $1}' | grep '^", kPrefix,
                       "'); do ip netns del $n; done"));
-  auto add_ns = [&](const std::string& name) -> absl::Status {
-    if (absl::Status s = Sh("ip netns add " + name); !s.ok()) return s;
-    namespaces_.push_back(name);
-    return Sh(absl::StrCat("ip -n ", name, " link set lo up"));
-  };
-  if (absl::Status s = add_ns(router_); !s.ok()) return s;
+  if (absl::Status s = AddNamespace(router_); !s.ok()) return s;
   if (absl::Status s =
           Sh(absl::StrCat("ip netns exec ", router_, " sysctl -qw net.ipv4.ip_forward=1"));
       !s.ok()) {
@@ -118,31 +175,16 @@ absl::Status NetnsFleet::Start() {
     }
     return Sh(absl::StrCat("ip -n ", router_, " link set ", br, " up"));
   };
-  auto attach = [&](const std::string& ns, size_t zone, const std::string& address,
-                    int index) -> absl::Status {
-    std::string outside = absl::StrCat("v", index);
-    for (const std::string& cmd : {
-             absl::StrCat("ip -n ", router_, " link add ", outside,
-                          " type veth peer name eth0 netns ", ns),
-             absl::StrCat("ip -n ", router_, " link set ", outside, " master br", zone, " up"),
-             absl::StrCat("ip -n ", ns, " addr add ", address, "/24 dev eth0"),
-             absl::StrCat("ip -n ", ns, " link set eth0 up"),
-             absl::StrCat("ip -n ", ns, " route add default via 198.18.", zone, ".1"),
-         }) {
-      if (absl::Status s = Sh(cmd); !s.ok()) return s;
-    }
-    return absl::OkStatus();
-  };
   for (size_t z = 0; z <= zones_.size(); ++z) {
     if (absl::Status s = add_zone(z); !s.ok()) return s;
   }
-  if (absl::Status s = add_ns(controller_ns_); !s.ok()) return s;
-  if (absl::Status s = attach(controller_ns_, 0, "198.18.0.10", 0); !s.ok()) return s;
+  if (absl::Status s = AddNamespace(controller_ns_); !s.ok()) return s;
+  if (absl::Status s = Attach(controller_ns_, 0, "198.18.0.10", 0); !s.ok()) return s;
   for (size_t i = 0; i < hosts_.size(); ++i) {
     const Host& h = hosts_[i];
-    if (absl::Status s = add_ns(h.netns); !s.ok()) return s;
+    if (absl::Status s = AddNamespace(h.netns); !s.ok()) return s;
     size_t zone = std::stoul(h.zone.substr(1));
-    if (absl::Status s = attach(h.netns, zone, h.address, static_cast<int>(i) + 1); !s.ok()) {
+    if (absl::Status s = Attach(h.netns, zone, h.address, static_cast<int>(i) + 1); !s.ok()) {
       return s;
     }
   }
@@ -155,13 +197,9 @@ absl::Status NetnsFleet::Start() {
   if (!controller_->ReadLine(std::chrono::seconds(10))) {
     return absl::InternalError("controller did not start: " + controller_->err());
   }
-  for (const Host& h : hosts_) {
-    agents_.push_back(std::make_unique<Subprocess>(std::vector<std::string>{
-        IpBinary(), "netns", "exec", h.netns, agent_bin_, "run", "--controller", "198.18.0.10:7400",
-        "--id", h.id, "--labels", "zone=" + h.zone, "--listen", h.address}));
-    if (!agents_.back()->ReadLine(std::chrono::seconds(10))) {
-      return absl::InternalError(h.id + " did not start: " + agents_.back()->err());
-    }
+  agents_.resize(hosts_.size());
+  for (size_t i = 0; i < hosts_.size(); ++i) {
+    if (absl::Status s = StartAgent(i); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

@@ -43,6 +43,10 @@ class NetnsFleet {
   // teardown. Waits for its first line of output.
   absl::Status StartInRouter(std::vector<std::string> argv);
 
+  // The host "reboots": its agent is killed, its namespace deleted and made again with the
+  // same address, and a fresh agent started there. Connections it had are gone silently.
+  absl::Status RebootHost(size_t index);
+
   const std::vector<Host>& hosts() const { return hosts_; }
   std::string controller_address() const { return "198.18.0.10:" + std::to_string(grpc_port_); }
   // Runs rstmeshctl inside the controller's namespace.
@@ -51,6 +55,9 @@ class NetnsFleet {
 
  private:
   absl::Status Sh(const std::string& command);
+  absl::Status AddNamespace(const std::string& name);
+  absl::Status Attach(const std::string& ns, size_t zone, const std::string& address, int index);
+  absl::Status StartAgent(size_t index);
   std::string tag_;
   std::string router_, controller_ns_;
   std::vector<int> zones_;

@@ -147,6 +147,21 @@ TEST(TaskJudgeTest, ResetThePeerNeverSentIsForgedByThePath) {
   EXPECT_FALSE(genuine.forged_reset());
 }
 
+TEST(TaskJudgeTest, PeerLostMidTestIsJudgedFromTheInitiator) {
+  auto s8 = v1::SCENARIO_IDLE_HOLD;
+  auto reboot = JudgeTask(
+      Task(s8, TaskState::kPeerLost),
+      Obs(s8, I, v1::CLOSURE_RST, ECONNRESET, v1::STAGE_READ, v1::ACTION_NOTHING, 0), std::nullopt);
+  EXPECT_EQ(reboot.verdict(), v1::VERDICT_DEVIATION);
+  EXPECT_EQ(reboot.outcome(), v1::OUTCOME_AGENT_LOST);
+  EXPECT_NE(reboot.diagnosis().find("the responder's host lost the connection mid-test"),
+            std::string::npos);
+  auto clean =
+      JudgeTask(Task(s8, TaskState::kPeerLost),
+                Obs(s8, I, v1::CLOSURE_FIN, 0, v1::STAGE_READ, v1::ACTION_FIN, 1024), std::nullopt);
+  EXPECT_EQ(clean.verdict(), v1::VERDICT_INCONCLUSIVE);
+}
+
 TEST(TaskJudgeTest, JoinsByteAccounting) {
   auto s3 = v1::SCENARIO_UNREAD_DATA_CLOSE;
   auto initiator = Obs(s3, I, v1::CLOSURE_RST, ECONNRESET, v1::STAGE_READ, v1::ACTION_NOTHING, 0);
