@@ -178,13 +178,17 @@ int CmdRun(const CtlOptions& o, const std::string& plan_path, bool wait, std::os
     }
     return Failed(status, o, err);
   }
+  const std::string tasks = absl::StrCat(
+      response.total_tasks(), request.plan().has_idle_discovery()
+                                  ? " tasks (the idle-timeout ladder; refinement rounds add more)"
+                                  : " tasks");
   if (!wait) {
     out << response.run_id() << "\n";
-    err << "started " << response.run_id() << " with " << response.total_tasks()
-        << " tasks; follow it with 'rstmeshctl watch " << response.run_id() << "'\n";
+    err << "started " << response.run_id() << " with " << tasks
+        << "; follow it with 'rstmeshctl watch " << response.run_id() << "'\n";
     return kCtlOk;
   }
-  err << "started " << response.run_id() << " with " << response.total_tasks() << " tasks\n";
+  err << "started " << response.run_id() << " with " << tasks << "\n";
   v1::RunStatus last;
   if (int code = Follow(o, response.run_id(), &last, err); code != kCtlOk) return code;
   return CmdReport(o, response.run_id(), out, err);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "cli/report_format.h"
+#include "controller/idle_discovery.h"
 #include "core/closure.h"
 #include "core/scenario.h"
 
@@ -131,6 +132,8 @@ td.v-pass{background:#2e7d32}td.v-deviation{background:#c62828}
 td.v-inconclusive{background:#f9a825;color:#222}td.v-none{background:#eee}
 #details{white-space:pre-wrap;font-family:monospace;background:#f6f6f6;padding:.6em;min-height:2em}
 .legend span{display:inline-block;padding:0 .5em;margin-right:.5em;color:#fff}
+table.idle{border-collapse:collapse}table.idle td,table.idle th{border:1px solid #ddd;padding:2px 6px;text-align:left}
+tr.idle-short td{background:#fdecea}
 </style></head><body>
 <h1>rstmesh audit: )",
                    Esc(s.run_id()), s.plan_name().empty() ? "" : " (" + Esc(s.plan_name()) + ")",
@@ -156,6 +159,29 @@ td.v-inconclusive{background:#f9a825;color:#222}td.v-none{background:#eee}
                     ")</i></li>");
   }
   absl::StrAppend(&out, "</ul></section>\n");
+  if (!report.idle_timeouts().empty()) {
+    absl::StrAppend(&out,
+                    "<section id=\"idle-timeouts\"><h2>Idle timeouts</h2><p>RFC 5382 REQ-5 asks "
+                    "NATs to keep an established connection idle for at least 7440 s (2 h 4 "
+                    "min).</p><table class=\"idle\"><thead><tr><th>source</th><th>target</th>"
+                    "<th>zones</th><th>state</th><th>timeout</th><th>at expiry</th>"
+                    "<th>connections</th><th>summary</th></tr></thead><tbody>");
+    for (const v1::IdleTimeout& t : report.idle_timeouts()) {
+      std::string timeout = "-";
+      if (t.estimate_ms() > 0) {
+        timeout =
+            absl::StrCat(FormatIdle(t.estimate_ms()), " \xC2\xB1 ", FormatIdle(t.plus_minus_ms()));
+      }
+      const bool short_timer = t.upper_ms() > 0 && t.upper_ms() < kRfc5382IdleMs;
+      absl::StrAppend(&out, "<tr class=\"", short_timer ? "idle-short" : "idle-ok", "\"><td>",
+                      Esc(t.source()), "</td><td>", Esc(t.target()), "</td><td>",
+                      Esc(t.source_zone()), " \xE2\x86\x92 ", Esc(t.target_zone()), "</td><td>",
+                      Esc(IdleSearchStateName(t.state())), "</td><td>", Esc(timeout), "</td><td>",
+                      Esc(IdleExpiryName(t.expiry())), "</td><td>", t.connections(), "</td><td>",
+                      Esc(t.summary()), "</td></tr>");
+    }
+    absl::StrAppend(&out, "</tbody></table></section>\n");
+  }
   absl::StrAppend(&out,
                   "<p class=\"legend\"><span class=\"cell v-pass\" style=\"background:#2e7d32\">"
                   "PASS</span><span style=\"background:#c62828\">DEVIATION</span><span "

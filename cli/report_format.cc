@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "controller/idle_discovery.h"
 #include "core/closure.h"
 #include "core/scenario.h"
 
@@ -85,6 +86,34 @@ void Findings(const v1::Report& report, std::string& out) {
   }
 }
 
+// Idle discovery: one line per pair, then what it means.
+void IdleTimeouts(const v1::Report& report, std::string& out) {
+  if (report.idle_timeouts().empty()) return;
+  absl::StrAppend(
+      &out, "\nIDLE TIMEOUTS (RFC 5382 REQ-5 asks NATs for at least 7440 s)\n",
+      absl::StrFormat("  %-16s %-16s %-14s %-12s %-22s %-18s %5s %6s\n", "SOURCE", "TARGET",
+                      "ZONES", "STATE", "TIMEOUT", "AT EXPIRY", "CONNS", "ROUNDS"));
+  for (const v1::IdleTimeout& t : report.idle_timeouts()) {
+    std::string timeout = "-";
+    if (t.estimate_ms() > 0) {
+      timeout = absl::StrCat(FormatIdle(t.estimate_ms()), " +- ", FormatIdle(t.plus_minus_ms()));
+    } else if (t.state() == v1::IDLE_SEARCH_ABOVE_MAX) {
+      timeout = absl::StrCat("> ", FormatIdle(t.lower_ms()));
+    } else if (t.state() == v1::IDLE_SEARCH_BELOW_MIN) {
+      timeout = absl::StrCat("< ", FormatIdle(t.upper_ms()));
+    }
+    std::string expiry = IdleExpiryName(t.expiry());
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("  %-16s %-16s %-14s %-12s %-22s %-18s %5d %6d\n", t.source(), t.target(),
+                        absl::StrCat(t.source_zone().empty() ? "?" : t.source_zone(), "->",
+                                     t.target_zone().empty() ? "?" : t.target_zone()),
+                        IdleSearchStateName(t.state()), timeout, expiry.empty() ? "-" : expiry,
+                        t.connections(), t.rounds()));
+    if (!t.summary().empty()) absl::StrAppend(&out, "      ", t.summary(), "\n");
+  }
+}
+
 }  // namespace
 
 std::string SummaryLine(const v1::RunStatus& s) {
@@ -132,6 +161,7 @@ absl::StatusOr<std::string> RenderReport(const v1::Report& report, const std::st
   }
   absl::StrAppend(&out, SummaryLine(report.status()), "\n\n");
   Findings(report, out);
+  IdleTimeouts(report, out);
   absl::StrAppend(&out, "\nZONES\n",
                   absl::StrFormat("  %-12s %-12s %-24s %6s %6s %6s %6s  %s\n", "SOURCE", "TARGET",
                                   "SCENARIO", "TASKS", "PASS", "DEV", "INC", "VERDICT"));

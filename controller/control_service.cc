@@ -183,6 +183,7 @@ grpc::ServerUnaryReactor* ControlService::GetReport(grpc::CallbackServerContext*
   *response->mutable_status() = *status;
   for (auto& cell : report->cells) *response->add_cells() = std::move(cell);
   for (auto& cell : report->zone_cells) *response->add_zone_cells() = std::move(cell);
+  for (auto& idle : report->idle_timeouts) *response->add_idle_timeouts() = std::move(idle);
   for (const v1::TaskResult& result : report->results) {
     if (result.verdict() == v1::VERDICT_DEVIATION &&
         response->deviations_size() < kMaxDeviationsInReport) {

@@ -4,6 +4,8 @@
 #include <map>
 #include <random>
 
+#include "controller/idle_discovery.h"
+
 namespace rstmesh {
 
 std::string ZoneLabel(const v1::Pattern& pattern) {
@@ -104,9 +106,19 @@ std::vector<std::pair<std::string, std::string>> PatternPairs(
   }
 }
 
+v1::ScenarioParams IdleProbeParams(uint32_t idle_ms, uint32_t round) {
+  v1::ScenarioParams params = ResolveParams(*FindScenario(v1::SCENARIO_IDLE_HOLD), {});
+  params.set_idle_ms(idle_ms);
+  params.set_probe_round(round);
+  return params;
+}
+
 uint64_t CountTasks(const v1::Plan& plan, const std::vector<v1::AgentInfo>& registered) {
   uint64_t per_pair = 0;
   for (const v1::ScenarioRun& run : plan.scenarios()) per_pair += std::max(1u, run.repetitions());
+  if (plan.has_idle_discovery()) {
+    per_pair = ResolveIdleDiscovery(plan.idle_discovery()).max_connections();
+  }
   const std::vector<v1::AgentInfo> agents = SelectAgents(plan.selector(), registered);
   const uint64_t n = agents.size();
   uint64_t pairs = 0;
@@ -131,6 +143,15 @@ std::vector<PlannedTask> ExpandPlan(const v1::Plan& plan,
                                     const std::vector<v1::AgentInfo>& registered) {
   std::vector<PlannedTask> tasks;
   auto pairs = PatternPairs(plan.pattern(), SelectAgents(plan.selector(), registered));
+  if (plan.has_idle_discovery()) {
+    // The ladder; the search adds the rest as the answers come in.
+    for (uint32_t idle : IdleLadder(ResolveIdleDiscovery(plan.idle_discovery()))) {
+      for (const auto& [source, target] : pairs) {
+        tasks.push_back({source, target, v1::SCENARIO_IDLE_HOLD, IdleProbeParams(idle, 1), 0});
+      }
+    }
+    return tasks;
+  }
   for (const v1::ScenarioRun& run : plan.scenarios()) {
     const ScenarioDef* def = FindScenario(run.name());
     if (def == nullptr) continue;  // ValidatePlan rejects it first

@@ -29,12 +29,15 @@ std::vector<v1::AgentInfo> SelectAgents(const v1::Selector& selector,
 std::vector<std::pair<std::string, std::string>> PatternPairs(
     const v1::Pattern& pattern, const std::vector<v1::AgentInfo>& agents);
 
-// Every task of the plan: pairs x scenarios x repetitions. The plan must be valid
-// (ValidatePlan); repetitions 0 counts as 1.
+// An idle discovery probe: idle_hold's defaults with this idle time and search round.
+v1::ScenarioParams IdleProbeParams(uint32_t idle_ms, uint32_t round);
+
+// Every task of the plan: pairs x scenarios x repetitions (idle discovery: the ladder). The plan
+// must be valid (ValidatePlan); repetitions 0 counts as 1.
 std::vector<PlannedTask> ExpandPlan(const v1::Plan& plan,
                                     const std::vector<v1::AgentInfo>& registered);
 
-// How many tasks ExpandPlan would produce, without building them.
+// How many tasks ExpandPlan would produce (idle discovery: at most), without building them.
 uint64_t CountTasks(const v1::Plan& plan, const std::vector<v1::AgentInfo>& registered);
 
 std::string ZoneLabel(const v1::Pattern& pattern);

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "controller/idle_discovery.h"
 #include "controller/plan_expander.h"
 #include "core/scenario.h"
 
@@ -32,6 +33,45 @@ std::string KnownScenarios() {
 
 void CheckRange(Problems& p, absl::string_view path, uint64_t value, uint64_t max) {
   if (value > max) p.Add(path, absl::StrCat(value, " is over the maximum of ", max));
+}
+
+void CheckIdleDiscovery(Problems& p, const v1::Plan& plan) {
+  if (!plan.scenarios().empty()) {
+    p.Add("scenarios", "an idle_discovery plan runs its own idle_hold probes; leave scenarios out");
+  }
+  const v1::IdleDiscovery d = ResolveIdleDiscovery(plan.idle_discovery());
+  if (d.min_idle_ms() < 100) {
+    p.Add("idle_discovery.min_idle_ms",
+          absl::StrCat(d.min_idle_ms(),
+                       " is under 100: too short to tell an idle timer from "
+                       "the path's own delays"));
+  }
+  if (d.max_idle_ms() > kMaxIdleMs) {
+    p.Add("idle_discovery.max_idle_ms",
+          absl::StrCat(d.max_idle_ms(), " is over the maximum of ", kMaxIdleMs,
+                       " (2.5 h, past RFC 5382's 7440 s)"));
+  } else if (d.max_idle_ms() <= d.min_idle_ms()) {
+    p.Add(
+        "idle_discovery.max_idle_ms",
+        absl::StrCat(d.max_idle_ms(), " must be longer than min_idle_ms (", d.min_idle_ms(), ")"));
+  }
+  if (d.resolution_pct() > 50) {
+    p.Add("idle_discovery.resolution_pct", absl::StrCat(d.resolution_pct(), " is over 50"));
+  }
+  if (d.probes_per_round() < 2 || d.probes_per_round() > 64) {
+    p.Add("idle_discovery.probes_per_round",
+          absl::StrCat(d.probes_per_round(), " is out of range: 2 to 64"));
+  } else if (d.max_connections() < d.probes_per_round() || d.max_connections() > 1024) {
+    p.Add("idle_discovery.max_connections",
+          absl::StrCat(d.max_connections(), " is out of range: probes_per_round (",
+                       d.probes_per_round(), ") to 1024"));
+  }
+  const uint64_t deadline_s = plan.limits().deadline_s();
+  if (deadline_s != 0 && deadline_s * 1000 < uint64_t{d.max_idle_ms()} + 60'000) {
+    p.Add("limits.deadline_s",
+          absl::StrCat(deadline_s, " s cannot see the ladder's longest probe (max_idle_ms ",
+                       d.max_idle_ms(), ") through; leave it 0 for a deadline that fits"));
+  }
 }
 
 }  // namespace
@@ -65,7 +105,9 @@ absl::Status ValidatePlan(const v1::Plan& plan, const std::vector<v1::AgentInfo>
     p.Add("pattern.zone_label", "only zone_representatives takes zone_label");
   }
 
-  if (plan.scenarios().empty()) {
+  if (plan.has_idle_discovery()) {
+    CheckIdleDiscovery(p, plan);
+  } else if (plan.scenarios().empty()) {
     p.Add("scenarios", absl::StrCat("name at least one scenario (", KnownScenarios(), ")"));
   }
   for (int i = 0; i < plan.scenarios_size(); ++i) {
@@ -82,6 +124,9 @@ absl::Status ValidatePlan(const v1::Plan& plan, const std::vector<v1::AgentInfo>
       continue;
     }
     CheckRange(p, path + ".repetitions", run.repetitions(), 10000);
+    if (run.params().probe_round() != 0) {
+      p.Add(path + ".params.probe_round", "set by idle discovery only");
+    }
     if (absl::Status valid = ValidateParams(*def, ResolveParams(*def, run.params())); !valid.ok()) {
       p.Add(path, valid.message());
     }

@@ -80,14 +80,29 @@ absl::Status RunManager::Load(const RunRecord& record) {
   LiveRun run;
   run.record = record;
   run.loaded_at = Clock::now();
-  run.deadline = Clock::now() + std::chrono::seconds(record.plan.limits().deadline_s() > 0
-                                                         ? record.plan.limits().deadline_s()
-                                                         : 3600);
+  uint64_t deadline_s = record.plan.limits().deadline_s();
+  std::map<std::string, std::set<std::string>> targets_of;
+  for (const TaskRecord& t : *tasks) targets_of[t.source].insert(t.target);
+  if (record.plan.has_idle_discovery()) {
+    run.discovery = ResolveIdleDiscovery(record.plan.idle_discovery());
+    run.discovery_dirty = true;
+    // Every round's probes of every pair at once: idle connections cost next to nothing.
+    size_t most_targets = 1;
+    for (const auto& [source, targets] : targets_of) {
+      most_targets = std::max(most_targets, targets.size());
+    }
+    run.concurrency =
+        static_cast<int>(std::min<size_t>(1024, most_targets * run.discovery->probes_per_round()));
+    // The ladder, then a few refinement rounds, each at most as long as the longest probe.
+    if (deadline_s == 0) deadline_s = 4 * uint64_t{run.discovery->max_idle_ms()} / 1000 + 600;
+  }
+  run.deadline = Clock::now() + std::chrono::seconds(deadline_s > 0 ? deadline_s : 3600);
   std::map<uint64_t, size_t> index;
   for (const TaskRecord& t : *tasks) {
     LiveTask live;
     live.record = t;
     live.timeout = TaskTimeout(record.plan, t.params);
+    live.probe = ProbeFromObservation(t.params, nullptr, false);
     index[t.task_id] = run.tasks.size();
     run.tasks.push_back(std::move(live));
   }
@@ -99,6 +114,7 @@ absl::Status RunManager::Load(const RunRecord& record) {
       task.initiator_seen = true;
       task.responder_expected = ResponderExpected(obs);
       task.initiator_at = Clock::now();
+      task.probe = ProbeFromObservation(task.record.params, &obs, true);
       task.deviated |= !obs.matched() && !IsUnsupported(obs);
     } else {
       task.responder_seen = true;
@@ -113,6 +129,7 @@ absl::Status RunManager::Load(const RunRecord& record) {
     if (done) {
       task.final = true;
       ++run.final_count;
+      if (!task.initiator_seen) task.probe.result = ProbeResult::kInconclusive;
     }
   }
   std::string id = record.run_id;
@@ -202,6 +219,10 @@ absl::Status RunManager::OnObservations(const std::string& /*agent_id*/,
       task->initiator_seen = true;
       task->initiator_at = now;
       task->responder_expected = ResponderExpected(obs);
+      if (run->discovery) {
+        task->probe = ProbeFromObservation(task->record.params, &obs, true);
+        run->discovery_dirty = true;
+      }
       if (task->in_flight) {
         task->in_flight = false;
         --in_flight_[task->record.source];
@@ -259,6 +280,10 @@ void RunManager::Finalize(LiveRun& run, LiveTask& task, TaskState state) {
   if (task.final) return;
   task.final = true;
   ++run.final_count;
+  if (run.discovery && task.probe.result == ProbeResult::kPending) {
+    task.probe.result = ProbeResult::kInconclusive;
+    run.discovery_dirty = true;
+  }
   if (task.in_flight) {
     task.in_flight = false;
     --in_flight_[task.record.source];
@@ -270,7 +295,45 @@ void RunManager::Finalize(LiveRun& run, LiveTask& task, TaskState state) {
   }
 }
 
+void RunManager::AdvanceDiscovery(LiveRun& run) {
+  if (!run.discovery || !run.discovery_dirty || run.cancelled || run.tasks.empty()) return;
+  if (Clock::now() > run.deadline) return;
+  run.discovery_dirty = false;
+  std::map<std::pair<std::string, std::string>, std::vector<IdleProbe>> pairs;
+  for (const LiveTask& task : run.tasks) {
+    pairs[{task.record.source, task.record.target}].push_back(task.probe);
+  }
+  const uint64_t number = RunNumberOfTask(run.tasks.front().record.task_id);
+  std::vector<TaskRecord> added;
+  for (const auto& [pair, probes] : pairs) {
+    IdleSearchStep step = AdvanceIdleSearch(*run.discovery, probes);
+    for (uint32_t idle_ms : step.next) {
+      TaskRecord t;
+      t.task_id = number << 32 | (run.tasks.size() + added.size() + 1);
+      t.source = pair.first;
+      t.target = pair.second;
+      t.scenario = v1::SCENARIO_IDLE_HOLD;
+      t.params = IdleProbeParams(idle_ms, step.next_round);
+      added.push_back(std::move(t));
+    }
+  }
+  if (added.empty()) return;
+  if (!store_->AddTasks(run.record.run_id, added).ok()) {
+    // Not stored, not run: those pairs end with the bracket they have.
+    return;
+  }
+  for (TaskRecord& t : added) {
+    LiveTask live;
+    live.timeout = TaskTimeout(run.record.plan, t.params);
+    live.probe = ProbeFromObservation(t.params, nullptr, false);
+    live.record = std::move(t);
+    run.tasks.push_back(std::move(live));
+  }
+  run.record.total_tasks = run.tasks.size();
+}
+
 void RunManager::MaybeFinish(LiveRun& run) {
+  AdvanceDiscovery(run);
   if (run.final_count < run.tasks.size()) return;
   const RunState state = run.cancelled ? RunState::kCancelled : RunState::kFinished;
   store_->SetRunState(run.record.run_id, state, UnixMs()).IgnoreError();
@@ -310,7 +373,9 @@ std::vector<std::string> RunManager::Tick() {
   }
   for (auto& [run_id, run] : runs_) {
     const v1::Limits& limits = run.record.plan.limits();
-    const int limit = limits.concurrency_per_agent() > 0 ? limits.concurrency_per_agent() : 4;
+    const int limit = limits.concurrency_per_agent() > 0
+                          ? static_cast<int>(limits.concurrency_per_agent())
+                          : run.concurrency;
     const auto spacing = std::chrono::milliseconds(limits.pair_spacing_ms());
     const bool past_deadline = now > run.deadline;
     for (size_t i = 0; i < run.tasks.size(); ++i) {
@@ -447,6 +512,28 @@ absl::StatusOr<RunReport> RunManager::Report(const std::string& run_id) {
   }
   report.cells = AggregateByAgent(report.results);
   report.zone_cells = AggregateByLabel(report.results, zone_of);
+  if (report.plan.has_idle_discovery()) {
+    const v1::IdleDiscovery discovery = ResolveIdleDiscovery(report.plan.idle_discovery());
+    std::map<std::pair<std::string, std::string>, std::vector<IdleProbe>> pairs;
+    for (const TaskRecord& task : *tasks) {
+      auto initiator = by_task.find({task.task_id, v1::ROLE_INITIATOR});
+      pairs[{task.source, task.target}].push_back(ProbeFromObservation(
+          task.params, initiator == by_task.end() ? nullptr : &initiator->second,
+          open.count(task.task_id) == 0));
+    }
+    for (const auto& [pair, probes] : pairs) {
+      v1::IdleTimeout result = AdvanceIdleSearch(discovery, probes).result;
+      result.set_source(pair.first);
+      result.set_target(pair.second);
+      if (auto it = zone_of.find(pair.first); it != zone_of.end()) {
+        result.set_source_zone(it->second);
+      }
+      if (auto it = zone_of.find(pair.second); it != zone_of.end()) {
+        result.set_target_zone(it->second);
+      }
+      report.idle_timeouts.push_back(std::move(result));
+    }
+  }
   return report;
 }
 

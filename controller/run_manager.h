@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "controller/agent_registry.h"
+#include "controller/idle_discovery.h"
 #include "controller/store.h"
 #include "rstmesh/v1/report.pb.h"
 
@@ -43,6 +44,7 @@ struct RunReport {
   std::vector<v1::Cell> cells;                 // per (source, target, scenario)
   std::vector<v1::Cell> zone_cells;            // per (zone, zone, scenario)
   std::map<std::string, std::string> zone_of;  // agent id -> zone, as planned
+  std::vector<v1::IdleTimeout> idle_timeouts;  // idle discovery: per pair, by (source, target)
 };
 
 class RunManager {
@@ -97,6 +99,7 @@ class RunManager {
     Clock::time_point assigned_at;
     Clock::time_point initiator_at;
     std::chrono::milliseconds timeout{0};
+    IdleProbe probe;  // idle discovery: what the probe told
   };
   struct LiveRun {
     RunRecord record;
@@ -107,13 +110,20 @@ class RunManager {
     bool finished = false;  // all tasks final; leaves runs_ at the next tick
     Clock::time_point deadline;
     Clock::time_point loaded_at;
+    int concurrency = 4;  // per initiator agent, unless the plan sets it
+    // Idle discovery (resolved), and whether a probe has told something since the search
+    // last advanced.
+    std::optional<v1::IdleDiscovery> discovery;
+    bool discovery_dirty = false;
   };
 
   void Loop();
   // Returns the runs that ended since the last tick.
   std::vector<std::string> Tick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Finalize(LiveRun& run, LiveTask& task, TaskState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Advances idle discovery first: a run whose search adds probes has not finished.
   void MaybeFinish(LiveRun& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AdvanceDiscovery(LiveRun& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   LiveTask* FindTask(uint64_t task_id, LiveRun** run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Load(const RunRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -148,21 +148,44 @@ absl::Status SqliteStore::CreateRun(const RunRecord& run, const std::vector<Task
     }
     if (rc != SQLITE_DONE) return fail(SqlError(db_, "insert run"));
   }
+  if (absl::Status s = InsertTasks(run.run_id, tasks); !s.ok()) return fail(s);
+  return Exec("COMMIT;");
+}
+
+absl::Status SqliteStore::InsertTasks(const std::string& run_id,
+                                      const std::vector<TaskRecord>& tasks) {
   Statement insert(db_,
                    "INSERT INTO tasks (run_id, task_id, source, target, scenario, params, state) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?)");
-  if (!insert.ok()) return fail(SqlError(db_, "prepare tasks"));
+  if (!insert.ok()) return SqlError(db_, "prepare tasks");
   for (const TaskRecord& task : tasks) {
     sqlite3_reset(insert.get());
-    insert.Bind(1, run.run_id);
+    insert.Bind(1, run_id);
     insert.Bind(2, static_cast<int64_t>(task.task_id));
     insert.Bind(3, task.source);
     insert.Bind(4, task.target);
     insert.Bind(5, static_cast<int64_t>(task.scenario));
     insert.BindBlob(6, task.params.SerializeAsString());
     insert.Bind(7, static_cast<int64_t>(task.state));
-    if (sqlite3_step(insert.get()) != SQLITE_DONE) return fail(SqlError(db_, "insert task"));
+    if (sqlite3_step(insert.get()) != SQLITE_DONE) return SqlError(db_, "insert task");
   }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::AddTasks(const std::string& run_id,
+                                   const std::vector<TaskRecord>& tasks) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = Exec("BEGIN IMMEDIATE;"); !s.ok()) return s;
+  auto fail = [&](absl::Status status) {
+    Exec("ROLLBACK;").IgnoreError();
+    return status;
+  };
+  Statement update(db_, "UPDATE runs SET total_tasks = total_tasks + ? WHERE run_id = ?");
+  update.Bind(1, static_cast<int64_t>(tasks.size()));
+  update.Bind(2, run_id);
+  if (sqlite3_step(update.get()) != SQLITE_DONE) return fail(SqlError(db_, "update run"));
+  if (sqlite3_changes(db_) == 0) return fail(absl::NotFoundError(absl::StrCat("run ", run_id)));
+  if (absl::Status s = InsertTasks(run_id, tasks); !s.ok()) return fail(s);
   return Exec("COMMIT;");
 }
 

@@ -21,6 +21,7 @@ class SqliteStore : public Store {
   ~SqliteStore() override;
 
   absl::Status CreateRun(const RunRecord& run, const std::vector<TaskRecord>& tasks) override;
+  absl::Status AddTasks(const std::string& run_id, const std::vector<TaskRecord>& tasks) override;
   absl::Status SetRunState(const std::string& run_id, RunState state,
                            int64_t finished_unix_ms) override;
   absl::Status SetTaskState(const std::string& run_id, uint64_t task_id, TaskState state) override;
@@ -33,6 +34,9 @@ class SqliteStore : public Store {
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Inside a transaction.
+  absl::Status InsertTasks(const std::string& run_id, const std::vector<TaskRecord>& tasks)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::vector<RunRecord>> QueryRuns(const std::string& where_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

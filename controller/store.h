@@ -50,6 +50,10 @@ class Store {
 
   // Records a new run and all its tasks atomically. kAlreadyExists if the id is taken.
   virtual absl::Status CreateRun(const RunRecord& run, const std::vector<TaskRecord>& tasks) = 0;
+  // Adds tasks to an existing run (idle discovery's later rounds) and counts them in its
+  // total, atomically.
+  virtual absl::Status AddTasks(const std::string& run_id,
+                                const std::vector<TaskRecord>& tasks) = 0;
   virtual absl::Status SetRunState(const std::string& run_id, RunState state,
                                    int64_t finished_unix_ms) = 0;
   virtual absl::Status SetTaskState(const std::string& run_id, uint64_t task_id,

@@ -1,13 +1,16 @@
 // The fleet on real network namespaces: 8 hosts in 3 zones behind a router namespace, the
 // controller in its own, every binary real. Runs as root; elsewhere it says SKIPPED and why.
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iostream>
 #include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "rstmesh/v1/control.pb.h"
 #include "tests/fleet/netns_fleet.h"
 #include "tests/support/text.h"
 #include "tests/support/wait_for.h"
@@ -253,6 +256,123 @@ TEST_F(FleetTest, IdleExpiryThatDropsSilentlyIsFound) {
                        "an idle timer expired and the path dropped the flow silently (Azure LB / "
                        "GCP firewall style)"),
             3 * 3);
+}
+
+// Idle-timeout discovery on two paths with different timers and behaviours: z1->z2 a 3 s
+// conntrack timeout whose expiry resets the next packet, z1->z3 a 7 s one that drops
+// silently; every other zone pair has none (up to the ladder's 12 s top).
+TEST_F(FleetTest, IdleDiscoveryFindsEachPathsTimerAndBehaviour) {
+  for (const std::string& cmd : {
+           std::string("nft add table inet idle"),
+           std::string("nft 'add ct timeout inet idle t3 { protocol tcp; l3proto ip; "
+                       "policy = { established: 3 }; }'"),
+           std::string("nft 'add ct timeout inet idle t7 { protocol tcp; l3proto ip; "
+                       "policy = { established: 7 }; }'"),
+           std::string("nft 'add chain inet idle pre { type filter hook prerouting priority "
+                       "-150 ; }'"),
+           std::string("nft add rule inet idle pre iifname br1 ip daddr 198.18.2.0/24 ct state "
+                       "new ct timeout set t3"),
+           std::string("nft add rule inet idle pre iifname br1 ip daddr 198.18.3.0/24 ct state "
+                       "new ct timeout set t7"),
+           std::string("nft 'add chain inet idle path { type filter hook forward priority 0 ; }'"),
+           std::string("nft add rule inet idle path iifname br1 oifname br2 ct state invalid "
+                       "reject with tcp reset"),
+           std::string("nft add rule inet idle path iifname br2 oifname br1 ct state invalid "
+                       "reject with tcp reset"),
+           std::string("nft add rule inet idle path iifname br1 oifname br3 ct state invalid drop"),
+           std::string("nft add rule inet idle path iifname br3 oifname br1 ct state invalid drop"),
+           std::string("sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0"),
+       }) {
+    ASSERT_TRUE(fleet_->InRouter(cmd).ok()) << cmd;
+  }
+  auto started = Ctl({"run", "-f", Plan(R"(
+name: idle timeouts
+pattern: {kind: zone_representatives}
+idle_discovery: {min_idle_ms: 1000, max_idle_ms: 12000, resolution_pct: 10}
+)")});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const std::string run_id = started.out.substr(0, started.out.find('\n'));
+  auto watch = Ctl({"watch", run_id});
+  // Probes past a timer deviate: the audit's exit code says the paths change closures.
+  EXPECT_EQ(watch.exit_code, 1) << watch.out << watch.err;
+  auto json = Ctl({"report", run_id, "-o", "json"});
+  ASSERT_EQ(json.exit_code, 1) << json.err;
+  v1::Report report;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &report).ok()) << json.out;
+  ASSERT_EQ(report.idle_timeouts_size(), 6) << json.out;
+  for (const v1::IdleTimeout& t : report.idle_timeouts()) {
+    SCOPED_TRACE(t.ShortDebugString());
+    const std::string zones = t.source_zone() + "->" + t.target_zone();
+    EXPECT_LE(t.connections(), 32u);
+    if (zones == "z1->z2" || zones == "z1->z3") {
+      const double timer = zones == "z1->z2" ? 3000 : 7000;
+      EXPECT_EQ(t.state(), v1::IDLE_SEARCH_FOUND);
+      EXPECT_LT(t.lower_ms(), timer);
+      EXPECT_GE(t.upper_ms(), timer);
+      EXPECT_LE(t.plus_minus_ms(), 0.10 * t.estimate_ms());
+      EXPECT_NEAR(t.estimate_ms(), timer, 0.10 * timer);
+      EXPECT_EQ(t.expiry(), zones == "z1->z2" ? v1::IDLE_EXPIRY_RESET_NEXT_PACKET
+                                              : v1::IDLE_EXPIRY_SILENT_DROP);
+      EXPECT_EQ(t.non_monotonic(), 0u);
+      EXPECT_NE(t.summary().find("shorter than RFC 5382 REQ-5's 7440 s"), std::string::npos);
+    } else {
+      EXPECT_EQ(t.state(), v1::IDLE_SEARCH_ABOVE_MAX);
+      EXPECT_EQ(t.lower_ms(), 12000u);
+      EXPECT_EQ(t.connections(), 8u);
+    }
+    EXPECT_EQ(t.inconclusive(), 0u);
+  }
+  auto table = Ctl({"report", run_id});
+  std::cout << table.out;  // the operator's view, in the test log
+  EXPECT_NE(table.out.find("IDLE TIMEOUTS (RFC 5382 REQ-5 asks NATs for at least 7440 s)"),
+            std::string::npos)
+      << table.out;
+}
+
+// The controller is killed (-9) while a discovery is refining: restarted on the same store,
+// it replays each pair's search from the stored probes and finishes it.
+TEST_F(FleetTest, IdleDiscoverySurvivesAControllerKilledMidSearch) {
+  IdleExpiryProfile(*fleet_, "reject with tcp reset");  // 2 s on z1 -> z2
+  auto started = Ctl({"run", "-f", Plan(R"(
+name: idle timeouts, interrupted
+pattern: {kind: zone_representatives}
+idle_discovery: {min_idle_ms: 1000, max_idle_ms: 6000}
+)")});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const std::string run_id = started.out.substr(0, started.out.find('\n'));
+  // The ladder is 6 pairs x 8 probes; more tasks means a refinement round has begun.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        v1::Report report;
+        auto json = Ctl({"report", run_id, "-o", "json"});
+        return google::protobuf::util::JsonStringToMessage(json.out, &report).ok() &&
+               report.status().total() > 48 && report.status().state() == "running";
+      },
+      seconds(30)))
+      << "the search never reached a refinement round while running";
+  absl::Status restarted = fleet_->KillAndRestartController();
+  ASSERT_TRUE(restarted.ok()) << restarted;
+  auto watch = Ctl({"watch", run_id});
+  EXPECT_EQ(watch.exit_code, 1) << watch.out << watch.err;
+  auto json = Ctl({"report", run_id, "-o", "json"});
+  v1::Report report;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &report).ok()) << json.out;
+  EXPECT_EQ(report.status().done(), report.status().total());
+  uint32_t connections = 0;
+  for (const v1::IdleTimeout& t : report.idle_timeouts()) {
+    SCOPED_TRACE(t.ShortDebugString());
+    connections += t.connections();
+    if (t.source_zone() == "z1" && t.target_zone() == "z2") {
+      EXPECT_EQ(t.state(), v1::IDLE_SEARCH_FOUND);
+      EXPECT_LT(t.lower_ms(), 2000u);
+      EXPECT_GE(t.upper_ms(), 2000u);
+      EXPECT_EQ(t.expiry(), v1::IDLE_EXPIRY_RESET_NEXT_PACKET);
+    } else {
+      EXPECT_EQ(t.state(), v1::IDLE_SEARCH_ABOVE_MAX);
+    }
+  }
+  EXPECT_EQ(report.idle_timeouts_size(), 6);
+  EXPECT_EQ(connections, report.status().total()) << "every stored probe belongs to a search";
 }
 
 // A middlebox on the way from z1 to z3 forges a RST once a flow it sees in its original

@@ -191,17 +191,30 @@ absl::Status NetnsFleet::Start() {
 
   char tmpl[] = "/tmp/rstmesh-fleet-XXXXXX";
   data_dir_ = mkdtemp(tmpl);
+  if (absl::Status s = StartController(); !s.ok()) return s;
+  agents_.resize(hosts_.size());
+  for (size_t i = 0; i < hosts_.size(); ++i) {
+    if (absl::Status s = StartAgent(i); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NetnsFleet::StartController() {
   controller_ = std::make_unique<Subprocess>(std::vector<std::string>{
       IpBinary(), "netns", "exec", controller_ns_, controller_bin_, "--listen", "198.18.0.10:7400",
       "--data-dir", data_dir_, "--metrics-listen", "198.18.0.10:7401"});
   if (!controller_->ReadLine(std::chrono::seconds(10))) {
     return absl::InternalError("controller did not start: " + controller_->err());
   }
-  agents_.resize(hosts_.size());
-  for (size_t i = 0; i < hosts_.size(); ++i) {
-    if (absl::Status s = StartAgent(i); !s.ok()) return s;
-  }
   return absl::OkStatus();
+}
+
+absl::Status NetnsFleet::KillAndRestartController() {
+  controller_->Signal(SIGKILL);
+  if (controller_->Wait(std::chrono::seconds(10)) != 128 + SIGKILL) {
+    return absl::InternalError("controller did not die of SIGKILL");
+  }
+  return StartController();
 }
 
 RunResult NetnsFleet::Ctl(const std::string& ctl_bin, std::vector<std::string> args,

@@ -47,6 +47,9 @@ class NetnsFleet {
   // same address, and a fresh agent started there. Connections it had are gone silently.
   absl::Status RebootHost(size_t index);
 
+  // kill -9 the controller and start it again on the same data directory and address.
+  absl::Status KillAndRestartController();
+
   const std::vector<Host>& hosts() const { return hosts_; }
   std::string controller_address() const { return "198.18.0.10:" + std::to_string(grpc_port_); }
   // Runs rstmeshctl inside the controller's namespace.
@@ -58,6 +61,7 @@ class NetnsFleet {
   absl::Status AddNamespace(const std::string& name);
   absl::Status Attach(const std::string& ns, size_t zone, const std::string& address, int index);
   absl::Status StartAgent(size_t index);
+  absl::Status StartController();
   std::string tag_;
   std::string router_, controller_ns_;
   std::vector<int> zones_;

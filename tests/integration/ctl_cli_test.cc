@@ -318,6 +318,12 @@ TEST_F(CtlCliTest, InvalidPlansExitTwoNamingTheField) {
       {ring + "scenarios: [{name: S1}]\ncolour: blue", "colour: unknown field"},
       {"pattern: {kind: ring\nscenarios: [", "plan: line "},
       {std::string(2 << 20, '#'), "bytes is over the limit"},
+      {ring + "idle_discovery: {max_idle_ms: 500}",
+       "idle_discovery.max_idle_ms: 500 must be longer than min_idle_ms (1000)"},
+      {ring + "idle_discovery: {probes_per_round: 100}",
+       "idle_discovery.probes_per_round: 100 is out of range: 2 to 64"},
+      {ring + "idle_discovery: {}\nscenarios: [{name: S1}]",
+       "scenarios: an idle_discovery plan runs its own idle_hold probes"},
   };
   ASSERT_GE(plans.size(), 15u);
   int i = 0;

@@ -136,5 +136,41 @@ TEST(HtmlReportTest, CleanRunSaysNoFinding) {
   EXPECT_EQ(html.find("class=\"finding\""), std::string::npos);
 }
 
+TEST(HtmlReportTest, IdleTimeoutsHaveTheirOwnTableWithShortTimersMarked) {
+  v1::Report r;
+  r.mutable_status()->set_run_id("run-2");
+  *r.add_cells() = MakeCell("x", "y", v1::SCENARIO_IDLE_HOLD, v1::VERDICT_DEVIATION, "idle");
+  v1::IdleTimeout* found = r.add_idle_timeouts();
+  found->set_source("x");
+  found->set_target("y");
+  found->set_source_zone("z1");
+  found->set_target_zone("z2");
+  found->set_state(v1::IDLE_SEARCH_FOUND);
+  found->set_lower_ms(2900);
+  found->set_upper_ms(3020);
+  found->set_estimate_ms(2960);
+  found->set_plus_minus_ms(60);
+  found->set_expiry(v1::IDLE_EXPIRY_RESET_NEXT_PACKET);
+  found->set_summary("idle timeout 2.96 s <short>");
+  v1::IdleTimeout* none = r.add_idle_timeouts();
+  none->set_source("y");
+  none->set_target("x");
+  none->set_state(v1::IDLE_SEARCH_ABOVE_MAX);
+  none->set_lower_ms(7'440'000);
+  const std::string html = RenderHtmlReport(r);
+  const size_t section = html.find("<section id=\"idle-timeouts\">");
+  ASSERT_NE(section, std::string::npos);
+  EXPECT_LT(html.find("id=\"findings\""), section) << "findings stay first";
+  std::smatch m;
+  std::string rest = html.substr(section);
+  ASSERT_TRUE(std::regex_search(
+      rest, m,
+      std::regex("<tr class=\"idle-short\"><td>x</td><td>y</td><td>z1 \xE2\x86\x92 z2</td>"
+                 "<td>found</td><td>2.96 s \xC2\xB1 0.06 s</td><td>reset_next_packet</td>")));
+  EXPECT_NE(rest.find("idle timeout 2.96 s &lt;short&gt;"), std::string::npos) << "escaped";
+  EXPECT_NE(rest.find("<tr class=\"idle-ok\"><td>y</td><td>x</td>"), std::string::npos);
+  EXPECT_EQ(CountMatches(rest.substr(0, rest.find("</section>")), std::regex("<tr class=")), 2u);
+}
+
 }  // namespace
 }  // namespace rstmesh

@@ -93,6 +93,36 @@ TEST_F(SqliteStoreTest, RunsAndTasksRoundTrip) {
   EXPECT_FALSE(store->GetRun("other")->has_value());
 }
 
+TEST_F(SqliteStoreTest, AddedTasksCountInTheRunAndSurviveReopening) {
+  auto store = OpenStore();
+  std::vector<TaskRecord> first(2), later(3);
+  for (int i = 0; i < 5; ++i) {
+    TaskRecord& t = i < 2 ? first[i] : later[i - 2];
+    t.task_id = i + 1;
+    t.source = "a";
+    t.target = "b";
+    t.scenario = v1::SCENARIO_IDLE_HOLD;
+    t.params.set_idle_ms(1000 * (i + 1));
+    t.params.set_probe_round(i < 2 ? 1 : 2);
+  }
+  ASSERT_TRUE(store->CreateRun(Run("run-1", 2), first).ok());
+  ASSERT_TRUE(store->AddTasks("run-1", later).ok());
+  // A run that does not exist takes nothing; a task id taken twice rolls back the batch.
+  EXPECT_EQ(store->AddTasks("run-9", later).code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(store->AddTasks("run-1", {later[0]}).ok());
+  store.reset();
+  store = OpenStore();
+  auto run = store->GetRun("run-1");
+  ASSERT_TRUE(run.ok() && run->has_value());
+  EXPECT_EQ((*run)->total_tasks, 5u);
+  auto tasks = store->GetTasks("run-1");
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->size(), 5u);
+  EXPECT_EQ((*tasks)[4].params.idle_ms(), 5000u);
+  EXPECT_EQ((*tasks)[4].params.probe_round(), 2u);
+  EXPECT_TRUE(store->GetTasks("run-9")->empty());
+}
+
 TEST_F(SqliteStoreTest, ObservationInsertsAreIdempotentOnRunTaskRole) {
   auto store = OpenStore();
   std::vector<v1::Observation> batch = {Obs("r", 1, v1::ROLE_INITIATOR),
