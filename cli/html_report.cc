@@ -1,5 +1,6 @@
 #include "cli/html_report.h"
 
+#include <cctype>
 #include <map>
 #include <set>
 
@@ -66,9 +67,39 @@ struct PairCells {
   }
 };
 
+// Natural order, so that agent-2 comes before agent-10.
+struct NaturalLess {
+  bool operator()(const std::string& a, const std::string& b) const {
+    size_t i = 0, j = 0;
+    while (i < a.size() && j < b.size()) {
+      if (std::isdigit(static_cast<unsigned char>(a[i])) &&
+          std::isdigit(static_cast<unsigned char>(b[j]))) {
+        size_t ei = i, ej = j;
+        while (ei < a.size() && std::isdigit(static_cast<unsigned char>(a[ei]))) ++ei;
+        while (ej < b.size() && std::isdigit(static_cast<unsigned char>(b[ej]))) ++ej;
+        // Without leading zeros, the longer run of digits is the larger number.
+        absl::string_view x = absl::string_view(a).substr(i, ei - i);
+        absl::string_view y = absl::string_view(b).substr(j, ej - j);
+        while (x.size() > 1 && x.front() == '0') x.remove_prefix(1);
+        while (y.size() > 1 && y.front() == '0') y.remove_prefix(1);
+        if (x.size() != y.size()) return x.size() < y.size();
+        if (x != y) return x < y;
+        i = ei;
+        j = ej;
+      } else {
+        if (a[i] != b[j]) return a[i] < b[j];
+        ++i;
+        ++j;
+      }
+    }
+    if ((a.size() - i) != (b.size() - j)) return a.size() - i < b.size() - j;
+    return a < b;  // equal up to leading zeros: any fixed order
+  }
+};
+
 std::string Matrix(const std::string& id, const std::vector<v1::Cell>& cells,
                    const std::string& what) {
-  std::set<std::string> names;
+  std::set<std::string, NaturalLess> names;
   std::map<std::pair<std::string, std::string>, PairCells> pairs;
   for (const v1::Cell& c : cells) {
     std::string src = c.source().empty() ? "?" : c.source();
@@ -99,8 +130,7 @@ std::string Matrix(const std::string& id, const std::vector<v1::Cell>& cells,
       std::string details = absl::StrCat(src, " -> ", dst, "\n", p.Details());
       absl::StrAppend(&out, "<td class=\"cell ", VerdictClass(p.Verdict()), "\" data-source=\"",
                       Esc(src), "\" data-target=\"", Esc(dst), "\" title=\"", Esc(details),
-                      "\" data-details=\"", Esc(details), "\" tabindex=\"0\">", pass, "/", tasks,
-                      "</td>");
+                      "\" tabindex=\"0\">", pass, "/", tasks, "</td>");
     }
     absl::StrAppend(&out, "</tr>");
   }
@@ -132,7 +162,8 @@ td.v-pass{background:#2e7d32}td.v-deviation{background:#c62828}
 td.v-inconclusive{background:#f9a825;color:#222}td.v-none{background:#eee}
 #details{white-space:pre-wrap;font-family:monospace;background:#f6f6f6;padding:.6em;min-height:2em}
 .legend span{display:inline-block;padding:0 .5em;margin-right:.5em;color:#fff}
-table.idle{border-collapse:collapse}table.idle td,table.idle th{border:1px solid #ddd;padding:2px 6px;text-align:left}
+table.idle{border-collapse:collapse}table.idle td,table.idle th{border:1px solid #ddd;padding:2px 6px;text-align:left;white-space:nowrap}
+table.idle td:last-child{white-space:normal}
 tr.idle-short td{background:#fdecea}
 </style></head><body>
 <h1>rstmesh audit: )",
@@ -167,12 +198,10 @@ tr.idle-short td{background:#fdecea}
                     "<th>zones</th><th>state</th><th>timeout</th><th>at expiry</th>"
                     "<th>connections</th><th>summary</th></tr></thead><tbody>");
     for (const v1::IdleTimeout& t : report.idle_timeouts()) {
-      std::string timeout = "-";
-      if (t.estimate_ms() > 0) {
-        timeout =
-            absl::StrCat(FormatIdle(t.estimate_ms()), " \xC2\xB1 ", FormatIdle(t.plus_minus_ms()));
-      }
-      const bool short_timer = t.upper_ms() > 0 && t.upper_ms() < kRfc5382IdleMs;
+      const std::string timeout = IdleTimeoutText(t, "\xC2\xB1");
+      // Marked as the summary judges it: by the estimate against RFC 5382's 7440 s.
+      const bool short_timer = (t.estimate_ms() > 0 && t.estimate_ms() < kRfc5382IdleMs) ||
+                               t.state() == v1::IDLE_SEARCH_BELOW_MIN;
       absl::StrAppend(&out, "<tr class=\"", short_timer ? "idle-short" : "idle-ok", "\"><td>",
                       Esc(t.source()), "</td><td>", Esc(t.target()), "</td><td>",
                       Esc(t.source_zone()), " \xE2\x86\x92 ", Esc(t.target_zone()), "</td><td>",
@@ -196,8 +225,8 @@ tr.idle-short td{background:#fdecea}
                   "</section>\n<h2>Details</h2><div id=\"details\">Click a cell.</div>\n");
   // Inline, no network: show a clicked cell's details below the matrices.
   absl::StrAppend(&out, R"(<script>
-document.querySelectorAll('td.cell[data-details]').forEach(function (td) {
-  var show = function () { document.getElementById('details').textContent = td.dataset.details; };
+document.querySelectorAll('td.cell[title]').forEach(function (td) {
+  var show = function () { document.getElementById('details').textContent = td.title; };
   td.addEventListener('click', show);
   td.addEventListener('keydown', function (e) { if (e.key === 'Enter') show(); });
 });

@@ -94,14 +94,7 @@ void IdleTimeouts(const v1::Report& report, std::string& out) {
       absl::StrFormat("  %-16s %-16s %-14s %-12s %-22s %-18s %5s %6s\n", "SOURCE", "TARGET",
                       "ZONES", "STATE", "TIMEOUT", "AT EXPIRY", "CONNS", "ROUNDS"));
   for (const v1::IdleTimeout& t : report.idle_timeouts()) {
-    std::string timeout = "-";
-    if (t.estimate_ms() > 0) {
-      timeout = absl::StrCat(FormatIdle(t.estimate_ms()), " +- ", FormatIdle(t.plus_minus_ms()));
-    } else if (t.state() == v1::IDLE_SEARCH_ABOVE_MAX) {
-      timeout = absl::StrCat("> ", FormatIdle(t.lower_ms()));
-    } else if (t.state() == v1::IDLE_SEARCH_BELOW_MIN) {
-      timeout = absl::StrCat("< ", FormatIdle(t.upper_ms()));
-    }
+    const std::string timeout = IdleTimeoutText(t);
     std::string expiry = IdleExpiryName(t.expiry());
     absl::StrAppend(
         &out,

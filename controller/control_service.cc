@@ -180,7 +180,12 @@ grpc::ServerUnaryReactor* ControlService::GetReport(grpc::CallbackServerContext*
   if (!status.ok()) return Done(context, ToGrpc(status.status()));
   absl::StatusOr<RunReport> report = runs_->Report(request->run_id());
   if (!report.ok()) return Done(context, ToGrpc(report.status()));
+  // The counts from the same judgement as the cells, so that the two always agree.
   *response->mutable_status() = *status;
+  response->mutable_status()->set_done(report->progress.done);
+  response->mutable_status()->set_pass(report->progress.pass);
+  response->mutable_status()->set_deviation(report->progress.deviation);
+  response->mutable_status()->set_inconclusive(report->progress.inconclusive);
   for (auto& cell : report->cells) *response->add_cells() = std::move(cell);
   for (auto& cell : report->zone_cells) *response->add_zone_cells() = std::move(cell);
   for (auto& idle : report->idle_timeouts) *response->add_idle_timeouts() = std::move(idle);

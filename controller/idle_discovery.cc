@@ -203,6 +203,16 @@ std::string FormatIdle(uint32_t ms) {
   return absl::StrFormat("%d s (%d h %d min)", ms / 1000, ms / 3'600'000, ms / 60'000 % 60);
 }
 
+std::string IdleTimeoutText(const v1::IdleTimeout& t, const std::string& plus_minus) {
+  if (t.estimate_ms() > 0) {
+    return absl::StrCat(FormatIdle(t.estimate_ms()), " ", plus_minus, " ",
+                        FormatIdle(t.plus_minus_ms()));
+  }
+  if (t.state() == v1::IDLE_SEARCH_ABOVE_MAX) return absl::StrCat("> ", FormatIdle(t.lower_ms()));
+  if (t.state() == v1::IDLE_SEARCH_BELOW_MIN) return absl::StrCat("< ", FormatIdle(t.upper_ms()));
+  return "-";
+}
+
 std::string IdleExpiryName(v1::IdleExpiry expiry) {
   switch (expiry) {
     case v1::IDLE_EXPIRY_RESET_NEXT_PACKET:

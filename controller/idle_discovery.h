@@ -62,6 +62,8 @@ IdleSearchStep AdvanceIdleSearch(const v1::IdleDiscovery& resolved,
 // "3.04 s", "350 s", "2 h 4 min".
 std::string FormatIdle(uint32_t ms);
 std::string IdleExpiryName(v1::IdleExpiry expiry);
+// The timeout column of a report: "2.96 s +- 0.06 s", "> 12.0 s", "< 1.00 s" or "-".
+std::string IdleTimeoutText(const v1::IdleTimeout& t, const std::string& plus_minus = "+-");
 std::string IdleSearchStateName(v1::IdleSearchState state);
 
 }  // namespace rstmesh

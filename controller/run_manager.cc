@@ -439,15 +439,24 @@ absl::StatusOr<RunProgress> RunManager::Progress(const std::string& run_id) {
   {
     absl::MutexLock lock(&mu_);
     auto it = runs_.find(run_id);
-    if (it != runs_.end()) {
+    // A finished run is counted exactly from the store, like its report.
+    if (it != runs_.end() && !it->second.finished) {
       const LiveRun& run = it->second;
       RunProgress p;
       p.run_id = run_id;
       p.state = run.record.state;
       p.total = run.tasks.size();
       p.done = run.final_count;
+      // While it runs, an estimate: the report judges each task from both ends.
       for (const LiveTask& t : run.tasks) {
-        if (t.final && t.deviated) ++p.deviation;
+        if (!t.final) continue;
+        if (t.deviated) {
+          ++p.deviation;
+        } else if (t.record.state != TaskState::kPending && t.record.state != TaskState::kDone) {
+          ++p.inconclusive;
+        } else {
+          ++p.pass;
+        }
       }
       return p;
     }

@@ -40,14 +40,16 @@ asio::awaitable<void> Initiator(RoleContext& ctx) {
   // still acknowledged by the live socket, so keep poking until the deadline.
   ctx.MarkTrigger();
   const auto deadline = ctx.StepDeadline();
+  auto gone_now = [](const SocketLook& look) {
+    return look.state != kTcpEstablished || (look.revents & (POLLERR | POLLHUP)) != 0;
+  };
   for (;;) {
+    // The RST to the last poke may land after the wait below gave up (a loaded host): then
+    // it is read, not run into by another write.
+    if (gone_now(conn.Look())) break;
     IoResult sent = co_await conn.WriteFiller(ctx.params().request_bytes(), deadline);
     if (ctx.Observe(sent, v1::STAGE_WRITE)) co_return;
-    bool gone = co_await conn.WaitUntil(
-        [](const SocketLook& look) {
-          return look.state != kTcpEstablished || (look.revents & (POLLERR | POLLHUP)) != 0;
-        },
-        std::min(deadline, Clock::now() + kPokeInterval));
+    bool gone = co_await conn.WaitUntil(gone_now, std::min(deadline, Clock::now() + kPokeInterval));
     if (gone) break;
     if (Clock::now() >= deadline) {
       ctx.Record(v1::CLOSURE_TIMEOUT, 0, v1::STAGE_READ, conn.Look());

@@ -327,6 +327,11 @@ idle_discovery: {min_idle_ms: 1000, max_idle_ms: 12000, resolution_pct: 10}
   EXPECT_NE(table.out.find("IDLE TIMEOUTS (RFC 5382 REQ-5 asks NATs for at least 7440 s)"),
             std::string::npos)
       << table.out;
+  auto html = Ctl({"report", run_id, "-o", "html"});
+  EXPECT_EQ(Count(html.out, "<tr class=\"idle-short\">"), 2u);
+  EXPECT_EQ(Count(html.out, "<tr class=\"idle-ok\">"), 4u);
+  // To look at the page: RSTMESH_FLEET_HTML=/tmp/idle.html fleet_tests --gtest_filter=*Idle*
+  if (const char* keep = getenv("RSTMESH_FLEET_HTML")) std::ofstream(keep) << html.out;
 }
 
 // The controller is killed (-9) while a discovery is refining: restarted on the same store,

@@ -123,6 +123,15 @@ TEST(HtmlReportTest, MatrixCellsColouredByVerdictWithDetailsAndFindingsFirst) {
   EXPECT_NE(html.find("writing-mode:vertical-rl"), std::string::npos);
   EXPECT_NE(html.find("overflow:auto"), std::string::npos);
   EXPECT_EQ(CountMatches(agent_table, std::regex(R"(<th class="col">)")), 60u);
+  // Rows in natural order: agent-2 before agent-10.
+  std::vector<std::string> rows;
+  const std::regex row(R"(<th class="row">([^<]+)</th>)");
+  for (auto it = std::sregex_iterator(agent_table.begin(), agent_table.end(), row);
+       it != std::sregex_iterator(); ++it) {
+    rows.push_back((*it)[1]);
+  }
+  ASSERT_EQ(rows.size(), 60u);
+  for (int i = 0; i < 60; ++i) EXPECT_EQ(rows[i], absl::StrCat("agent-", i));
 }
 
 TEST(HtmlReportTest, CleanRunSaysNoFinding) {
