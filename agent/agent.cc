@@ -1,5 +1,7 @@
 #include "agent/agent.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -30,6 +32,7 @@ absl::Status Agent::Start() {
                                      responder.data_endpoint().port());
   ControllerSessionOptions session;
   session.controller = options_.controller;
+  session.tls = options_.tls;
   session.self.set_id(options_.id);
   for (const auto& [k, v] : options_.labels) (*session.self.mutable_labels())[k] = v;
   session.self.set_data_endpoint(FormatEndpoint(advertised));
@@ -38,6 +41,13 @@ absl::Status Agent::Start() {
   session.self.set_version("0.1.0");
   session.self.set_incarnation(
       absl::StrCat(absl::Hex(std::random_device{}()), absl::Hex(std::random_device{}())));
+  if (!options_.health_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<HealthServer>> health =
+        HealthServer::Start(options_.health_listen);
+    if (!health.ok())
+      return absl::UnavailableError(absl::StrCat("--health-listen: ", health.status().message()));
+    health_ = std::move(*health);
+  }
   session_ = std::make_unique<ControllerSession>(
       session, [this](const v1::Assignment& a) { RunAssignment(a); }, nullptr);
   session_->Start();
@@ -45,6 +55,7 @@ absl::Status Agent::Start() {
 }
 
 void Agent::Stop() {
+  health_.reset();
   if (session_) session_->Stop();
   plane_.Stop();
 }

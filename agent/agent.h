@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "agent/controller_session.h"
 #include "agent/data_plane.h"
+#include "security/health_server.h"
 
 namespace rstmesh {
 
@@ -19,6 +20,8 @@ struct AgentOptions {
   std::string id;                             // node name
   std::map<std::string, std::string> labels;  // zone, rack, ...
   std::string controller;                     // host:port
+  TlsOptions tls = PlaintextTls();           // to the controller
+  std::string health_listen;  // plaintext grpc.health.v1 for Kubernetes probes; "" = none
   std::string advertise;  // address peers reach the data port at; default: the listen address
   ResponderOptions responder;
   int threads = 1;
@@ -34,6 +37,7 @@ class Agent {
   void Stop();
 
   Responder* responder() { return plane_.responder(); }
+  int health_port() const { return health_ ? health_->port() : 0; }
   ControllerSession::Stats session_stats() const;
   const std::string& id() const { return options_.id; }
 
@@ -43,6 +47,7 @@ class Agent {
   AgentOptions options_;
   DataPlane plane_;
   std::unique_ptr<ControllerSession> session_;
+  std::unique_ptr<HealthServer> health_;
 };
 
 }  // namespace rstmesh

@@ -1,8 +1,34 @@
 #include "agent/controller_session.h"
 
+#include <iostream>
 #include <random>
 
+#include "absl/strings/str_cat.h"
+
 namespace rstmesh {
+namespace {
+
+std::string StatusCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    default:
+      return absl::StrCat("status ", static_cast<int>(code));
+  }
+}
+
+}  // namespace
+
 namespace {
 
 template <typename B>
@@ -69,7 +95,7 @@ class ControllerSession::Stream
     if (closed_) RemoveHold();
   }
 
-  void OnDone(const grpc::Status& /*status*/) override { owner_->OnStreamDone(); }
+  void OnDone(const grpc::Status& status) override { owner_->OnStreamDone(status); }
 
  private:
   ControllerSession* const owner_;
@@ -148,16 +174,27 @@ void ControllerSession::OnMessage(const v1::ControllerMessage& message) {
   }
 }
 
-void ControllerSession::OnStreamDone() {
+void ControllerSession::OnStreamDone(const grpc::Status& status) {
   absl::MutexLock lock(&mu_);
   stream_done_ = true;
   stats_.connected = false;
+  if (status.ok() || stopping_) return;
+  std::string error = absl::StrCat(StatusCodeName(status.error_code()), ": ",
+                                   status.error_message());
+  // Once per distinct reason, not once per retry.
+  if (error != stats_.last_error) {
+    std::cerr << "rstmesh-agent: controller " << options_.controller << ": " << error
+              << "; retrying with backoff" << std::endl;
+  }
+  stats_.last_error = std::move(error);
 }
 
 void ControllerSession::Run() {
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> tls = ChannelCredentials(options_.tls);
+  // The agent's main checked the files; if one has gone since, dialling fails and retries.
   std::shared_ptr<grpc::ChannelCredentials> credentials =
-      options_.credentials ? options_.credentials : grpc::InsecureChannelCredentials();
-  grpc::ChannelArguments args;
+      tls.ok() ? *tls : grpc::InsecureChannelCredentials();
+  grpc::ChannelArguments args = TlsChannelArguments(options_.tls);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);

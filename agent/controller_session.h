@@ -6,6 +6,8 @@
 // Thread-safe. Callbacks run on gRPC threads and must not block.
 #pragma once
 
+#include "security/tls.h"
+
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -23,7 +25,7 @@ namespace rstmesh {
 
 struct ControllerSessionOptions {
   std::string controller;                                 // host:port
-  std::shared_ptr<grpc::ChannelCredentials> credentials;  // null means insecure (local use)
+  TlsOptions tls = PlaintextTls();  // the agent binary demands certificates or --insecure
   v1::AgentInfo self;
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{5000};
@@ -53,6 +55,7 @@ class ControllerSession {
     uint64_t acked_observations = 0;
     uint64_t unacked_observations = 0;
     uint64_t dropped_observations = 0;
+    std::string last_error;  // why the last stream ended, e.g. "PERMISSION_DENIED: ..."
   };
   Stats stats() const;
 
@@ -64,7 +67,7 @@ class ControllerSession {
   };
   void Run();
   void OnMessage(const v1::ControllerMessage& message);
-  void OnStreamDone();
+  void OnStreamDone(const grpc::Status& status);
 
   const ControllerSessionOptions options_;
   const AssignmentHandler on_assignment_;

@@ -122,6 +122,10 @@ int main(int argc, char** argv) {
       ->add_flag("--test-reset-everything", agent.responder.test_reset_everything,
                  "Tests only: answer every test connection with an abortive close")
       ->group("");  // hidden from --help
+  run_cmd->add_option("--health-listen", agent.health_listen,
+                      "Plaintext gRPC health address for Kubernetes probes (e.g. 0.0.0.0:7404)");
+  agent.tls.insecure = false;
+  rstmesh::AddTlsFlags(*run_cmd, agent.tls, rstmesh::TlsRole::kClient);
   run_cmd->add_option("--threads", agent.threads, "io threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
@@ -157,6 +161,11 @@ int main(int argc, char** argv) {
       agent.labels[pair.substr(0, eq)] = pair.substr(eq + 1);
     }
     agent.responder.allow_tcp_repair = !run_no_tcp_repair;
+    rstmesh::TlsFromEnvironment(agent.tls);
+    if (absl::Status tls = rstmesh::CheckTls(agent.tls); !tls.ok()) {
+      std::cerr << "rstmesh-agent run: " << tls.message() << "\n";
+      return kExitUsage;
+    }
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
@@ -168,7 +177,8 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
     std::cout << "rstmesh-agent " << agent.id << ": data=" << running.responder()->data_endpoint()
-              << " controller=" << agent.controller << std::endl;
+              << " controller=" << agent.controller << " health=" << running.health_port()
+              << " tls=" << (agent.tls.insecure ? "off" : "mutual") << std::endl;
     int signal_number = 0;
     sigwait(&signals, &signal_number);
     running.Stop();

@@ -25,8 +25,14 @@ namespace rstmesh {
 namespace {
 
 std::unique_ptr<v1::Control::Stub> Stub(const CtlOptions& o) {
-  return v1::Control::NewStub(
-      grpc::CreateChannel(o.controller, grpc::InsecureChannelCredentials()));
+  // main() checked the files; a failure here (a file gone since) shows as UNAVAILABLE.
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      ChannelCredentials(o.tls);
+  grpc::ChannelArguments args = TlsChannelArguments(o.tls);
+  args.SetMaxReceiveMessageSize(64 << 20);  // reports of large fleets
+  return v1::Control::NewStub(grpc::CreateCustomChannel(
+      o.controller,
+      credentials.ok() ? *credentials : grpc::InsecureChannelCredentials(), args));
 }
 
 void Deadline(grpc::ClientContext& context, const CtlOptions& o) {
@@ -40,8 +46,18 @@ int Failed(const grpc::Status& status, const CtlOptions& o, std::ostream& err) {
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       err << "rstmeshctl: cannot reach the controller at " << o.controller << ": "
           << status.error_message()
-          << "\n  Is rstmesh-controller running there? Set --controller or RSTMESH_CONTROLLER.\n";
+          << "\n  Is rstmesh-controller running there? Set --controller or RSTMESH_CONTROLLER."
+          << (o.tls.insecure
+                  ? "\n  If it runs with mutual TLS, give --tls-ca, --tls-cert and --tls-key "
+                    "instead of --insecure.\n"
+                  : "\n  With TLS: is the certificate signed by the controller's CA and in "
+                    "date, and does the controller's certificate name the address dialled "
+                    "(else --tls-server-name)?\n");
       return kCtlUnavailable;
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNAUTHENTICATED:
+      err << "rstmeshctl: refused by the controller: " << status.error_message() << "\n";
+      return kCtlUsage;
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::FAILED_PRECONDITION:
     case grpc::StatusCode::NOT_FOUND:

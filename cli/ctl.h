@@ -6,6 +6,8 @@
 #include <iosfwd>
 #include <string>
 
+#include "security/tls.h"
+
 namespace rstmesh {
 
 inline constexpr int kCtlOk = 0;
@@ -18,6 +20,7 @@ struct CtlOptions {
   std::chrono::seconds timeout{10};  // each RPC
   std::string output = "table";
   bool progress = false;  // a progress bar on stderr (when it is a terminal)
+  TlsOptions tls = PlaintextTls();  // rstmeshctl's main demands certificates or --insecure
 };
 
 int CmdAgents(const CtlOptions& o, std::ostream& out, std::ostream& err);

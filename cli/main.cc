@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   int timeout_s = 10;
   app.add_option("--controller", o.controller, "Controller address (RSTMESH_CONTROLLER)")
       ->capture_default_str();
+  o.tls.insecure = false;
+  rstmesh::AddTlsFlags(app, o.tls, rstmesh::TlsRole::kClient);
   app.add_option("--timeout", timeout_s, "Seconds each call may take")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
@@ -67,6 +69,13 @@ int main(int argc, char** argv) {
     return rstmesh::kCtlUsage;
   }
   o.timeout = std::chrono::seconds(timeout_s);
+  if (!*demo_cmd) {  // the demo runs its own plaintext fleet in this process
+    rstmesh::TlsFromEnvironment(o.tls);
+    if (absl::Status tls = rstmesh::CheckTls(o.tls); !tls.ok()) {
+      std::cerr << "rstmeshctl: " << tls.message() << "\n";
+      return rstmesh::kCtlUsage;
+    }
+  }
   o.progress = isatty(2);
   auto& out = std::cout;
   auto& err = std::cerr;

@@ -32,10 +32,12 @@ class SessionLink : public AgentConnection {
 class HubSession : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
  public:
   HubSession(AgentRegistry* registry, const AgentHubService::ObservationSink* sink,
-             std::chrono::milliseconds heartbeat_interval)
+             std::chrono::milliseconds heartbeat_interval,
+             std::function<grpc::Status(const std::string&)> identity_check)
       : registry_(registry),
         sink_(sink),
         heartbeat_interval_(heartbeat_interval),
+        identity_check_(std::move(identity_check)),
         link_(std::make_shared<SessionLink>(this)) {
     StartRead(&in_);
   }
@@ -118,6 +120,7 @@ class HubSession : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Controll
         return {grpc::StatusCode::INVALID_ARGUMENT,
                 absl::StrCat("hello.agent.data_endpoint: ", ep.status().message())};
       }
+      if (grpc::Status allowed = identity_check_(info.id()); !allowed.ok()) return allowed;
       agent_id_ = info.id();
       v1::ControllerMessage welcome;
       welcome.mutable_welcome()->set_heartbeat_interval_ms(
@@ -151,6 +154,8 @@ class HubSession : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Controll
   AgentRegistry* const registry_;
   const AgentHubService::ObservationSink* const sink_;
   const std::chrono::milliseconds heartbeat_interval_;
+  // Whether the caller's certificate may register an agent id (checked on Hello).
+  const std::function<grpc::Status(const std::string&)> identity_check_;
   const std::shared_ptr<SessionLink> link_;
   std::string agent_id_;  // set by Hello; only the reactor's own reactions touch it
   v1::AgentMessage in_;
@@ -178,12 +183,19 @@ void SessionLink::Close() {
 }  // namespace
 
 AgentHubService::AgentHubService(AgentRegistry* registry, ObservationSink sink,
-                                 std::chrono::milliseconds heartbeat_interval)
-    : registry_(registry), sink_(std::move(sink)), heartbeat_interval_(heartbeat_interval) {}
+                                 std::chrono::milliseconds heartbeat_interval, PeerPolicy policy)
+    : registry_(registry),
+      sink_(std::move(sink)),
+      heartbeat_interval_(heartbeat_interval),
+      policy_(policy) {}
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentHubService::Connect(
-    grpc::CallbackServerContext* /*context*/) {
-  return new HubSession(registry_, &sink_, heartbeat_interval_);
+    grpc::CallbackServerContext* context) {
+  // The context lives as long as the stream (until OnDone).
+  return new HubSession(registry_, &sink_, heartbeat_interval_,
+                        [policy = policy_, context](const std::string& agent_id) {
+                          return policy.RequireAgent(*context, agent_id);
+                        });
 }
 
 }  // namespace rstmesh

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "controller/agent_registry.h"
 #include "rstmesh/v1/agent_hub.grpc.pb.h"
+#include "security/tls.h"
 
 namespace rstmesh {
 
@@ -23,8 +24,10 @@ class AgentHubService final : public v1::AgentHub::CallbackService {
   using ObservationSink =
       std::function<absl::Status(const std::string& agent_id, const std::vector<v1::Observation>&)>;
 
+  // With TLS, an agent may register only under the id its certificate names.
   AgentHubService(AgentRegistry* registry, ObservationSink sink,
-                  std::chrono::milliseconds heartbeat_interval);
+                  std::chrono::milliseconds heartbeat_interval,
+                  PeerPolicy policy = PeerPolicy(/*tls=*/false));
 
   grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* Connect(
       grpc::CallbackServerContext* context) override;
@@ -33,6 +36,7 @@ class AgentHubService final : public v1::AgentHub::CallbackService {
   AgentRegistry* registry_;
   ObservationSink sink_;
   std::chrono::milliseconds heartbeat_interval_;
+  PeerPolicy policy_;
 };
 
 }  // namespace rstmesh

@@ -100,6 +100,14 @@ class ExportReactor : public grpc::ServerWriteReactor<v1::Observation> {
   std::deque<v1::Observation> pending_;
 };
 
+// A stream refused before it starts.
+template <typename T>
+class Refused : public grpc::ServerWriteReactor<T> {
+ public:
+  explicit Refused(grpc::Status status) { this->Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
 grpc::Status ToGrpc(const absl::Status& status) {
@@ -107,8 +115,9 @@ grpc::Status ToGrpc(const absl::Status& status) {
   return {static_cast<grpc::StatusCode>(status.code()), std::string(status.message())};
 }
 
-ControlService::ControlService(RunManager* runs, AgentRegistry* registry, Store* store)
-    : runs_(runs), registry_(registry), store_(store) {}
+ControlService::ControlService(RunManager* runs, AgentRegistry* registry, Store* store,
+                               PeerPolicy policy)
+    : runs_(runs), registry_(registry), store_(store), policy_(policy) {}
 
 absl::StatusOr<v1::RunStatus> ControlService::Status(const std::string& run_id) {
   auto record = store_->GetRun(run_id);
@@ -133,6 +142,9 @@ absl::StatusOr<v1::RunStatus> ControlService::Status(const std::string& run_id) 
 grpc::ServerUnaryReactor* ControlService::ListAgents(grpc::CallbackServerContext* context,
                                                      const v1::ListAgentsRequest*,
                                                      v1::ListAgentsResponse* response) {
+  if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
+    return Done(context, allowed);
+  }
   for (v1::AgentInfo& agent : registry_->Agents()) *response->add_agents() = std::move(agent);
   return Done(context, grpc::Status::OK);
 }
@@ -140,6 +152,9 @@ grpc::ServerUnaryReactor* ControlService::ListAgents(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* ControlService::ListScenarios(grpc::CallbackServerContext* context,
                                                         const v1::ListScenariosRequest*,
                                                         v1::ListScenariosResponse* response) {
+  if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
+    return Done(context, allowed);
+  }
   for (const ScenarioDef* def : AllScenarios()) {
     v1::ScenarioInfo* info = response->add_scenarios();
     info->set_id(def->id);
@@ -158,6 +173,9 @@ grpc::ServerUnaryReactor* ControlService::ListScenarios(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* ControlService::StartRun(grpc::CallbackServerContext* context,
                                                    const v1::StartRunRequest* request,
                                                    v1::StartRunResponse* response) {
+  if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
+    return Done(context, allowed);
+  }
   absl::StatusOr<std::string> run_id = runs_->StartRun(request->plan());
   if (!run_id.ok()) return Done(context, ToGrpc(run_id.status()));
   response->set_run_id(*run_id);
@@ -166,7 +184,10 @@ grpc::ServerUnaryReactor* ControlService::StartRun(grpc::CallbackServerContext* 
 }
 
 grpc::ServerWriteReactor<v1::RunStatus>* ControlService::WatchRun(
-    grpc::CallbackServerContext*, const v1::WatchRunRequest* request) {
+    grpc::CallbackServerContext* context, const v1::WatchRunRequest* request) {
+  if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
+    return new Refused<v1::RunStatus>(allowed);
+  }
   auto interval = std::chrono::milliseconds(
       request->interval_ms() > 0 ? std::clamp(request->interval_ms(), 50u, 60000u) : 500);
   return new WatchReactor(this, request->run_id(), interval);
@@ -175,6 +196,9 @@ grpc::ServerWriteReactor<v1::RunStatus>* ControlService::WatchRun(
 grpc::ServerUnaryReactor* ControlService::GetReport(grpc::CallbackServerContext* context,
                                                     const v1::GetReportRequest* request,
                                                     v1::Report* response) {
+  if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
+    return Done(context, allowed);
+  }
   if (grpc::Status s = RequireRunId(request->run_id()); !s.ok()) return Done(context, s);
   absl::StatusOr<v1::RunStatus> status = Status(request->run_id());
   if (!status.ok()) return Done(context, ToGrpc(status.status()));
@@ -202,6 +226,9 @@ grpc::ServerUnaryReactor* ControlService::GetReport(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ControlService::ListRuns(grpc::CallbackServerContext* context,
                                                    const v1::ListRunsRequest*,
                                                    v1::ListRunsResponse* response) {
+  if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
+    return Done(context, allowed);
+  }
   auto runs = store_->ListRuns();
   if (!runs.ok()) return Done(context, ToGrpc(runs.status()));
   for (const RunRecord& run : *runs) {
@@ -214,12 +241,18 @@ grpc::ServerUnaryReactor* ControlService::ListRuns(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* ControlService::CancelRun(grpc::CallbackServerContext* context,
                                                     const v1::CancelRunRequest* request,
                                                     v1::CancelRunResponse*) {
+  if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
+    return Done(context, allowed);
+  }
   if (grpc::Status s = RequireRunId(request->run_id()); !s.ok()) return Done(context, s);
   return Done(context, ToGrpc(runs_->CancelRun(request->run_id())));
 }
 
 grpc::ServerWriteReactor<v1::Observation>* ControlService::ExportObservations(
-    grpc::CallbackServerContext*, const v1::ExportObservationsRequest* request) {
+    grpc::CallbackServerContext* context, const v1::ExportObservationsRequest* request) {
+  if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
+    return new Refused<v1::Observation>(allowed);
+  }
   if (request->run_id().empty()) {
     return new ExportReactor(absl::InvalidArgumentError("run_id: required"));
   }

@@ -10,6 +10,7 @@
 #include "controller/run_manager.h"
 #include "controller/store.h"
 #include "rstmesh/v1/control.grpc.pb.h"
+#include "security/tls.h"
 
 namespace rstmesh {
 
@@ -17,7 +18,8 @@ grpc::Status ToGrpc(const absl::Status& status);
 
 class ControlService final : public v1::Control::CallbackService {
  public:
-  ControlService(RunManager* runs, AgentRegistry* registry, Store* store);
+  // With TLS, only operator certificates may call (agents' certificates are refused).
+  ControlService(RunManager* runs, AgentRegistry* registry, Store* store, PeerPolicy policy);
 
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* context,
                                        const v1::ListAgentsRequest* request,
@@ -49,6 +51,7 @@ class ControlService final : public v1::Control::CallbackService {
   RunManager* runs_;
   AgentRegistry* registry_;
   Store* store_;
+  PeerPolicy policy_;
 };
 
 }  // namespace rstmesh

@@ -23,6 +23,10 @@ absl::Status Controller::Start() {
   auto store = SqliteStore::Open(options_.data_dir + "/rstmesh.db");
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentials(options_.tls);
+  if (!credentials.ok()) return credentials.status();
+  const PeerPolicy policy(!options_.tls.insecure);
   runs_ = std::make_unique<RunManager>(store_.get(), &registry_, options_.runs);
   registry_.set_on_lost([this](const std::string& id) { runs_->OnAgentLost(id); });
   runs_->set_on_finished([this](const std::string& run_id) {
@@ -35,21 +39,30 @@ absl::Status Controller::Start() {
       [this](const std::string& agent, const std::vector<v1::Observation>& batch) {
         return runs_->OnObservations(agent, batch);
       },
-      options_.heartbeat_interval);
-  control_ = std::make_unique<ControlService>(runs_.get(), &registry_, store_.get());
+      options_.heartbeat_interval, policy);
+  control_ = std::make_unique<ControlService>(runs_.get(), &registry_, store_.get(), policy);
   if (absl::Status started = runs_->Start(); !started.ok()) return started;
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(options_.listen, *credentials, &port_);
   builder.RegisterService(hub_.get());
   builder.RegisterService(control_.get());
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options_.listen,
+                     options_.tls.insecure ? "" : " (or the TLS certificate and key do not match)"));
+  }
+  if (!options_.health_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<HealthServer>> health =
+        HealthServer::Start(options_.health_listen);
+    if (!health.ok()) return health.status();
+    health_ = std::move(*health);
   }
   watchdog_ = std::thread([this] { WatchHeartbeats(); });
   return absl::OkStatus();
@@ -82,6 +95,7 @@ void Controller::Stop(std::chrono::milliseconds grace) {
     stopping_ = true;
   }
   if (watchdog_.joinable()) watchdog_.join();
+  health_.reset();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + grace);
   if (runs_) runs_->Stop();
 }

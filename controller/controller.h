@@ -15,11 +15,20 @@
 #include "controller/metrics.h"
 #include "controller/run_manager.h"
 #include "controller/sqlite_store.h"
+#include "security/health_server.h"
+#include "security/tls.h"
 
 namespace rstmesh {
 
+// The largest gRPC message the controller takes (a plan, a batch of observations).
+inline constexpr int kMaxGrpcMessageBytes = 4 << 20;
+
 struct ControllerOptions {
   std::string listen = "127.0.0.1:7400";  // host:port; port 0 picks one
+  // Plaintext unless set: in-process controllers (tests, demo) choose; the binary demands
+  // certificates or an explicit --insecure.
+  TlsOptions tls = PlaintextTls();
+  std::string health_listen;  // plaintext grpc.health.v1 only (Kubernetes probes); "" = none
   std::string data_dir;                   // holds rstmesh.db
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds agent_timeout{5000};  // silent longer: the agent is lost
@@ -37,6 +46,7 @@ class Controller {
   void Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(2000));
 
   int port() const { return port_; }
+  int health_port() const { return health_ ? health_->port() : 0; }
   // The Prometheus text of /metrics.
   std::string MetricsText();
   RunManager& runs() { return *runs_; }
@@ -54,6 +64,7 @@ class Controller {
   std::unique_ptr<ControlService> control_;
   Metrics metrics_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<HealthServer> health_;
   int port_ = 0;
   std::thread watchdog_;
   absl::Mutex mu_;

@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "HTTP address for /metrics and /healthz")
       ->capture_default_str();
+  app.add_option("--health-listen", options.health_listen,
+                 "Plaintext gRPC health address for Kubernetes probes (e.g. 0.0.0.0:7404)");
+  options.tls.insecure = false;
+  rstmesh::AddTlsFlags(app, options.tls, rstmesh::TlsRole::kServer);
   app.add_option("--heartbeat-ms", heartbeat_ms, "Heartbeat interval asked of agents")
       ->capture_default_str()
       ->check(CLI::Range(50, 60000));
@@ -33,6 +37,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::cerr << "rstmesh-controller: " << e.what() << "\nRun 'rstmesh-controller --help'.\n";
+    return 2;
+  }
+  rstmesh::TlsFromEnvironment(options.tls);
+  if (absl::Status tls = rstmesh::CheckTls(options.tls); !tls.ok()) {
+    std::cerr << "rstmesh-controller: " << tls.message() << "\n";
     return 2;
   }
   options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
@@ -55,7 +64,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::cout << "rstmesh-controller: serving grpc=" << controller.port()
-            << " metrics=" << metrics.port() << " data_dir=" << options.data_dir << std::endl;
+            << " metrics=" << metrics.port() << " health=" << controller.health_port()
+            << " tls=" << (options.tls.insecure ? "off" : "mutual")
+            << " data_dir=" << options.data_dir << std::endl;
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   std::cout << "rstmesh-controller: stopping" << std::endl;

@@ -119,7 +119,7 @@ absl::Status NetnsFleet::Attach(const std::string& ns, size_t zone, const std::s
 absl::Status NetnsFleet::StartAgent(size_t i) {
   const Host& h = hosts_[i];
   agents_[i] = std::make_unique<Subprocess>(std::vector<std::string>{
-      IpBinary(), "netns", "exec", h.netns, agent_bin_, "run", "--controller", "198.18.0.10:7400",
+      IpBinary(), "netns", "exec", h.netns, agent_bin_, "run", "--insecure", "--controller", "198.18.0.10:7400",
       "--id", h.id, "--labels", "zone=" + h.zone, "--listen", h.address});
   if (!agents_[i]->ReadLine(std::chrono::seconds(10))) {
     return absl::InternalError(h.id + " did not start: " + agents_[i]->err());
@@ -202,7 +202,7 @@ absl::Status NetnsFleet::Start() {
 absl::Status NetnsFleet::StartController() {
   controller_ = std::make_unique<Subprocess>(std::vector<std::string>{
       IpBinary(), "netns", "exec", controller_ns_, controller_bin_, "--listen", "198.18.0.10:7400",
-      "--data-dir", data_dir_, "--metrics-listen", "198.18.0.10:7401"});
+      "--data-dir", data_dir_, "--metrics-listen", "198.18.0.10:7401", "--insecure"});
   if (!controller_->ReadLine(std::chrono::seconds(10))) {
     return absl::InternalError("controller did not start: " + controller_->err());
   }
@@ -220,7 +220,7 @@ absl::Status NetnsFleet::KillAndRestartController() {
 RunResult NetnsFleet::Ctl(const std::string& ctl_bin, std::vector<std::string> args,
                           std::chrono::milliseconds timeout) {
   std::vector<std::string> argv = {
-      IpBinary(), "netns", "exec", controller_ns_, ctl_bin, "--controller", "198.18.0.10:7400"};
+      IpBinary(), "netns", "exec", controller_ns_, ctl_bin, "--insecure", "--controller", "198.18.0.10:7400"};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunProcess(argv, timeout);
 }

@@ -109,7 +109,8 @@ class CtlCliTest : public ::testing::Test {
 
   void StartController(const std::string& listen) {
     controller_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{kController, "--listen", listen, "--data-dir", dir_ + "/data",
+        std::vector<std::string>{kController, "--insecure", "--listen", listen, "--data-dir",
+                                 dir_ + "/data",
                                  "--metrics-listen", "127.0.0.1:0", "--agent-timeout-ms", "3000"});
     auto line = controller_->ReadLine(seconds(10));
     ASSERT_TRUE(line.has_value()) << controller_->err();
@@ -121,7 +122,7 @@ class CtlCliTest : public ::testing::Test {
   }
 
   void StartAgent(int i, const std::string& zone, bool misbehave = false) {
-    std::vector<std::string> argv = {kAgent,   "run",      "--controller",  address_,   "--id",
+    std::vector<std::string> argv = {kAgent,   "run",      "--insecure", "--controller",  address_,   "--id",
                                      Id(i),    "--labels", "zone=" + zone,  "--listen", Address(i),
                                      "--port", "0",        "--closed-port", "0"};
     if (misbehave) argv.push_back("--test-reset-everything");
@@ -141,7 +142,7 @@ class CtlCliTest : public ::testing::Test {
   }
 
   RunResult Ctl(std::vector<std::string> args) {
-    std::vector<std::string> argv = {kCtl, "--controller", address_};
+    std::vector<std::string> argv = {kCtl, "--insecure", "--controller", address_};
     argv.insert(argv.end(), args.begin(), args.end());
     return RunProcess(argv, seconds(180));
   }
@@ -341,7 +342,7 @@ TEST_F(CtlCliTest, InvalidPlansExitTwoNamingTheField) {
 }
 
 TEST_F(CtlCliTest, UnreachableControllerAndIncompleteRunExitThree) {
-  auto unreachable = RunProcess({kCtl, "--controller", "127.0.0.1:1", "--timeout", "2", "agents"});
+  auto unreachable = RunProcess({kCtl, "--insecure", "--controller", "127.0.0.1:1", "--timeout", "2", "agents"});
   EXPECT_EQ(unreachable.exit_code, 3);
   EXPECT_NE(unreachable.err.find("cannot reach the controller at 127.0.0.1:1"), std::string::npos)
       << unreachable.err;

@@ -1,0 +1,268 @@
+// Mutual TLS between real processes: certificates made by scripts/make-certs.sh (openssl).
+// Valid agents and operators connect and run an audit; no certificate, a certificate from
+// another CA, an expired one, an agent registering under someone else's id, and an agent
+// certificate used for operator calls are all refused. The plaintext health port answers
+// Kubernetes-style probes without a certificate.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/text.h"
+#include "tests/support/wait_for.h"
+
+namespace rstmesh {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::Count;
+using testing::RunProcess;
+using testing::RunResult;
+using testing::Subprocess;
+using testing::WaitFor;
+
+const std::string kController = RSTMESH_CONTROLLER_BIN;
+const std::string kAgent = RSTMESH_AGENT_BIN;
+const std::string kCtl = RSTMESH_CTL_BIN;
+const std::string kMakeCerts = RSTMESH_SOURCE_DIR "/scripts/make-certs.sh";
+
+// grpc.health.v1.Health/Check with an empty request, by hand (no generated stub): the
+// answer's field 1 is the serving status (1 = SERVING).
+int HealthStatus(int port) {
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + seconds(5));
+  grpc::ByteBuffer request, response;
+  grpc::Slice empty("");
+  request = grpc::ByteBuffer(&empty, 1);
+  grpc::Status status;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", {}, &request, &response,
+                 [&](grpc::Status s) {
+                   std::lock_guard<std::mutex> lock(mu);
+                   status = s;
+                   done = true;
+                   cv.notify_all();
+                 });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done; });
+  if (!status.ok()) return -1;
+  std::vector<grpc::Slice> slices;
+  if (!response.Dump(&slices).ok()) return -1;
+  std::string bytes;
+  for (const grpc::Slice& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return bytes.size() == 2 && bytes[0] == 0x08 ? bytes[1] : -1;
+}
+
+class TlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/rstmesh-tls-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    certs_ = dir_ + "/certs";
+    other_ = dir_ + "/other";
+    ASSERT_EQ(RunProcess({kMakeCerts, certs_, "--agents", "node-1,node-2", "--operators", "alice"})
+                  .exit_code,
+              0);
+    ASSERT_EQ(
+        RunProcess({kMakeCerts, certs_, "--agents", "stale", "--operators", "bob", "--days", "-1"})
+            .exit_code,
+        0);
+    ASSERT_EQ(
+        RunProcess({kMakeCerts, other_, "--agents", "node-1", "--operators", "alice"}).exit_code,
+        0);
+    controller_ = std::make_unique<Subprocess>(std::vector<std::string>{
+        kController, "--listen", "127.0.0.1:0", "--data-dir", dir_ + "/data", "--metrics-listen",
+        "127.0.0.1:0", "--health-listen", "127.0.0.1:0", "--tls-ca", certs_ + "/ca.pem",
+        "--tls-cert", certs_ + "/controller.pem", "--tls-key", certs_ + "/controller.key"});
+    auto line = controller_->ReadLine(seconds(10));
+    ASSERT_TRUE(line.has_value()) << controller_->err();
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(*line, m, std::regex(R"(grpc=(\d+) .*health=(\d+) tls=mutual)")))
+        << *line;
+    address_ = "127.0.0.1:" + m[1].str();
+    health_port_ = std::stoi(m[2]);
+  }
+
+  void TearDown() override {
+    agents_.clear();
+    controller_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Credentials flags for a certificate `name` (e.g. "operator-alice") under `ca_dir`.
+  static std::vector<std::string> Creds(const std::string& ca_dir, const std::string& name) {
+    return {"--tls-ca",  ca_dir + "/ca.pem",          "--tls-cert", ca_dir + "/" + name + ".pem",
+            "--tls-key", ca_dir + "/" + name + ".key"};
+  }
+
+  Subprocess& StartAgent(const std::string& id, std::vector<std::string> creds, int n) {
+    std::vector<std::string> argv = {
+        kAgent,   "run", "--controller",  address_,
+        "--id",   id,    "--listen",      "127.0.0." + std::to_string(60 + n),
+        "--port", "0",   "--closed-port", "0"};
+    argv.insert(argv.end(), creds.begin(), creds.end());
+    agents_.push_back(std::make_unique<Subprocess>(argv));
+    EXPECT_TRUE(agents_.back()->ReadLine(seconds(10)).has_value()) << agents_.back()->err();
+    return *agents_.back();
+  }
+
+  RunResult Ctl(std::vector<std::string> creds, std::vector<std::string> args) {
+    std::vector<std::string> argv = {kCtl, "--controller", address_, "--timeout", "5"};
+    argv.insert(argv.end(), creds.begin(), creds.end());
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunProcess(argv, seconds(120));
+  }
+
+  // Pumps the agent's output until its stderr says `text` (the controller's refusal).
+  static bool ErrSays(Subprocess& agent, const std::string& text) {
+    return WaitFor(
+        [&] {
+          agent.ReadLine(milliseconds(50));
+          return agent.err().find(text) != std::string::npos;
+        },
+        seconds(20));
+  }
+
+  std::string dir_, certs_, other_, address_;
+  int health_port_ = 0;
+  std::unique_ptr<Subprocess> controller_;
+  std::vector<std::unique_ptr<Subprocess>> agents_;
+};
+
+TEST_F(TlsTest, ValidAgentsAndOperatorRunAnAudit) {
+  StartAgent("node-1", Creds(certs_, "agent-node-1"), 1);
+  std::vector<std::string> node2 = Creds(certs_, "agent-node-2");
+  node2.insert(node2.end(), {"--health-listen", "127.0.0.1:0"});
+  Subprocess& agent2 = StartAgent("node-2", node2, 2);
+  const auto alice = Creds(certs_, "operator-alice");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Count(Ctl(alice, {"agents", "-o", "json"}).out, "\"data_endpoint\"") == 2;
+      },
+      seconds(20)));
+  std::string plan = dir_ + "/plan.yaml";
+  std::ofstream(plan) << "pattern: {kind: full_mesh}\nscenarios: [{name: graceful_close}, "
+                         "{name: abortive_close}]\n";
+  auto run = Ctl(alice, {"run", "-f", plan, "--wait"});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("4/4 tasks: 4 pass"), std::string::npos) << run.out;
+  // Kubernetes probes: plaintext, no certificate, on the health ports only.
+  EXPECT_EQ(HealthStatus(health_port_), 1);
+  std::smatch m;
+  const std::string first_line = agent2.out();
+  ASSERT_TRUE(std::regex_search(first_line, m, std::regex(R"(health=(\d+) tls=mutual)")))
+      << first_line;
+  EXPECT_EQ(HealthStatus(std::stoi(m[1])), 1);
+}
+
+TEST_F(TlsTest, CallersWithoutAValidOperatorCertificateAreRefused) {
+  StartAgent("node-1", Creds(certs_, "agent-node-1"), 1);
+  const auto alice = Creds(certs_, "operator-alice");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Count(Ctl(alice, {"agents", "-o", "json"}).out, "\"data_endpoint\"") == 1;
+      },
+      seconds(20)));
+
+  auto plaintext = Ctl({"--insecure"}, {"agents"});
+  EXPECT_EQ(plaintext.exit_code, 3) << plaintext.err;
+  EXPECT_NE(plaintext.err.find("If it runs with mutual TLS"), std::string::npos) << plaintext.err;
+
+  auto wrong_ca = Ctl(Creds(other_, "operator-alice"), {"agents"});
+  EXPECT_EQ(wrong_ca.exit_code, 3) << wrong_ca.err;
+  EXPECT_EQ(wrong_ca.out, "");
+
+  auto expired = Ctl(Creds(certs_, "operator-bob"), {"agents"});
+  EXPECT_EQ(expired.exit_code, 3) << expired.err;
+  EXPECT_EQ(expired.out, "");
+
+  // A valid agent certificate cannot drive the controller: no run starts.
+  std::string plan = dir_ + "/plan.yaml";
+  std::ofstream(plan) << "pattern: {kind: full_mesh}\nscenarios: [{name: graceful_close}]\n";
+  for (std::vector<std::string> args : {std::vector<std::string>{"agents"},
+                                        {"runs"},
+                                        {"run", "-f", plan},
+                                        {"watch", "run-1"},
+                                        {"export", "run-1"}}) {
+    auto as_agent = Ctl(Creds(certs_, "agent-node-1"), args);
+    EXPECT_EQ(as_agent.exit_code, 2) << args[0] << ": " << as_agent.err;
+    EXPECT_NE(as_agent.err.find("Control needs an operator certificate (CN operator:<name>); the "
+                                "caller holds agent certificate 'agent:node-1'"),
+              std::string::npos)
+        << as_agent.err;
+  }
+  EXPECT_NE(Ctl(alice, {"runs"}).out.find("no runs yet"), std::string::npos);
+
+  // Flags: certificates or --insecure, not neither, not both.
+  auto neither = RunProcess({kCtl, "--controller", address_, "agents"});
+  EXPECT_EQ(neither.exit_code, 2);
+  EXPECT_NE(neither.err.find("--tls-ca, --tls-cert and --tls-key are required"), std::string::npos);
+  std::vector<std::string> both = {kCtl, "--controller", address_, "--insecure"};
+  for (const std::string& f : Creds(certs_, "operator-alice")) both.push_back(f);
+  both.push_back("agents");
+  EXPECT_EQ(RunProcess(both).exit_code, 2);
+}
+
+TEST_F(TlsTest, AgentsMustPresentTheirOwnValidCertificate) {
+  const auto alice = Creds(certs_, "operator-alice");
+  // node-2 with node-1's certificate: refused by identity.
+  Subprocess& impostor = StartAgent("node-2", Creds(certs_, "agent-node-1"), 2);
+  EXPECT_TRUE(ErrSays(impostor,
+                      "PERMISSION_DENIED: agent 'node-2' must present the certificate "
+                      "'agent:node-2'; the caller holds agent certificate "
+                      "'agent:node-1'"))
+      << impostor.err();
+  // An operator's certificate cannot register an agent either.
+  Subprocess& operator_as_agent = StartAgent("alice", Creds(certs_, "operator-alice"), 3);
+  EXPECT_TRUE(ErrSays(operator_as_agent, "PERMISSION_DENIED")) << operator_as_agent.err();
+  // Expired, another CA, no certificate: the handshake fails.
+  Subprocess& stale = StartAgent("stale", Creds(certs_, "agent-stale"), 4);
+  Subprocess& foreign = StartAgent("node-1", Creds(other_, "agent-node-1"), 5);
+  Subprocess& plain = StartAgent("node-1", {"--insecure"}, 6);
+  for (Subprocess* refused : {&stale, &foreign, &plain}) {
+    EXPECT_TRUE(ErrSays(*refused, "UNAVAILABLE")) << refused->err();
+  }
+  // Only now a real node-1 joins; it is the only agent the controller knows.
+  StartAgent("node-1", Creds(certs_, "agent-node-1"), 1);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Count(Ctl(alice, {"agents", "-o", "json"}).out, "\"data_endpoint\"") == 1;
+      },
+      seconds(20)));
+  auto agents = Ctl(alice, {"agents"});
+  EXPECT_NE(agents.out.find("node-1"), std::string::npos);
+  EXPECT_EQ(agents.out.find("node-2"), std::string::npos);
+  EXPECT_EQ(agents.out.find("stale"), std::string::npos);
+  EXPECT_EQ(agents.out.find("alice"), std::string::npos);
+}
+
+TEST(TlsFlagsTest, BinariesDemandCertificatesOrInsecure) {
+  auto controller = RunProcess({kController, "--listen", "127.0.0.1:0", "--data-dir", "/tmp/x"});
+  EXPECT_EQ(controller.exit_code, 2);
+  EXPECT_NE(controller.err.find("--tls-ca, --tls-cert and --tls-key are required"),
+            std::string::npos)
+      << controller.err;
+  auto agent = RunProcess({kAgent, "run", "--id", "x", "--listen", "127.0.0.1"});
+  EXPECT_EQ(agent.exit_code, 2);
+  EXPECT_NE(agent.err.find("--tls-ca, --tls-cert and --tls-key are required"), std::string::npos);
+  auto missing = RunProcess({kController, "--listen", "127.0.0.1:0", "--tls-ca", "/nonexistent",
+                             "--tls-cert", "/nonexistent", "--tls-key", "/nonexistent"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("--tls-ca: cannot read '/nonexistent'"), std::string::npos)
+      << missing.err;
+}
+
+}  // namespace
+}  // namespace rstmesh
