@@ -14,6 +14,8 @@ Agent::Agent(AgentOptions options) : options_(std::move(options)), plane_(option
 Agent::~Agent() { Stop(); }
 
 absl::Status Agent::Start() {
+  // Under a controller the data port acts only on headers signed with a current run key.
+  options_.responder.keys = keys_;
   absl::Status started = plane_.StartResponder(options_.responder, [this](v1::Observation obs) {
     if (session_) session_->Report(std::move(obs));
   });
@@ -50,6 +52,14 @@ absl::Status Agent::Start() {
   }
   session_ = std::make_unique<ControllerSession>(
       session, [this](const v1::Assignment& a) { RunAssignment(a); }, nullptr);
+  session_->set_on_run_key([keys = keys_](const v1::RunKey& k) {
+    absl::StatusOr<RunKey> key = RunKeyFromBytes(k.key());
+    if (!key.ok() || k.ttl_ms() == 0) {
+      keys->Forget(k.run_number());
+      return;
+    }
+    keys->Put(k.run_number(), *key, KeyRing::Clock::now() + std::chrono::milliseconds(k.ttl_ms()));
+  });
   session_->Start();
   return absl::OkStatus();
 }
@@ -70,6 +80,9 @@ void Agent::RunAssignment(const v1::Assignment& assignment) {
   task.scenario = assignment.scenario();
   task.closed_port = static_cast<uint16_t>(assignment.closed_port());
   task.params = assignment.params();
+  if (absl::StatusOr<RunKey> key = RunKeyFromBytes(assignment.run_key()); key.ok()) {
+    task.key = *key;
+  }
   if (assignment.connect_timeout_ms() > 0) {
     task.timeouts.connect = std::chrono::milliseconds(assignment.connect_timeout_ms());
   }

@@ -20,9 +20,9 @@ struct AgentOptions {
   std::string id;                             // node name
   std::map<std::string, std::string> labels;  // zone, rack, ...
   std::string controller;                     // host:port
-  TlsOptions tls = PlaintextTls();           // to the controller
+  TlsOptions tls = PlaintextTls();            // to the controller
   std::string health_listen;  // plaintext grpc.health.v1 for Kubernetes probes; "" = none
-  std::string advertise;  // address peers reach the data port at; default: the listen address
+  std::string advertise;      // address peers reach the data port at; default: the listen address
   ResponderOptions responder;
   int threads = 1;
 };
@@ -37,6 +37,7 @@ class Agent {
   void Stop();
 
   Responder* responder() { return plane_.responder(); }
+  const KeyRing& keys() const { return *keys_; }
   int health_port() const { return health_ ? health_->port() : 0; }
   ControllerSession::Stats session_stats() const;
   const std::string& id() const { return options_.id; }
@@ -48,6 +49,7 @@ class Agent {
   DataPlane plane_;
   std::unique_ptr<ControllerSession> session_;
   std::unique_ptr<HealthServer> health_;
+  std::shared_ptr<KeyRing> keys_ = std::make_shared<KeyRing>();
 };
 
 }  // namespace rstmesh

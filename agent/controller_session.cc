@@ -169,6 +169,9 @@ void ControllerSession::OnMessage(const v1::ControllerMessage& message) {
     case v1::ControllerMessage::kCancel:
       if (on_cancel_) on_cancel_(message.cancel());
       return;
+    case v1::ControllerMessage::kRunKey:
+      if (on_run_key_) on_run_key_(message.run_key());
+      return;
     default:
       return;
   }
@@ -179,8 +182,8 @@ void ControllerSession::OnStreamDone(const grpc::Status& status) {
   stream_done_ = true;
   stats_.connected = false;
   if (status.ok() || stopping_) return;
-  std::string error = absl::StrCat(StatusCodeName(status.error_code()), ": ",
-                                   status.error_message());
+  std::string error =
+      absl::StrCat(StatusCodeName(status.error_code()), ": ", status.error_message());
   // Once per distinct reason, not once per retry.
   if (error != stats_.last_error) {
     std::cerr << "rstmesh-agent: controller " << options_.controller << ": " << error

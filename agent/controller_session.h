@@ -24,7 +24,7 @@
 namespace rstmesh {
 
 struct ControllerSessionOptions {
-  std::string controller;                                 // host:port
+  std::string controller;           // host:port
   TlsOptions tls = PlaintextTls();  // the agent binary demands certificates or --insecure
   v1::AgentInfo self;
   std::chrono::milliseconds backoff_min{100};
@@ -38,11 +38,14 @@ class ControllerSession {
  public:
   using AssignmentHandler = std::function<void(const v1::Assignment&)>;
   using CancelHandler = std::function<void(const v1::CancelRun&)>;
+  using RunKeyHandler = std::function<void(const v1::RunKey&)>;
 
   ControllerSession(ControllerSessionOptions options, AssignmentHandler on_assignment,
                     CancelHandler on_cancel);
   ~ControllerSession();
 
+  // Before Start(): where run keys go (the data port's key ring).
+  void set_on_run_key(RunKeyHandler handler) { on_run_key_ = std::move(handler); }
   void Start();
   void Stop();  // ends the stream; unacknowledged observations are lost with the process
 
@@ -72,6 +75,7 @@ class ControllerSession {
   const ControllerSessionOptions options_;
   const AssignmentHandler on_assignment_;
   const CancelHandler on_cancel_;
+  RunKeyHandler on_run_key_;
   std::thread worker_;
 
   mutable absl::Mutex mu_;

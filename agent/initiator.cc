@@ -1,6 +1,7 @@
 #include "agent/initiator.h"
 
 #include <cerrno>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "core/endpoint.h"
@@ -19,6 +20,11 @@ v1::Observation CannotRun(const Task& task, absl::string_view why) {
   obs.set_peer(FormatEndpoint(task.peer));
   obs.set_detail(std::string(why));
   return obs;
+}
+
+uint64_t NewNonce() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return rng();
 }
 
 }  // namespace
@@ -53,7 +59,9 @@ asio::awaitable<v1::Observation> RunInitiator(Task task) {
     header.scenario = def->id;
     header.task_id = task.task_id;
     header.params = params;
+    header.nonce = NewNonce();
     auto bytes = EncodeHeader(header);
+    if (task.key) SignHeader(bytes, *task.key);
     IoResult sent = co_await ctx.conn().Write(bytes, ctx.StepDeadline());
     if (ctx.Observe(sent, v1::STAGE_WRITE)) co_return ctx.Finish();
   }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "core/run_keys.h"
 #include "core/scenario.h"
 #include "rstmesh/v1/closure.pb.h"
 
@@ -22,6 +23,7 @@ struct Task {
   std::optional<asio::ip::address> source;  // bind the test connection to this address
   v1::ScenarioParams params;                // zero fields take the scenario's defaults
   Timeouts timeouts;
+  std::optional<RunKey> key;  // signs the header; none: unsigned (an unauthenticated peer)
 };
 
 // Runs the task to its end; every step has a deadline, so it always completes. A task that

@@ -1,5 +1,6 @@
 // rstmesh-agent: flags only; the work is in the agent library.
 #include <CLI/CLI.hpp>
+#include <fstream>
 #include <iostream>
 
 #include <signal.h>
@@ -11,6 +12,32 @@
 #include "agent/probe.h"
 #include "agent/process_limits.h"
 #include "agent/serve.h"
+
+// --key-file FILE or --insecure (exactly one): the key, or none for unsigned headers.
+absl::StatusOr<std::optional<rstmesh::RunKey>> LoadKey(const std::string& path, bool insecure,
+                                                       const std::string& who) {
+  if (insecure && !path.empty()) {
+    return absl::InvalidArgumentError(who + ": --insecure and --key-file exclude each other");
+  }
+  if (insecure) return std::optional<rstmesh::RunKey>();
+  if (path.empty()) {
+    return absl::InvalidArgumentError(
+        who +
+        ": --key-file is required (test headers are signed; make one with 'openssl rand "
+        "-hex 32'), or --insecure for unsigned headers on a trusted network");
+  }
+  std::ifstream in(path);
+  std::string hex((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in && hex.empty()) {
+    return absl::InvalidArgumentError(who + ": --key-file: cannot read '" + path + "'");
+  }
+  absl::StatusOr<rstmesh::RunKey> key = rstmesh::RunKeyFromHex(hex);
+  if (!key.ok()) {
+    return absl::InvalidArgumentError(who + ": --key-file '" + path +
+                                      "': " + std::string(key.status().message()));
+  }
+  return std::optional<rstmesh::RunKey>(*key);
+}
 
 int main(int argc, char** argv) {
   using rstmesh::kExitUsage;
@@ -50,6 +77,14 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--threads", serve.threads, "io threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  std::string serve_key_file, probe_key_file;
+  bool serve_insecure = false, probe_insecure = false;
+  serve_cmd->add_option("--key-file", serve_key_file,
+                        "Act only on test headers signed with this key (64 hex digits, e.g. "
+                        "from 'openssl rand -hex 32')");
+  serve_cmd->add_flag("--insecure", serve_insecure,
+                      "Act on unsigned test headers: anyone who reaches the port can make it "
+                      "reset connections (local use only)");
   serve_cmd->add_option("-o,--output", serve.output, "table or json (one object per line)")
       ->capture_default_str()
       ->check(CLI::IsMember({"table", "json"}));
@@ -79,6 +114,10 @@ int main(int argc, char** argv) {
   probe_cmd->add_option("--idle-ms", idle_ms, "Override: idle_hold's idle time");
   probe_cmd->add_option("--read-limit", read_limit,
                         "Override: bytes reset_mid_transfer's responder reads before aborting");
+  probe_cmd->add_option("--key-file", probe_key_file,
+                        "Sign test headers with this key (the peer's serve --key-file)");
+  probe_cmd->add_flag("--insecure", probe_insecure,
+                      "Send unsigned test headers (serve --insecure)");
   probe_cmd->add_option("--connect-timeout-ms", connect_timeout_ms, "connect() deadline")
       ->capture_default_str();
   probe_cmd->add_option("--io-timeout-ms", io_timeout_ms, "Deadline of each read/write step")
@@ -182,6 +221,9 @@ int main(int argc, char** argv) {
     int signal_number = 0;
     sigwait(&signals, &signal_number);
     running.Stop();
+    std::cout << "rstmesh-agent " << agent.id
+              << ": stopped: " << rstmesh::FormatCounters(running.responder()->counters())
+              << std::endl;
     return 0;
   }
   if (*serve_cmd) {
@@ -190,6 +232,16 @@ int main(int argc, char** argv) {
     if (ec) {
       std::cerr << "rstmesh-agent serve: --listen: '" << listen << "' is not an IP address\n";
       return kExitUsage;
+    }
+    absl::StatusOr<std::optional<rstmesh::RunKey>> key =
+        LoadKey(serve_key_file, serve_insecure, "rstmesh-agent serve");
+    if (!key.ok()) {
+      std::cerr << key.status().message() << "\n";
+      return kExitUsage;
+    }
+    if (key->has_value()) {
+      serve.responder.keys = std::make_shared<rstmesh::KeyRing>();
+      serve.responder.keys->SetSharedKey(**key);
     }
     serve.responder.header_timeout = std::chrono::milliseconds(header_timeout_ms);
     serve.responder.timeouts.io = std::chrono::milliseconds(serve_io_timeout_ms);
@@ -204,6 +256,13 @@ int main(int argc, char** argv) {
   probe.params.set_response_bytes(response_bytes);
   probe.params.set_idle_ms(idle_ms);
   probe.params.set_read_limit(read_limit);
+  absl::StatusOr<std::optional<rstmesh::RunKey>> key =
+      LoadKey(probe_key_file, probe_insecure, "rstmesh-agent probe");
+  if (!key.ok()) {
+    std::cerr << key.status().message() << "\n";
+    return kExitUsage;
+  }
+  probe.key = *key;
   probe.timeouts.connect = std::chrono::milliseconds(connect_timeout_ms);
   probe.timeouts.io = std::chrono::milliseconds(io_timeout_ms);
   return rstmesh::RunProbe(probe, std::cout, std::cerr);

@@ -138,6 +138,7 @@ int RunProbe(const ProbeOptions& o, std::ostream& out, std::ostream& err) {
       task.closed_port = o.closed_port;
       task.source = source;
       task.params = o.params;
+      task.key = o.key;
       task.timeouts = o.timeouts;
       in_flight.push_back(plane.RunTask(std::move(task)));
       if (static_cast<int>(in_flight.size()) >= o.parallel) collect();

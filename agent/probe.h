@@ -3,6 +3,8 @@
 // For an engineer debugging one path.
 #pragma once
 
+#include "core/run_keys.h"
+
 #include <chrono>
 #include <iosfwd>
 #include <optional>
@@ -23,6 +25,7 @@ struct ProbeOptions {
   std::string source;                            // bind test connections to this address
   v1::ScenarioParams params;                     // overrides; zero keeps each scenario's default
   Timeouts timeouts;
+  std::optional<RunKey> key;  // signs test headers (the peer's `serve --key-file`); none: unsigned
 };
 
 inline constexpr int kExitMatched = 0;

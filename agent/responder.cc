@@ -30,6 +30,9 @@ struct Responder::Counters {
   std::atomic<uint64_t> bad_scenario{0};
   std::atomic<uint64_t> bad_params{0};
   std::atomic<uint64_t> bad_authenticator{0};
+  std::atomic<uint64_t> unknown_run{0};
+  std::atomic<uint64_t> expired_run{0};
+  std::atomic<uint64_t> replayed{0};
   std::atomic<uint64_t> tests_completed{0};
 };
 
@@ -99,6 +102,9 @@ ResponderCounters Responder::counters() const {
   out.bad_scenario = c.bad_scenario;
   out.bad_params = c.bad_params;
   out.bad_authenticator = c.bad_authenticator;
+  out.unknown_run = c.unknown_run;
+  out.expired_run = c.expired_run;
+  out.replayed = c.replayed;
   out.tests_completed = c.tests_completed;
   return out;
 }
@@ -168,6 +174,37 @@ asio::awaitable<void> Responder::Serve(asio::ip::tcp::socket socket) {
     }
     conn->Close();
     co_return;
+  }
+  if (options_.keys != nullptr) {
+    const uint32_t run = RunOfTask(header->task_id);
+    if (!options_.keys->Has(run)) {
+      // Its key may still be on its way from the controller. The predicate captures only
+      // trivially destructible values: g++ 12 may destroy a co_await operand's temporaries
+      // twice, which a captured shared_ptr does not survive.
+      KeyRing* keys = options_.keys.get();
+      const bool arrived = co_await conn->WaitUntil(
+          [keys, run](const SocketLook&) { return keys->Has(run); },
+          Clock::now() + options_.key_wait, std::chrono::milliseconds(20));
+      (void)arrived;
+    }
+    KeyCheck check = options_.keys->Verify(raw, *header);
+    if (check != KeyCheck::kOk) {
+      switch (check) {
+        case KeyCheck::kUnknownRun:
+          counters->unknown_run++;
+          break;
+        case KeyCheck::kExpired:
+          counters->expired_run++;
+          break;
+        case KeyCheck::kReplayed:
+          counters->replayed++;
+          break;
+        default:
+          counters->bad_authenticator++;
+      }
+      conn->Close();
+      co_return;
+    }
   }
   const ScenarioDef* def = FindScenario(header->scenario);
   if (def == nullptr || !def->responder.observes) {  // refused never reaches a data port

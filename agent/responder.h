@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "core/run_keys.h"
 #include "core/scenario.h"
 #include "rstmesh/v1/closure.pb.h"
 
@@ -35,6 +36,12 @@ struct ResponderOptions {
   std::chrono::milliseconds header_timeout{5000};
   Timeouts timeouts;
   bool allow_tcp_repair = true;  // false: report silent_drop as UNSUPPORTED
+  // The run keys headers must authenticate under. Null: headers are not authenticated
+  // (in-process tests, and `serve --insecure`).
+  std::shared_ptr<KeyRing> keys;
+  // A header of a run whose key has not arrived yet waits this long for it (the key and
+  // the initiator's assignment travel on different streams).
+  std::chrono::milliseconds key_wait{2000};
   // Tests only: play abortive_close's responder role whatever the scenario, as a peer that
   // resets everything would. Lets end-to-end tests provoke deviations on a clean path.
   bool test_reset_everything = false;
@@ -53,12 +60,15 @@ struct ResponderCounters {
   uint64_t bad_version = 0;
   uint64_t bad_scenario = 0;
   uint64_t bad_params = 0;
-  uint64_t bad_authenticator = 0;
-  uint64_t tests_completed = 0;  // headers accepted and roles played to the end
+  uint64_t bad_authenticator = 0;  // does not authenticate under its run's key
+  uint64_t unknown_run = 0;        // no key for its run (arrived within key_wait)
+  uint64_t expired_run = 0;        // its run's key expired or was revoked
+  uint64_t replayed = 0;           // this (task id, nonce) was acted on already
+  uint64_t tests_completed = 0;    // headers accepted and roles played to the end
 
   uint64_t rejected() const {
     return header_timeout + truncated + bad_magic + bad_version + bad_scenario + bad_params +
-           bad_authenticator;
+           bad_authenticator + unknown_run + expired_run + replayed;
   }
 };
 

@@ -7,12 +7,18 @@ void AgentRegistry::set_on_lost(LostListener listener) {
   on_lost_ = std::move(listener);
 }
 
+void AgentRegistry::set_on_registered(LostListener listener) {
+  absl::MutexLock lock(&mu_);
+  on_registered_ = std::move(listener);
+}
+
 void AgentRegistry::Register(const v1::AgentInfo& info,
                              std::shared_ptr<AgentConnection> connection) {
   std::shared_ptr<AgentConnection> replaced;
-  LostListener restarted;
+  LostListener restarted, registered;
   {
     absl::MutexLock lock(&mu_);
+    registered = on_registered_;
     auto it = agents_.find(info.id());
     if (it != agents_.end()) {
       replaced = std::move(it->second.connection);
@@ -23,6 +29,7 @@ void AgentRegistry::Register(const v1::AgentInfo& info,
   }
   if (replaced != nullptr) replaced->Close();
   if (restarted) restarted(info.id());
+  if (registered) registered(info.id());
 }
 
 void AgentRegistry::Unregister(const std::string& agent_id, const AgentConnection* connection) {

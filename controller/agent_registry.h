@@ -36,6 +36,8 @@ class AgentRegistry {
   // Called once per agent that goes away (stream ended, or silent too long, or a new
   // process of the same id took over); not when the same process reconnects.
   void set_on_lost(LostListener listener);
+  // Called after every registration (a new agent, or one that reconnected).
+  void set_on_registered(LostListener listener);
 
   void Register(const v1::AgentInfo& info, std::shared_ptr<AgentConnection> connection);
   // Ends `connection`'s registration if it is still the current one for `agent_id`.
@@ -57,6 +59,7 @@ class AgentRegistry {
   mutable absl::Mutex mu_;
   std::map<std::string, Entry> agents_ ABSL_GUARDED_BY(mu_);
   LostListener on_lost_ ABSL_GUARDED_BY(mu_);
+  LostListener on_registered_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace rstmesh

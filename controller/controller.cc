@@ -29,6 +29,7 @@ absl::Status Controller::Start() {
   const PeerPolicy policy(!options_.tls.insecure);
   runs_ = std::make_unique<RunManager>(store_.get(), &registry_, options_.runs);
   registry_.set_on_lost([this](const std::string& id) { runs_->OnAgentLost(id); });
+  registry_.set_on_registered([this](const std::string& id) { runs_->OnAgentRegistered(id); });
   runs_->set_on_finished([this](const std::string& run_id) {
     if (absl::StatusOr<RunReport> report = runs_->Report(run_id); report.ok()) {
       metrics_.AddRun(*report);

@@ -97,6 +97,16 @@ absl::Status RunManager::Load(const RunRecord& record) {
     if (deadline_s == 0) deadline_s = 4 * uint64_t{run.discovery->max_idle_ms()} / 1000 + 600;
   }
   run.deadline = Clock::now() + std::chrono::seconds(deadline_s > 0 ? deadline_s : 3600);
+  if (absl::StatusOr<RunKey> key = RunKeyFromBytes(record.run_key); key.ok()) {
+    run.key = *key;
+  } else {
+    run.key = NewRunKey();  // a run stored before run keys existed
+  }
+  for (const v1::AgentInfo& a : record.agents) run.agent_ids.insert(a.id());
+  uint64_t number = 0;
+  if (absl::SimpleAtoi(absl::StripPrefix(record.run_id, "run-"), &number)) {
+    run.number = static_cast<uint32_t>(number);
+  }
   std::map<uint64_t, size_t> index;
   for (const TaskRecord& t : *tasks) {
     LiveTask live;
@@ -134,6 +144,9 @@ absl::Status RunManager::Load(const RunRecord& record) {
   }
   std::string id = record.run_id;
   runs_[id] = std::move(run);
+  // Keys before any assignment, so that responders know them first (an agent that is not
+  // connected yet gets them when it registers).
+  for (const std::string& agent : runs_[id].agent_ids) SendKey(runs_[id], agent, false);
   MaybeFinish(runs_[id]);
   return absl::OkStatus();
 }
@@ -150,6 +163,8 @@ absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan) {
   record.created_unix_ms = UnixMs();
   record.total_tasks = planned.size();
   record.agents = SelectAgents(plan.selector(), agents);
+  const RunKey key = NewRunKey();
+  record.run_key.assign(key.begin(), key.end());
   std::vector<TaskRecord> tasks;
   tasks.reserve(planned.size());
   for (size_t i = 0; i < planned.size(); ++i) {
@@ -332,9 +347,31 @@ void RunManager::AdvanceDiscovery(LiveRun& run) {
   run.record.total_tasks = run.tasks.size();
 }
 
+void RunManager::SendKey(const LiveRun& run, const std::string& agent, bool revoke) {
+  v1::ControllerMessage message;
+  v1::RunKey* key = message.mutable_run_key();
+  key->set_run_number(run.number);
+  if (!revoke) {
+    key->set_key(std::string(run.key.begin(), run.key.end()));
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        run.deadline - Clock::now() + std::chrono::minutes(5));
+    key->set_ttl_ms(static_cast<uint32_t>(std::clamp<int64_t>(left.count(), 1, UINT32_MAX)));
+  }
+  registry_->Send(agent, std::move(message));
+}
+
+void RunManager::OnAgentRegistered(const std::string& agent_id) {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, run] : runs_) {
+    if (!run.finished && run.agent_ids.count(agent_id)) SendKey(run, agent_id, false);
+  }
+}
+
 void RunManager::MaybeFinish(LiveRun& run) {
   AdvanceDiscovery(run);
-  if (run.final_count < run.tasks.size()) return;
+  if (run.final_count < run.tasks.size() || run.finished) return;
+  // No new test connection belongs to the run from now on.
+  for (const std::string& agent : run.agent_ids) SendKey(run, agent, true);
   const RunState state = run.cancelled ? RunState::kCancelled : RunState::kFinished;
   store_->SetRunState(run.record.run_id, state, UnixMs()).IgnoreError();
   run.record.state = state;
@@ -414,6 +451,7 @@ std::vector<std::string> RunManager::Tick() {
         a->set_target_agent(task.record.target);
         a->set_target_endpoint(dst->second.data_endpoint());
         a->set_closed_port(dst->second.closed_port());
+        a->set_run_key(std::string(run.key.begin(), run.key.end()));
         *a->mutable_params() = task.record.params;
         if (!registry_->Send(source, std::move(message))) {
           Finalize(run, task, TaskState::kAgentLost);

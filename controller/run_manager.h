@@ -23,6 +23,7 @@
 #include "controller/agent_registry.h"
 #include "controller/idle_discovery.h"
 #include "controller/store.h"
+#include "core/run_keys.h"
 #include "rstmesh/v1/report.pb.h"
 
 namespace rstmesh {
@@ -81,6 +82,8 @@ class RunManager {
   absl::Status OnObservations(const std::string& agent_id,
                               const std::vector<v1::Observation>& observations);
   void OnAgentLost(const std::string& agent_id);
+  // An agent (re)registered: it gets the keys of the running runs it takes part in.
+  void OnAgentRegistered(const std::string& agent_id);
 
   absl::StatusOr<RunProgress> Progress(const std::string& run_id);
   absl::StatusOr<RunReport> Report(const std::string& run_id);
@@ -115,6 +118,9 @@ class RunManager {
     // last advanced.
     std::optional<v1::IdleDiscovery> discovery;
     bool discovery_dirty = false;
+    uint32_t number = 0;              // "run-7": 7, the upper half of its task ids
+    RunKey key{};                     // signs this run's test headers
+    std::set<std::string> agent_ids;  // the agents it was planned over
   };
 
   void Loop();
@@ -124,6 +130,10 @@ class RunManager {
   // Advances idle discovery first: a run whose search adds probes has not finished.
   void MaybeFinish(LiveRun& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AdvanceDiscovery(LiveRun& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends the run's key to `agent` (valid until the run's deadline and a little), or its
+  // revocation.
+  void SendKey(const LiveRun& run, const std::string& agent, bool revoke)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   LiveTask* FindTask(uint64_t task_id, LiveRun** run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Load(const RunRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -14,7 +14,8 @@ CREATE TABLE IF NOT EXISTS runs (
   created_unix_ms INTEGER NOT NULL,
   finished_unix_ms INTEGER NOT NULL DEFAULT 0,
   total_tasks INTEGER NOT NULL,
-  agents BLOB NOT NULL DEFAULT x''
+  agents BLOB NOT NULL DEFAULT x'',
+  run_key BLOB NOT NULL DEFAULT x''
 );
 CREATE TABLE IF NOT EXISTS tasks (
   run_id TEXT NOT NULL,
@@ -103,6 +104,9 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;", kSchema}) {
     if (absl::Status s = store->Exec(sql); !s.ok()) return s;
   }
+  // Stores made before run keys existed gain the column (a running run without a key gets
+  // a new one when it is loaded).
+  store->Exec("ALTER TABLE runs ADD COLUMN run_key BLOB NOT NULL DEFAULT x'';").IgnoreError();
   return store;
 }
 
@@ -131,7 +135,8 @@ absl::Status SqliteStore::CreateRun(const RunRecord& run, const std::vector<Task
   {
     Statement insert(db_,
                      "INSERT INTO runs (run_id, plan, state, created_unix_ms, "
-                     "finished_unix_ms, total_tasks, agents) VALUES (?, ?, ?, ?, ?, ?, ?)");
+                     "finished_unix_ms, total_tasks, agents, run_key) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     if (!insert.ok()) return fail(SqlError(db_, "prepare runs"));
     insert.Bind(1, run.run_id);
     insert.BindBlob(2, run.plan.SerializeAsString());
@@ -142,6 +147,7 @@ absl::Status SqliteStore::CreateRun(const RunRecord& run, const std::vector<Task
     v1::ListAgentsResponse agents;
     for (const v1::AgentInfo& a : run.agents) *agents.add_agents() = a;
     insert.BindBlob(7, agents.SerializeAsString());
+    insert.BindBlob(8, run.run_key);
     int rc = sqlite3_step(insert.get());
     if (rc == SQLITE_CONSTRAINT) {
       return fail(absl::AlreadyExistsError(absl::StrCat("run ", run.run_id, " already exists")));
@@ -243,9 +249,10 @@ absl::StatusOr<int> SqliteStore::InsertObservations(
 absl::StatusOr<std::vector<RunRecord>> SqliteStore::QueryRuns(const std::string& where_id) {
   Statement query(db_, where_id.empty()
                            ? "SELECT run_id, plan, state, created_unix_ms, finished_unix_ms, "
-                             "total_tasks, agents FROM runs ORDER BY created_unix_ms, run_id"
+                             "total_tasks, agents, run_key FROM runs "
+                             "ORDER BY created_unix_ms, run_id"
                            : "SELECT run_id, plan, state, created_unix_ms, finished_unix_ms, "
-                             "total_tasks, agents FROM runs WHERE run_id = ?");
+                             "total_tasks, agents, run_key FROM runs WHERE run_id = ?");
   if (!where_id.empty()) query.Bind(1, where_id);
   std::vector<RunRecord> runs;
   int rc;
@@ -264,6 +271,7 @@ absl::StatusOr<std::vector<RunRecord>> SqliteStore::QueryRuns(const std::string&
       return absl::DataLossError(absl::StrCat("store: run ", run.run_id, ": agents unreadable"));
     }
     run.agents.assign(agents.agents().begin(), agents.agents().end());
+    run.run_key = query.Blob(7);
     runs.push_back(std::move(run));
   }
   if (rc != SQLITE_DONE) return SqlError(db_, "query runs");

@@ -33,6 +33,9 @@ struct RunRecord {
   // The agents the run was planned over, as registered when it started: reports keep their
   // labels (zones) even after an agent is gone.
   std::vector<v1::AgentInfo> agents;
+  // The run's data-plane key (32 bytes): test headers are signed with it. Kept so that a
+  // restarted controller resumes the run under the same key.
+  std::string run_key;
 };
 
 struct TaskRecord {

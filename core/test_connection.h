@@ -11,6 +11,8 @@
 // Boost 1.74 + g++ 12: <utility> must precede Asio's coroutine headers. And bind a co_await
 // result to a variable before testing it: g++ 12 miscompiled `if (co_await f())` with f
 // returning awaitable<bool> (the coroutine spun or hit ud2), and co_await inside co_return.
+// Arguments built inside a co_await expression may be destroyed twice: give them only
+// trivially destructible captures (a lambda holding a shared_ptr corrupted its count).
 #include <utility>
 
 #include <boost/asio/awaitable.hpp>

@@ -47,7 +47,8 @@ std::array<uint8_t, kHeaderSize> EncodeHeader(const TestHeader& header) {
   Put32(p + 20, header.params.response_bytes());
   Put32(p + 24, header.params.idle_ms());
   Put32(p + 28, header.params.read_limit());
-  std::copy(header.authenticator.begin(), header.authenticator.end(), p + 32);
+  Put64(p + 32, header.nonce);
+  std::copy(header.authenticator.begin(), header.authenticator.end(), p + kSignedSize);
   return out;
 }
 
@@ -82,12 +83,8 @@ absl::StatusOr<TestHeader> DecodeHeader(std::span<const uint8_t> bytes,
   header.params.set_response_bytes(Get32(p + 20));
   header.params.set_idle_ms(Get32(p + 24));
   header.params.set_read_limit(Get32(p + 28));
-  std::copy(p + 32, p + 32 + kAuthenticatorSize, header.authenticator.begin());
-  if (std::any_of(header.authenticator.begin(), header.authenticator.end(),
-                  [](uint8_t b) { return b != 0; })) {
-    return Reject(HeaderRejection::kBadAuthenticator, rejection,
-                  "header.authenticator: must be zero (no run key is configured)");
-  }
+  header.nonce = Get64(p + 32);
+  std::copy(p + kSignedSize, p + kHeaderSize, header.authenticator.begin());
   return header;
 }
 

@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev
   libcli11-dev
   libsqlite3-dev libyaml-cpp-dev
+  libssl-dev openssl
   iproute2 nftables
 )
 

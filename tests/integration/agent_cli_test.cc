@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <fstream>
 #include <memory>
 #include <regex>
 #include <string>
@@ -27,9 +28,13 @@ const std::string kAgent = RSTMESH_AGENT_BIN;
 class AgentCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // The key serve and probe share (as `openssl rand -hex 32` would make it).
+    key_file_ = absl::StrCat("/tmp/rstmesh-agent-cli-key-", getpid());
+    std::ofstream(key_file_)
+        << "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
     serve_ = std::make_unique<Subprocess>(
         std::vector<std::string>{kAgent, "serve", "--listen", "127.0.0.2", "--port", "0",
-                                 "--closed-port", "0", "-o", "json"});
+                                 "--closed-port", "0", "-o", "json", "--key-file", key_file_});
     ASSERT_TRUE(serve_->started());
     std::optional<std::string> first = serve_->ReadLine(seconds(10));
     ASSERT_TRUE(first.has_value()) << serve_->err();
@@ -47,17 +52,22 @@ class AgentCliTest : public ::testing::Test {
       serve_->Signal(SIGTERM);
       serve_->Wait(seconds(10));
     }
+    std::remove(key_file_.c_str());
   }
 
   std::vector<std::string> Probe(std::vector<std::string> extra) {
-    std::vector<std::string> argv = {kAgent,          "probe",      "--peer",   peer_,
-                                     "--closed-port", closed_port_, "--source", "127.0.0.1"};
+    std::vector<std::string> argv = {kAgent,     "probe",     "--peer",        peer_,
+                                     "--source", "127.0.0.1", "--closed-port", closed_port_};
+    if (std::find(extra.begin(), extra.end(), "--insecure") == extra.end() &&
+        std::find(extra.begin(), extra.end(), "--key-file") == extra.end()) {
+      argv.insert(argv.end(), {"--key-file", key_file_});
+    }
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
   }
 
   std::unique_ptr<Subprocess> serve_;
-  std::string data_port_, closed_port_, peer_;
+  std::string data_port_, closed_port_, peer_, key_file_;
 };
 
 TEST_F(AgentCliTest, ProbeOfEveryScenarioMatchesAndServeReportsItsSide) {
@@ -98,12 +108,31 @@ TEST_F(AgentCliTest, ProbeJsonOutput) {
 
 TEST_F(AgentCliTest, DeviationExitsOne) {
   // A "closed" port that listens: refused cannot be met, so the probe reports a deviation.
-  auto result = RunProcess(
-      {kAgent, "probe", "--peer", peer_, "--closed-port", data_port_, "--scenario", "refused"});
+  auto result = RunProcess({kAgent, "probe", "--peer", peer_, "--closed-port", data_port_,
+                            "--scenario", "refused", "--key-file", key_file_});
   EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
   EXPECT_NE(result.out.find("DEVIATION: observed NONE, expected REFUSED"), std::string::npos)
       << result.out;
   EXPECT_NE(result.out.find("1 deviated"), std::string::npos);
+}
+
+TEST_F(AgentCliTest, UnsignedOrWronglySignedHeadersAreNotActedOn) {
+  const std::string other = key_file_ + "-other";
+  std::ofstream(other) << std::string(64, 'f');
+  for (std::vector<std::string> how :
+       {std::vector<std::string>{"--insecure"}, std::vector<std::string>{"--key-file", other}}) {
+    std::vector<std::string> args = {"--scenario", "graceful_close"};
+    args.insert(args.end(), how.begin(), how.end());
+    auto result = RunProcess(Probe(args));
+    EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+    EXPECT_NE(result.out.find("1 deviated"), std::string::npos) << result.out;
+  }
+  std::remove(other.c_str());
+  serve_->Signal(SIGTERM);
+  EXPECT_EQ(serve_->Wait(seconds(10)), 0);
+  EXPECT_NE(serve_->out().find("completed=0"), std::string::npos) << serve_->out();
+  EXPECT_NE(serve_->out().find("bad_authenticator=2"), std::string::npos) << serve_->out();
+  serve_.reset();
 }
 
 TEST_F(AgentCliTest, UsageErrorsExitTwoAndNameTheProblem) {
@@ -126,12 +155,23 @@ TEST_F(AgentCliTest, UsageErrorsExitTwoAndNameTheProblem) {
       {{"probe", "--peer", peer_, "--request-bytes", "999999999"}, "params.request_bytes"},
       {{"probe", "--peer", peer_, "--source", "not-an-ip"}, "--source"},
       {{"serve", "--listen", "nope"}, "--listen"},
+      {{"serve", "--listen", "127.0.0.2", "--port", "0"}, "--key-file is required"},
+      {{"probe", "--peer", peer_}, "--key-file is required"},
+      {{"probe", "--peer", peer_, "--key-file", "/nonexistent"}, "cannot read '/nonexistent'"},
+      {{"probe", "--peer", peer_, "--insecure", "--key-file", key_file_}, "exclude each other"},
       {{"serve", "--port", "99999"}, "port"},
       {{"bogus"}, "subcommand"},
   };
   for (const UsageCase& c : cases) {
     std::vector<std::string> argv = {kAgent};
     argv.insert(argv.end(), c.args.begin(), c.args.end());
+    // Cases about other flags run unsigned, so that the key is not what they trip on.
+    if (c.args.size() > 1 && c.args[0] == "probe" &&
+        c.message.find("key-file") == std::string::npos &&
+        c.message.find("exclude") == std::string::npos &&
+        c.message.find("cannot read") == std::string::npos) {
+      argv.push_back("--insecure");
+    }
     SCOPED_TRACE(absl::StrJoin(argv, " "));
     auto result = RunProcess(argv, seconds(30));
     EXPECT_EQ(result.exit_code, 2) << result.out << result.err;
@@ -140,8 +180,8 @@ TEST_F(AgentCliTest, UsageErrorsExitTwoAndNameTheProblem) {
 }
 
 TEST_F(AgentCliTest, ServeOnAPortInUseExitsTwo) {
-  auto result =
-      RunProcess({kAgent, "serve", "--listen", "127.0.0.2", "--port", data_port_}, seconds(30));
+  auto result = RunProcess(
+      {kAgent, "serve", "--listen", "127.0.0.2", "--port", data_port_, "--insecure"}, seconds(30));
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("cannot listen on 127.0.0.2:" + data_port_), std::string::npos)
       << result.err;

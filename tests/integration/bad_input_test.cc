@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <random>
 #include <vector>
 
 #include "agent/process_limits.h"
+#include "core/run_keys.h"
 #include "core/scenario.h"
 #include "core/wire_header.h"
 #include "tests/support/raw_client.h"
@@ -20,8 +22,18 @@ using std::chrono::seconds;
 using testing::RawClient;
 using testing::WaitFor;
 
-std::vector<uint8_t> HeaderBytes(const TestHeader& header) {
+// The responder's key for run 0 (the task ids TwoAgents hands out).
+const RunKey& TestKey() {
+  static const RunKey key = NewRunKey();
+  return key;
+}
+
+// Encoded with a fresh nonce and signed under `key` (TestKey() unless given).
+std::vector<uint8_t> HeaderBytes(TestHeader header, std::optional<RunKey> key = TestKey()) {
+  static std::mt19937_64 rng(7);
+  header.nonce = rng();
   auto bytes = EncodeHeader(header);
+  if (key) SignHeader(bytes, *key);
   return {bytes.begin(), bytes.end()};
 }
 
@@ -37,11 +49,20 @@ class BadInputTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { RaiseFileLimit(); }
 
-  BadInputTest() : agents_("127.0.0.1", "127.0.0.2", Options()) {}
+  BadInputTest() : keys_(MakeKeys()), agents_("127.0.0.1", "127.0.0.2", Options(keys_)) {}
 
-  static ResponderOptions Options() {
+  // The data port knows run 0's key, as an agent under a controller knows its runs' keys.
+  static std::shared_ptr<KeyRing> MakeKeys() {
+    auto keys = std::make_shared<KeyRing>();
+    keys->Put(0, TestKey(), KeyRing::Clock::now() + std::chrono::hours(1));
+    return keys;
+  }
+
+  static ResponderOptions Options(std::shared_ptr<KeyRing> keys) {
     ResponderOptions options;
     options.header_timeout = milliseconds(300);
+    options.keys = std::move(keys);
+    options.key_wait = milliseconds(200);
     return options;
   }
 
@@ -71,15 +92,20 @@ class BadInputTest : public ::testing::Test {
 
   void ExpectValidTestPasses() {
     Task task = agents_.MakeTask(v1::SCENARIO_GRACEFUL_CLOSE);
+    task.key = TestKey();
     auto future = agents_.Run(task);
     ASSERT_EQ(future.wait_for(seconds(20)), std::future_status::ready);
     v1::Observation init = future.get();
-    EXPECT_TRUE(init.matched()) << init.ShortDebugString();
+    const ResponderCounters c = agents_.responder().counters();
+    EXPECT_TRUE(init.matched()) << init.ShortDebugString() << " unknown_run=" << c.unknown_run
+                                << " expired=" << c.expired_run << " replayed=" << c.replayed
+                                << " bad_auth=" << c.bad_authenticator;
     auto resp = agents_.ResponderObservation(task.task_id, seconds(10));
     ASSERT_TRUE(resp.has_value());
     EXPECT_TRUE(resp->matched()) << resp->ShortDebugString();
   }
 
+  std::shared_ptr<KeyRing> keys_;
   testing::TwoAgents agents_;
 };
 
@@ -107,10 +133,12 @@ TEST_F(BadInputTest, WrongMagic) {
 }
 
 TEST_F(BadInputTest, UnknownVersion) {
-  TestHeader header = ValidHeader();
-  header.version = 2;
-  ExpectRejected(
-      HeaderBytes(header), [](const ResponderCounters& c) { return c.bad_version; }, false);
+  for (uint16_t version : {1, 3, 0xFFFF}) {  // 1: before run keys
+    TestHeader header = ValidHeader();
+    header.version = version;
+    ExpectRejected(
+        HeaderBytes(header), [](const ResponderCounters& c) { return c.bad_version; }, false);
+  }
 }
 
 TEST_F(BadInputTest, UnknownScenario) {
@@ -145,11 +173,51 @@ TEST_F(BadInputTest, OutOfRangeParameters) {
   }
 }
 
-TEST_F(BadInputTest, AuthenticatorWithoutRunKey) {
-  TestHeader header = ValidHeader();
-  header.authenticator[5] = 1;
+TEST_F(BadInputTest, HeaderThatDoesNotAuthenticate) {
+  auto bad_authenticator = [](const ResponderCounters& c) { return c.bad_authenticator; };
+  ExpectRejected(HeaderBytes(ValidHeader(), std::nullopt), bad_authenticator, false);  // unsigned
+  ExpectRejected(HeaderBytes(ValidHeader(), NewRunKey()), bad_authenticator, false);   // wrong key
+  std::vector<uint8_t> flipped = HeaderBytes(ValidHeader());
+  flipped[kHeaderSize - 1] ^= 1;
+  ExpectRejected(flipped, bad_authenticator, false);
+  // Every signed field is covered: a field changed after signing is caught.
+  std::vector<uint8_t> tampered = HeaderBytes(ValidHeader());
+  tampered[19] ^= 0x10;  // request_bytes
+  ExpectRejected(tampered, bad_authenticator, false);
+}
+
+TEST_F(BadInputTest, UnknownExpiredAndRevokedRuns) {
+  TestHeader unknown = ValidHeader();
+  unknown.task_id = uint64_t{5} << 32 | 1;  // run 5: no key ever came
   ExpectRejected(
-      HeaderBytes(header), [](const ResponderCounters& c) { return c.bad_authenticator; }, false);
+      HeaderBytes(unknown), [](const ResponderCounters& c) { return c.unknown_run; }, false);
+  const RunKey key = NewRunKey();
+  keys_->Put(6, key, KeyRing::Clock::now() - milliseconds(1));
+  keys_->Put(7, key, KeyRing::Clock::now() + std::chrono::hours(1));
+  keys_->Forget(7);  // the run ended
+  for (uint64_t run : {6, 7}) {
+    TestHeader late = ValidHeader();
+    late.task_id = run << 32 | 1;
+    ExpectRejected(
+        HeaderBytes(late, key), [](const ResponderCounters& c) { return c.expired_run; }, false);
+  }
+}
+
+TEST_F(BadInputTest, ReplayedHeaderIsNotActedOnTwice) {
+  const std::vector<uint8_t> bytes = HeaderBytes(ValidHeader());
+  const size_t observations = agents_.responder_observation_count();
+  {
+    RawClient first(agents_.responder().data_endpoint());
+    ASSERT_TRUE(first.Send(bytes));
+    std::vector<uint8_t> request(ValidHeader().params.request_bytes(), 'r');
+    ASSERT_TRUE(first.Send(request));
+    EXPECT_TRUE(first.WaitClosedByPeer(seconds(10)));
+  }
+  ASSERT_TRUE(WaitFor([&] { return agents_.responder_observation_count() == observations + 1; },
+                      seconds(10)))
+      << "the genuine header was acted on";
+  ExpectRejected(
+      bytes, [](const ResponderCounters& c) { return c.replayed; }, false);
 }
 
 TEST_F(BadInputTest, HeaderThatNeverCompletes) {

@@ -19,6 +19,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/scenario.h"
+#include "core/wire_header.h"
+#include "tests/support/raw_client.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/text.h"
 #include "tests/support/wait_for.h"
@@ -108,10 +111,9 @@ class CtlCliTest : public ::testing::Test {
   }
 
   void StartController(const std::string& listen) {
-    controller_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{kController, "--insecure", "--listen", listen, "--data-dir",
-                                 dir_ + "/data",
-                                 "--metrics-listen", "127.0.0.1:0", "--agent-timeout-ms", "3000"});
+    controller_ = std::make_unique<Subprocess>(std::vector<std::string>{
+        kController, "--insecure", "--listen", listen, "--data-dir", dir_ + "/data",
+        "--metrics-listen", "127.0.0.1:0", "--agent-timeout-ms", "3000"});
     auto line = controller_->ReadLine(seconds(10));
     ASSERT_TRUE(line.has_value()) << controller_->err();
     std::smatch m;
@@ -122,12 +124,15 @@ class CtlCliTest : public ::testing::Test {
   }
 
   void StartAgent(int i, const std::string& zone, bool misbehave = false) {
-    std::vector<std::string> argv = {kAgent,   "run",      "--insecure", "--controller",  address_,   "--id",
-                                     Id(i),    "--labels", "zone=" + zone,  "--listen", Address(i),
-                                     "--port", "0",        "--closed-port", "0"};
+    std::vector<std::string> argv = {
+        kAgent,     "run",    "--insecure", "--controller",  address_,
+        "--id",     Id(i),    "--labels",   "zone=" + zone,  "--listen",
+        Address(i), "--port", "0",          "--closed-port", "0"};
     if (misbehave) argv.push_back("--test-reset-everything");
     agents_.push_back(std::make_unique<Subprocess>(argv));
-    ASSERT_TRUE(agents_.back()->ReadLine(seconds(10)).has_value()) << agents_.back()->err();
+    std::optional<std::string> first = agents_.back()->ReadLine(seconds(10));
+    ASSERT_TRUE(first.has_value()) << agents_.back()->err();
+    first_lines_.push_back(*first);
   }
 
   static std::string Id(int i) { return "node-" + std::to_string(i); }
@@ -157,6 +162,7 @@ class CtlCliTest : public ::testing::Test {
   int grpc_port_ = 0, metrics_port_ = 0;
   std::unique_ptr<Subprocess> controller_;
   std::vector<std::unique_ptr<Subprocess>> agents_;
+  std::vector<std::string> first_lines_;  // each agent's "... data=IP:PORT ..." line
 };
 
 constexpr const char* kEveryScenario = R"(
@@ -227,6 +233,40 @@ TEST_F(CtlCliTest, EverySubcommandAndFormat) {
   auto missing = Ctl({"report", "run-999"});
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.err.find("no run 'run-999'"), std::string::npos) << missing.err;
+}
+
+// The controller hands each run's key to its agents and revokes it when the run ends: a
+// run's tests pass; afterwards a header for that run is refused as expired, one for a run
+// never started as unknown, and neither is acted on.
+TEST_F(CtlCliTest, DataPortActsOnlyOnHeadersOfALiveRun) {
+  auto run = Ctl({"run", "-f",
+                  WritePlan("p.yaml",
+                            "pattern: {kind: full_mesh}\n"
+                            "scenarios: [{name: abortive_close}]\n"),
+                  "--wait"});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(first_lines_[0], m, std::regex(R"(data=([\d.]+):(\d+))")))
+      << first_lines_[0];
+  asio::ip::tcp::endpoint node1(asio::ip::make_address(m[1].str()),
+                                static_cast<uint16_t>(std::stoi(m[2])));
+  for (uint64_t run_number : {1, 99}) {
+    TestHeader header;
+    header.scenario = v1::SCENARIO_ABORTIVE_CLOSE;
+    header.task_id = run_number << 32 | 1;
+    header.params = ResolveParams(*FindScenario(header.scenario), {});
+    header.nonce = 12345;
+    auto bytes = EncodeHeader(header);  // unsigned: nobody outside the run has its key
+    testing::RawClient client(node1);
+    ASSERT_TRUE(client.Send({bytes.begin(), bytes.end()}));
+    EXPECT_TRUE(client.WaitClosedByPeer(seconds(10)));
+  }
+  agents_[0]->Signal(SIGTERM);
+  EXPECT_EQ(agents_[0]->Wait(seconds(10)), 0);
+  // node-1 answered its two tests of the run and nothing else.
+  EXPECT_NE(agents_[0]->out().find("completed=2 "), std::string::npos) << agents_[0]->out();
+  EXPECT_NE(agents_[0]->out().find("unknown_run=1 expired_run=1 replayed=0"), std::string::npos)
+      << agents_[0]->out();
 }
 
 TEST_F(CtlCliTest, MetricsParseAndEqualTheReport) {
@@ -342,7 +382,8 @@ TEST_F(CtlCliTest, InvalidPlansExitTwoNamingTheField) {
 }
 
 TEST_F(CtlCliTest, UnreachableControllerAndIncompleteRunExitThree) {
-  auto unreachable = RunProcess({kCtl, "--insecure", "--controller", "127.0.0.1:1", "--timeout", "2", "agents"});
+  auto unreachable =
+      RunProcess({kCtl, "--insecure", "--controller", "127.0.0.1:1", "--timeout", "2", "agents"});
   EXPECT_EQ(unreachable.exit_code, 3);
   EXPECT_NE(unreachable.err.find("cannot reach the controller at 127.0.0.1:1"), std::string::npos)
       << unreachable.err;
