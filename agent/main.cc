@@ -155,6 +155,11 @@ int main(int argc, char** argv) {
                    "Concurrent test connections answered")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
+  run_cmd
+      ->add_option("--max-per-source", agent.responder.max_per_source,
+                   "Concurrent test connections answered from one address")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   run_cmd->add_flag("--no-tcp-repair", run_no_tcp_repair,
                     "Do not use TCP_REPAIR: silent_drop reports UNSUPPORTED");
   run_cmd

@@ -1,5 +1,9 @@
 #include "agent/responder.h"
 
+#include <map>
+
+#include "absl/synchronization/mutex.h"
+
 #include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -22,6 +26,9 @@ struct Responder::Counters {
   std::atomic<uint64_t> active{0};
   std::atomic<uint64_t> peak_active{0};
   std::atomic<uint64_t> over_limit{0};
+  std::atomic<uint64_t> over_source_limit{0};
+  absl::Mutex mu;
+  std::map<asio::ip::address, size_t> per_source ABSL_GUARDED_BY(mu);
   std::atomic<uint64_t> accept_errors{0};
   std::atomic<uint64_t> header_timeout{0};
   std::atomic<uint64_t> truncated{0};
@@ -94,6 +101,7 @@ ResponderCounters Responder::counters() const {
   out.active = c.active;
   out.peak_active = c.peak_active;
   out.over_limit = c.over_limit;
+  out.over_source_limit = c.over_source_limit;
   out.accept_errors = c.accept_errors;
   out.header_timeout = c.header_timeout;
   out.truncated = c.truncated;
@@ -130,22 +138,42 @@ asio::awaitable<void> Responder::AcceptLoop() {
       socket.close(ignored);
       continue;
     }
+    boost::system::error_code peer_error;
+    const asio::ip::address source = socket.remote_endpoint(peer_error).address();
+    {
+      absl::MutexLock lock(&counters_->mu);
+      size_t& open = counters_->per_source[source];
+      if (open >= options_.max_per_source) {
+        if (open == 0) counters_->per_source.erase(source);
+        counters_->over_source_limit++;
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
+      ++open;
+    }
     // Counted here, not in Serve, so that a burst of accepts cannot overshoot the limit.
     uint64_t active = ++counters_->active;
     if (active > counters_->peak_active) counters_->peak_active = active;
-    asio::co_spawn(strand, Serve(std::move(socket)), asio::detached);
+    asio::co_spawn(strand, Serve(std::move(socket), source), asio::detached);
   }
 }
 
-asio::awaitable<void> Responder::Serve(asio::ip::tcp::socket socket) {
+asio::awaitable<void> Responder::Serve(asio::ip::tcp::socket socket, asio::ip::address source) {
   // AcceptLoop counted this connection as active; it stays so while the coroutine lives.
   // The release holds the counters by
   // shared_ptr: a frame destroyed at shutdown must not touch a Responder that is gone.
   std::shared_ptr<Counters> counters = counters_;
   struct ActiveRelease {
     std::shared_ptr<Counters> counters;
-    ~ActiveRelease() { counters->active--; }
-  } release{counters};
+    asio::ip::address source;
+    ~ActiveRelease() {
+      counters->active--;
+      absl::MutexLock lock(&counters->mu);
+      auto it = counters->per_source.find(source);
+      if (it != counters->per_source.end() && --it->second == 0) counters->per_source.erase(it);
+    }
+  } release{counters, source};
   auto conn = TestConnection::Adopt(std::move(socket));
 
   std::array<uint8_t, kHeaderSize> raw;
@@ -182,9 +210,9 @@ asio::awaitable<void> Responder::Serve(asio::ip::tcp::socket socket) {
       // trivially destructible values: g++ 12 may destroy a co_await operand's temporaries
       // twice, which a captured shared_ptr does not survive.
       KeyRing* keys = options_.keys.get();
-      const bool arrived = co_await conn->WaitUntil(
-          [keys, run](const SocketLook&) { return keys->Has(run); },
-          Clock::now() + options_.key_wait, std::chrono::milliseconds(20));
+      const bool arrived =
+          co_await conn->WaitUntil([keys, run](const SocketLook&) { return keys->Has(run); },
+                                   Clock::now() + options_.key_wait, std::chrono::milliseconds(20));
       (void)arrived;
     }
     KeyCheck check = options_.keys->Verify(raw, *header);

@@ -33,6 +33,8 @@ struct ResponderOptions {
   uint16_t data_port = 7402;    // 0 picks a free port
   uint16_t closed_port = 7403;  // 0 picks a free port
   size_t max_connections = 4096;
+  // Concurrent test connections from one address: as many as a plan can put on one pair.
+  size_t max_per_source = 1024;
   std::chrono::milliseconds header_timeout{5000};
   Timeouts timeouts;
   bool allow_tcp_repair = true;  // false: report silent_drop as UNSUPPORTED
@@ -52,7 +54,8 @@ struct ResponderCounters {
   uint64_t accepted = 0;
   uint64_t active = 0;
   uint64_t peak_active = 0;
-  uint64_t over_limit = 0;  // closed at once: max_connections were busy
+  uint64_t over_limit = 0;         // closed at once: max_connections were busy
+  uint64_t over_source_limit = 0;  // closed at once: its address had max_per_source open
   uint64_t accept_errors = 0;
   uint64_t header_timeout = 0;  // the header did not arrive in time (slow or silent sender)
   uint64_t truncated = 0;       // the connection ended before a whole header arrived
@@ -93,7 +96,7 @@ class Responder {
  private:
   struct Counters;
   asio::awaitable<void> AcceptLoop();
-  asio::awaitable<void> Serve(asio::ip::tcp::socket socket);
+  asio::awaitable<void> Serve(asio::ip::tcp::socket socket, asio::ip::address source);
 
   asio::io_context& io_;
   const ResponderOptions options_;

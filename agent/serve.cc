@@ -14,13 +14,14 @@ namespace rstmesh {
 
 std::string FormatCounters(const ResponderCounters& c) {
   return absl::StrFormat(
-      "accepted=%d completed=%d active=%d peak_active=%d over_limit=%d rejected=%d "
+      "accepted=%d completed=%d active=%d peak_active=%d over_limit=%d over_source_limit=%d "
+      "rejected=%d "
       "(header_timeout=%d truncated=%d bad_magic=%d bad_version=%d bad_scenario=%d "
       "bad_params=%d bad_authenticator=%d unknown_run=%d expired_run=%d replayed=%d) "
       "accept_errors=%d",
-      c.accepted, c.tests_completed, c.active, c.peak_active, c.over_limit, c.rejected(),
-      c.header_timeout, c.truncated, c.bad_magic, c.bad_version, c.bad_scenario, c.bad_params,
-      c.bad_authenticator, c.unknown_run, c.expired_run, c.replayed, c.accept_errors);
+      c.accepted, c.tests_completed, c.active, c.peak_active, c.over_limit, c.over_source_limit,
+      c.rejected(), c.header_timeout, c.truncated, c.bad_magic, c.bad_version, c.bad_scenario,
+      c.bad_params, c.bad_authenticator, c.unknown_run, c.expired_run, c.replayed, c.accept_errors);
 }
 
 int RunServe(const ServeOptions& options, std::ostream& out, std::ostream& err) {

@@ -26,13 +26,11 @@ namespace {
 
 std::unique_ptr<v1::Control::Stub> Stub(const CtlOptions& o) {
   // main() checked the files; a failure here (a file gone since) shows as UNAVAILABLE.
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-      ChannelCredentials(o.tls);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = ChannelCredentials(o.tls);
   grpc::ChannelArguments args = TlsChannelArguments(o.tls);
   args.SetMaxReceiveMessageSize(64 << 20);  // reports of large fleets
   return v1::Control::NewStub(grpc::CreateCustomChannel(
-      o.controller,
-      credentials.ok() ? *credentials : grpc::InsecureChannelCredentials(), args));
+      o.controller, credentials.ok() ? *credentials : grpc::InsecureChannelCredentials(), args));
 }
 
 void Deadline(grpc::ClientContext& context, const CtlOptions& o) {
@@ -53,6 +51,9 @@ int Failed(const grpc::Status& status, const CtlOptions& o, std::ostream& err) {
                   : "\n  With TLS: is the certificate signed by the controller's CA and in "
                     "date, and does the controller's certificate name the address dialled "
                     "(else --tls-server-name)?\n");
+      return kCtlUnavailable;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      err << "rstmeshctl: " << status.error_message() << "\n";
       return kCtlUnavailable;
     case grpc::StatusCode::PERMISSION_DENIED:
     case grpc::StatusCode::UNAUTHENTICATED:

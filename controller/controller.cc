@@ -82,6 +82,7 @@ void Controller::WatchHeartbeats() {
 std::string Controller::MetricsText() {
   Metrics::Gauges gauges;
   gauges.agents_connected = registry_.Agents().size();
+  gauges.limits = runs_->limit_counts();
   for (const char* state : {"running", "finished", "cancelled"}) gauges.runs_by_state[state] = 0;
   if (auto runs = store_->ListRuns(); runs.ok()) {
     for (const RunRecord& run : *runs) ++gauges.runs_by_state[std::string(RunStateName(run.state))];

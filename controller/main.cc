@@ -25,6 +25,19 @@ int main(int argc, char** argv) {
                  "Plaintext gRPC health address for Kubernetes probes (e.g. 0.0.0.0:7404)");
   options.tls.insecure = false;
   rstmesh::AddTlsFlags(app, options.tls, rstmesh::TlsRole::kServer);
+  app.add_option("--max-parallel-runs", options.runs.max_parallel_runs,
+                 "Runs at once; more are refused")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--max-closures-per-second", options.runs.max_closures_per_second,
+                 "Test connections each agent starts per second, at most")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 100000.0));
+  int min_pair_spacing_ms = static_cast<int>(options.runs.min_pair_spacing.count());
+  app.add_option("--min-pair-spacing-ms", min_pair_spacing_ms,
+                 "Least time between two tests of one agent pair (plans may ask for more)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3600000));
   app.add_option("--heartbeat-ms", heartbeat_ms, "Heartbeat interval asked of agents")
       ->capture_default_str()
       ->check(CLI::Range(50, 60000));
@@ -45,6 +58,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
+  options.runs.min_pair_spacing = std::chrono::milliseconds(min_pair_spacing_ms);
   options.agent_timeout = std::chrono::milliseconds(agent_timeout_ms);
 
   sigset_t signals;

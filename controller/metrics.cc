@@ -58,6 +58,17 @@ std::string Metrics::Render(const Gauges& gauges) const {
   for (const auto& [state, n] : gauges.runs_by_state) {
     absl::StrAppend(&out, "rstmesh_runs{state=\"", Escape(state), "\"} ", n, "\n");
   }
+  absl::StrAppend(&out,
+                  "# HELP rstmesh_limit_refusals_total Runs refused by a limit.\n"
+                  "# TYPE rstmesh_limit_refusals_total counter\n"
+                  "rstmesh_limit_refusals_total{limit=\"parallel_runs\"} ",
+                  gauges.limits.parallel_runs_refused, "\n",
+                  "# HELP rstmesh_limit_delayed_tasks_total Tasks held back by a limit.\n"
+                  "# TYPE rstmesh_limit_delayed_tasks_total counter\n"
+                  "rstmesh_limit_delayed_tasks_total{limit=\"agent_closure_rate\"} ",
+                  gauges.limits.rate_delayed, "\n",
+                  "rstmesh_limit_delayed_tasks_total{limit=\"pair_spacing\"} ",
+                  gauges.limits.spacing_delayed, "\n");
   absl::MutexLock lock(&mu_);
   absl::StrAppend(&out,
                   "# HELP rstmesh_runs_finished_total Runs finished since this controller "

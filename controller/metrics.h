@@ -23,6 +23,7 @@ class Metrics {
   struct Gauges {
     uint64_t agents_connected = 0;
     std::map<std::string, uint64_t> runs_by_state;
+    RunManager::LimitCounts limits;
   };
   // Prometheus text exposition format 0.0.4.
   std::string Render(const Gauges& gauges) const;

@@ -151,11 +151,33 @@ absl::Status RunManager::Load(const RunRecord& record) {
   return absl::OkStatus();
 }
 
+bool RunManager::ReturnedAsNewProcess(const std::string& agent_id, const std::string& incarnation) {
+  for (const v1::AgentInfo& a : registry_->Agents()) {
+    if (a.id() == agent_id) return a.incarnation() != incarnation;
+  }
+  return false;
+}
+
+RunManager::LimitCounts RunManager::limit_counts() {
+  absl::MutexLock lock(&mu_);
+  return limit_counts_;
+}
+
 absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan) {
   const std::vector<v1::AgentInfo> agents = registry_->Agents();
   if (absl::Status valid = ValidatePlan(plan, agents); !valid.ok()) return valid;
   std::vector<PlannedTask> planned = ExpandPlan(plan, agents);
   absl::MutexLock lock(&mu_);
+  size_t running = 0;
+  for (const auto& [id, run] : runs_) running += run.finished ? 0 : 1;
+  if (running >= static_cast<size_t>(options_.max_parallel_runs)) {
+    ++limit_counts_.parallel_runs_refused;
+    return absl::ResourceExhaustedError(
+        absl::StrCat("limits: ", running,
+                     " runs are running, the most this controller runs at "
+                     "once (--max-parallel-runs ",
+                     options_.max_parallel_runs, "); start it when one ends"));
+  }
   const uint64_t number = ++last_run_number_;
   RunRecord record;
   record.run_id = RunIdFor(number);
@@ -246,7 +268,13 @@ absl::Status RunManager::OnObservations(const std::string& /*agent_id*/,
       task->responder_seen = true;
     }
     if (!task->final && task->initiator_seen && task->peer_lost) {
-      Finalize(*run, *task, TaskState::kPeerLost);
+      // A host that lost the connection is one whose agent came back as a new process
+      // (rebooted, restarted). One that is simply gone may have been killed, and a killed
+      // process's kernel ends its connections itself: nothing to judge the path by.
+      Finalize(*run, *task,
+               ReturnedAsNewProcess(task->record.target, task->target_incarnation)
+                   ? TaskState::kPeerLost
+                   : TaskState::kAgentLost);
     } else if (!task->final && task->initiator_seen &&
                (task->responder_seen || !task->responder_expected)) {
       Finalize(*run, *task, TaskState::kDone);
@@ -413,7 +441,8 @@ std::vector<std::string> RunManager::Tick() {
     const int limit = limits.concurrency_per_agent() > 0
                           ? static_cast<int>(limits.concurrency_per_agent())
                           : run.concurrency;
-    const auto spacing = std::chrono::milliseconds(limits.pair_spacing_ms());
+    const auto spacing =
+        std::max(std::chrono::milliseconds(limits.pair_spacing_ms()), options_.min_pair_spacing);
     const bool past_deadline = now > run.deadline;
     for (size_t i = 0; i < run.tasks.size(); ++i) {
       LiveTask& task = run.tasks[i];
@@ -441,6 +470,26 @@ std::vector<std::string> RunManager::Tick() {
         if (in_flight_[source] >= limit) continue;
         auto pair = std::make_pair(source, task.record.target);
         if (spacing.count() > 0 && pair_last_.count(pair) && now - pair_last_[pair] < spacing) {
+          if (!task.spacing_delayed) {
+            task.spacing_delayed = true;
+            ++limit_counts_.spacing_delayed;
+          }
+          continue;
+        }
+        // A token bucket per initiator agent: up to a second's worth at once.
+        Bucket& bucket = rate_[source];
+        const double rate = options_.max_closures_per_second;
+        const double burst = std::max(1.0, rate);
+        if (bucket.refilled == Clock::time_point()) bucket = {burst, now};
+        bucket.tokens = std::min(
+            burst,
+            bucket.tokens + rate * std::chrono::duration<double>(now - bucket.refilled).count());
+        bucket.refilled = now;
+        if (bucket.tokens < 1.0) {
+          if (!task.rate_delayed) {
+            task.rate_delayed = true;
+            ++limit_counts_.rate_delayed;
+          }
           continue;
         }
         v1::ControllerMessage message;
@@ -457,8 +506,10 @@ std::vector<std::string> RunManager::Tick() {
           Finalize(run, task, TaskState::kAgentLost);
           continue;
         }
+        bucket.tokens -= 1.0;
         task.assigned = true;
         task.assigned_at = now;
+        task.target_incarnation = dst->second.incarnation();
         task.in_flight = true;
         ++in_flight_[source];
         pair_last_[pair] = now;

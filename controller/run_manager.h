@@ -60,7 +60,19 @@ class RunManager {
     // that is still missing end as AGENT_LOST (a restarted controller starts with none).
     std::chrono::milliseconds reconnect_grace{15000};
     std::string zone_label = "zone";
+    // Limits, so that deliberate resets cannot flood a host or trip intrusion detection:
+    int max_parallel_runs = 16;                      // more are refused
+    double max_closures_per_second = 500;            // test connections an agent starts
+    std::chrono::milliseconds min_pair_spacing{10};  // between two tasks of one pair
   };
+
+  // How often each limit held something back (for /metrics).
+  struct LimitCounts {
+    uint64_t parallel_runs_refused = 0;  // StartRun refused
+    uint64_t rate_delayed = 0;           // tasks that waited for their agent's closure rate
+    uint64_t spacing_delayed = 0;        // tasks that waited for their pair's spacing
+  };
+  LimitCounts limit_counts();
 
   RunManager(Store* store, AgentRegistry* registry, Options options);
   ~RunManager();
@@ -99,6 +111,9 @@ class RunManager {
     bool responder_expected = true;  // known once the initiator's observation arrived
     bool deviated = false;           // an end did not match (progress only)
     bool peer_lost = false;          // the responder's agent went away mid-test
+    std::string target_incarnation;  // the responder's process when the task was assigned
+    bool rate_delayed = false;       // counted once in LimitCounts
+    bool spacing_delayed = false;
     Clock::time_point assigned_at;
     Clock::time_point initiator_at;
     std::chrono::milliseconds timeout{0};
@@ -130,6 +145,8 @@ class RunManager {
   // Advances idle discovery first: a run whose search adds probes has not finished.
   void MaybeFinish(LiveRun& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AdvanceDiscovery(LiveRun& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `agent_id` is registered now under another process than `incarnation`.
+  bool ReturnedAsNewProcess(const std::string& agent_id, const std::string& incarnation);
   // Sends the run's key to `agent` (valid until the run's deadline and a little), or its
   // revocation.
   void SendKey(const LiveRun& run, const std::string& agent, bool revoke)
@@ -150,6 +167,12 @@ class RunManager {
   std::map<std::string, int> in_flight_ ABSL_GUARDED_BY(mu_);  // per initiator agent
   std::set<std::string> lost_agents_ ABSL_GUARDED_BY(mu_);     // gone and not back yet
   std::map<std::pair<std::string, std::string>, Clock::time_point> pair_last_ ABSL_GUARDED_BY(mu_);
+  struct Bucket {
+    double tokens = 0;
+    Clock::time_point refilled;
+  };
+  std::map<std::string, Bucket> rate_ ABSL_GUARDED_BY(mu_);  // per initiator agent
+  LimitCounts limit_counts_ ABSL_GUARDED_BY(mu_);
 };
 
 // "run-7" <-> 7; task ids carry the run number in their upper 32 bits.

@@ -7,6 +7,7 @@
 
 #include "agent/process_limits.h"
 #include "core/closure.h"
+#include "tests/support/raw_client.h"
 #include "tests/support/two_agents.h"
 
 namespace rstmesh {
@@ -99,6 +100,41 @@ TEST_F(CapacityTest, BeyondTheLimitNewConnectionsAreClosedAndCounted) {
   for (const Task& task : extra) {
     EXPECT_FALSE(agents.ResponderObservation(task.task_id, std::chrono::milliseconds(0)));
   }
+}
+
+// One address cannot take the port for itself: beyond max_per_source its new connections
+// are closed and counted, while another address is still served.
+TEST_F(CapacityTest, BeyondThePerSourceLimitOneAddressIsClosedOthersServed) {
+  constexpr int kPerSource = 6;
+  ResponderOptions options;
+  options.max_per_source = kPerSource;
+  testing::TwoAgents agents("127.0.0.1", "127.0.0.2", options);
+  ASSERT_TRUE(agents.started());
+  std::vector<Task> held;
+  auto holding = StartIdleTasks(agents, kPerSource, 2000, &held);
+  ASSERT_TRUE(
+      WaitFor([&] { return agents.responder().counters().active == kPerSource; }, seconds(20)));
+  std::vector<std::unique_ptr<testing::RawClient>> extra;
+  for (int i = 0; i < 3; ++i) {
+    extra.push_back(std::make_unique<testing::RawClient>(agents.responder().data_endpoint()));
+  }
+  for (auto& client : extra) EXPECT_TRUE(client->WaitClosedByPeer(seconds(10)));
+  EXPECT_EQ(agents.responder().counters().over_source_limit, 3u);
+  // Another source address is served at once.
+  Task other = agents.MakeTask(v1::SCENARIO_GRACEFUL_CLOSE);
+  other.source = asio::ip::make_address("127.0.0.3");
+  auto served = agents.Run(other);
+  ASSERT_EQ(served.wait_for(seconds(20)), std::future_status::ready);
+  EXPECT_TRUE(served.get().matched());
+  for (auto& f : holding) {
+    ASSERT_EQ(f.wait_for(seconds(30)), std::future_status::ready);
+    EXPECT_TRUE(f.get().matched());
+  }
+  // Their slots are given back: the address is served again.
+  auto again = agents.Run(agents.MakeTask(v1::SCENARIO_GRACEFUL_CLOSE));
+  ASSERT_EQ(again.wait_for(seconds(20)), std::future_status::ready);
+  EXPECT_TRUE(again.get().matched());
+  EXPECT_EQ(agents.responder().counters().over_source_limit, 3u);
 }
 
 }  // namespace

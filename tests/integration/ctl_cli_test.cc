@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "core/scenario.h"
 #include "core/wire_header.h"
 #include "tests/support/raw_client.h"
@@ -110,10 +111,13 @@ class CtlCliTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  void StartController(const std::string& listen) {
-    controller_ = std::make_unique<Subprocess>(std::vector<std::string>{
-        kController, "--insecure", "--listen", listen, "--data-dir", dir_ + "/data",
-        "--metrics-listen", "127.0.0.1:0", "--agent-timeout-ms", "3000"});
+  void StartController(const std::string& listen, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {
+        kController,          "--insecure",   "--listen",         listen,
+        "--data-dir",         dir_ + "/data", "--metrics-listen", "127.0.0.1:0",
+        "--agent-timeout-ms", "3000"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    controller_ = std::make_unique<Subprocess>(argv);
     auto line = controller_->ReadLine(seconds(10));
     ASSERT_TRUE(line.has_value()) << controller_->err();
     std::smatch m;
@@ -267,6 +271,56 @@ TEST_F(CtlCliTest, DataPortActsOnlyOnHeadersOfALiveRun) {
   EXPECT_NE(agents_[0]->out().find("completed=2 "), std::string::npos) << agents_[0]->out();
   EXPECT_NE(agents_[0]->out().find("unknown_run=1 expired_run=1 replayed=0"), std::string::npos)
       << agents_[0]->out();
+}
+
+// Limits on a controller restarted with tight ones: a second run at once is refused with
+// the limit named, and each agent starts no more test connections per second than allowed.
+TEST_F(CtlCliTest, LimitsOnParallelRunsAndClosureRateHoldAndAreCounted) {
+  controller_->Signal(SIGTERM);
+  controller_->Wait(seconds(10));
+  StartController(address_, {"--max-parallel-runs", "1", "--max-closures-per-second", "10"});
+  ASSERT_TRUE(WaitForAgents(3));
+  auto slow = Ctl({"run", "-f",
+                   WritePlan("slow.yaml",
+                             "pattern: {kind: full_mesh}\n"
+                             "scenarios: [{name: idle_hold, params: {idle_ms: 1500}}]\n")});
+  ASSERT_EQ(slow.exit_code, 0) << slow.err;
+  const std::string slow_id = slow.out.substr(0, slow.out.find('\n'));
+  auto second = Ctl({"run", "-f",
+                     WritePlan("second.yaml",
+                               "pattern: {kind: ring}\n"
+                               "scenarios: [{name: S1}]\n")});
+  EXPECT_EQ(second.exit_code, 3) << second.err;
+  EXPECT_NE(second.err.find("limits: 1 runs are running, the most this controller runs at once "
+                            "(--max-parallel-runs 1)"),
+            std::string::npos)
+      << second.err;
+  EXPECT_EQ(Ctl({"watch", slow_id}).exit_code, 0);
+
+  // 30 tests per initiating agent at 10 per second (a second's worth at once): >= 2 s.
+  auto rated = Ctl({"run", "-f",
+                    WritePlan("rated.yaml",
+                              "pattern: {kind: full_mesh}\n"
+                              "scenarios: [{name: S1, repetitions: 15}]\n"),
+                    "--wait", "-o", "json"});
+  ASSERT_EQ(rated.exit_code, 0) << rated.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      rated.out, m, std::regex(R"re("created_unix_ms": "(\d+)",\s*"finished_unix_ms": "(\d+)")re")))
+      << rated.out.substr(0, 600);
+  EXPECT_GE(std::stoll(m[2]) - std::stoll(m[1]), 1900) << "the closure rate was not held";
+  const std::string metrics = HttpGet(metrics_port_, "/metrics");
+  EXPECT_NE(metrics.find("rstmesh_limit_refusals_total{limit=\"parallel_runs\"} 1\n"),
+            std::string::npos)
+      << metrics;
+  double delayed = 0;
+  for (absl::string_view line : absl::StrSplit(metrics, '\n')) {
+    if (absl::ConsumePrefix(&line,
+                            "rstmesh_limit_delayed_tasks_total{limit=\"agent_closure_rate\"} ")) {
+      ASSERT_TRUE(absl::SimpleAtod(line, &delayed));
+    }
+  }
+  EXPECT_GT(delayed, 0) << "the rate limit never held a task back";
 }
 
 TEST_F(CtlCliTest, MetricsParseAndEqualTheReport) {
