@@ -155,6 +155,12 @@ int main(int argc, char** argv) {
                    "Concurrent test connections answered")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
+  int run_header_timeout_ms = 5000;
+  run_cmd
+      ->add_option("--header-timeout-ms", run_header_timeout_ms,
+                   "A test connection's header must arrive within this")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 60000));
   run_cmd
       ->add_option("--max-per-source", agent.responder.max_per_source,
                    "Concurrent test connections answered from one address")
@@ -205,6 +211,7 @@ int main(int argc, char** argv) {
       agent.labels[pair.substr(0, eq)] = pair.substr(eq + 1);
     }
     agent.responder.allow_tcp_repair = !run_no_tcp_repair;
+    agent.responder.header_timeout = std::chrono::milliseconds(run_header_timeout_ms);
     rstmesh::TlsFromEnvironment(agent.tls);
     if (absl::Status tls = rstmesh::CheckTls(agent.tls); !tls.ok()) {
       std::cerr << "rstmesh-agent run: " << tls.message() << "\n";

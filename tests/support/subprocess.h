@@ -18,6 +18,7 @@ class Subprocess {
   Subprocess& operator=(const Subprocess&) = delete;
 
   bool started() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   // The next line of stdout, or nullopt at EOF or timeout.
   std::optional<std::string> ReadLine(std::chrono::milliseconds timeout);
   void Signal(int signal_number);
