@@ -3,7 +3,11 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test demo clean format
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := header plan agent_message
+
+.PHONY: all deps build test demo fuzz clean format
 
 all: build
 
@@ -18,6 +22,27 @@ build: deps $(BUILD)/CMakeCache.txt
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 900
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
+
+# libFuzzer (clang + ASan) on the test header, plans and agent messages: each target runs
+# FUZZ_SECONDS from fuzz/corpus/<target> (plus what earlier runs found, kept in FUZZ_BUILD).
+# A crash, leak or timeout fails with the reproducer's path.
+fuzz: deps
+	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DRSTMESH_FUZZ=ON \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS) --target $(FUZZ_TARGETS:%=%_fuzz)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/crashes; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  if ! $(FUZZ_BUILD)/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	      -rss_limit_mb=4096 -print_final_stats=1 \
+	      -artifact_prefix=$(FUZZ_BUILD)/crashes/$$t- \
+	      $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t > $(FUZZ_BUILD)/$$t.log 2>&1; then \
+	    tail -n 40 $(FUZZ_BUILD)/$$t.log; echo "fuzz: $$t FAILED"; exit 1; \
+	  fi; \
+	  grep -E '^(Done|stat::(number_of_executed_units|new_units_added|peak_rss_mb))' \
+	    $(FUZZ_BUILD)/$$t.log | sed 's/^/  /'; \
+	done
 
 demo: build
 	@$(BUILD)/cli/rstmeshctl demo

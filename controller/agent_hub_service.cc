@@ -110,15 +110,8 @@ class HubSession : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Controll
         return {grpc::StatusCode::INVALID_ARGUMENT, "the first message must be hello"};
       }
       const v1::AgentInfo& info = message.hello().agent();
-      if (info.id().empty()) {
-        return {grpc::StatusCode::INVALID_ARGUMENT, "hello.agent.id: required"};
-      }
-      if (info.id().size() > 253) {
-        return {grpc::StatusCode::INVALID_ARGUMENT, "hello.agent.id: longer than 253"};
-      }
-      if (absl::StatusOr<HostPort> ep = ParseHostPort(info.data_endpoint(), 0); !ep.ok()) {
-        return {grpc::StatusCode::INVALID_ARGUMENT,
-                absl::StrCat("hello.agent.data_endpoint: ", ep.status().message())};
+      if (absl::Status valid = CheckHello(message.hello()); !valid.ok()) {
+        return {grpc::StatusCode::INVALID_ARGUMENT, std::string(valid.message())};
       }
       if (grpc::Status allowed = identity_check_(info.id()); !allowed.ok()) return allowed;
       agent_id_ = info.id();
@@ -181,6 +174,19 @@ void SessionLink::Close() {
 }
 
 }  // namespace
+
+absl::Status CheckHello(const v1::Hello& hello) {
+  const v1::AgentInfo& info = hello.agent();
+  if (info.id().empty()) return absl::InvalidArgumentError("hello.agent.id: required");
+  if (info.id().size() > 253) {
+    return absl::InvalidArgumentError("hello.agent.id: longer than 253");
+  }
+  if (absl::StatusOr<HostPort> ep = ParseHostPort(info.data_endpoint(), 0); !ep.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("hello.agent.data_endpoint: ", ep.status().message()));
+  }
+  return absl::OkStatus();
+}
 
 AgentHubService::AgentHubService(AgentRegistry* registry, ObservationSink sink,
                                  std::chrono::milliseconds heartbeat_interval, PeerPolicy policy)

@@ -17,6 +17,9 @@
 
 namespace rstmesh {
 
+// What a Hello must hold (an id, a data endpoint that parses), naming the bad field.
+absl::Status CheckHello(const v1::Hello& hello);
+
 class AgentHubService final : public v1::AgentHub::CallbackService {
  public:
   // Stores a batch. OK acknowledges it; an error leaves it unacknowledged (the agent resends

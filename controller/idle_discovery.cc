@@ -80,9 +80,9 @@ std::string Behaviour(v1::IdleExpiry expiry) {
 std::string Rfc5382(uint32_t estimate_ms) {
   if (estimate_ms >= kRfc5382IdleMs) return "meets RFC 5382 REQ-5 (at least 7440 s)";
   const double factor = double(kRfc5382IdleMs) / std::max<uint32_t>(estimate_ms, 1);
-  return absl::StrFormat(factor < 10 ? "%.1fx shorter than RFC 5382 REQ-5's 7440 s"
-                                     : "%.0fx shorter than RFC 5382 REQ-5's 7440 s",
-                         factor);
+  const std::string times =
+      factor < 10 ? absl::StrFormat("%.1f", factor) : absl::StrFormat("%.0f", factor);
+  return absl::StrCat(times, "x shorter than RFC 5382 REQ-5's 7440 s");
 }
 
 }  // namespace

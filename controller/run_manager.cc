@@ -240,6 +240,27 @@ absl::Status RunManager::OnObservations(const std::string& /*agent_id*/,
     copy.set_run_id(RunIdFor(RunNumberOfTask(obs.task_id())));
     valid.push_back(std::move(copy));
   }
+  // Only tasks that exist are stored: a confused or hostile agent cannot fill the store
+  // with observations of runs or tasks that never were.
+  {
+    absl::MutexLock lock(&mu_);
+    std::map<std::string, uint64_t> stored_runs;  // run id -> its task count (0: no such run)
+    valid.erase(std::remove_if(valid.begin(), valid.end(),
+                               [&](const v1::Observation& obs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                                 LiveRun* run = nullptr;
+                                 if (FindTask(obs.task_id(), &run) != nullptr) return false;
+                                 auto [it, fresh] = stored_runs.emplace(obs.run_id(), 0);
+                                 if (fresh && !runs_.count(obs.run_id())) {
+                                   auto record = store_->GetRun(obs.run_id());
+                                   if (record.ok() && record->has_value()) {
+                                     it->second = (*record)->total_tasks;
+                                   }
+                                 }
+                                 const uint64_t index = obs.task_id() & 0xFFFFFFFFu;
+                                 return index == 0 || index > it->second;
+                               }),
+                valid.end());
+  }
   if (valid.empty()) return absl::OkStatus();
   absl::StatusOr<int> stored = store_->InsertObservations(valid);
   if (!stored.ok()) return stored.status();

@@ -12,6 +12,7 @@ packages=(
   libcli11-dev
   libsqlite3-dev libyaml-cpp-dev
   libssl-dev openssl
+  clang libclang-rt-14-dev
   iproute2 nftables
 )
 

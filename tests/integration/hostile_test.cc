@@ -284,17 +284,18 @@ limits: {concurrency_per_agent: 2}
     EXPECT_NE(line.find(",PASS,"), std::string::npos) << line;
   }
   EXPECT_EQ(cells, 6 * 6);
-  // Bounded: what the flood left behind is small next to the processes themselves.
-  EXPECT_LT(agent_after - agent_before, 64 * 1024);
-  EXPECT_LT(controller_after - controller_before, 64 * 1024);
-
-  // A second flood as large as the first: memory levels off instead of growing with it.
+  // Bounded: a second attack as large as the first leaves memory where the first did (the
+  // first one's growth is allocator pools, and ASan's quarantine in sanitizer builds).
   FloodResult again = FloodDataPort("127.0.0.71", data_port_, 10'000, 800);
   EXPECT_EQ(again.slow_closed_by_agent, again.slow);
+  EXPECT_EQ(MalformRpcs(address_, grpc_port_), 3 * 50 + 100 + 1);
   const long agent_again = RssKib(agents_[0]->pid());
-  std::cout << "hostile: after a second flood of " << again.dialled << ", agent RSS "
-            << agent_again << " KiB\n";
+  const long controller_again = RssKib(controller_->pid());
+  std::cout << "hostile: after a second attack, agent RSS " << agent_again
+            << " KiB, controller RSS " << controller_again << " KiB\n";
   EXPECT_LT(agent_again - agent_after, 8 * 1024) << "the agent's memory grows with the flood";
+  EXPECT_LT(controller_again - controller_after, 8 * 1024)
+      << "the controller's memory grows with malformed calls";
 
   // Both still serve, and the agent counted every bad connection under a reason.
   EXPECT_EQ(Ctl({"agents"}).exit_code, 0);
