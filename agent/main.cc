@@ -156,6 +156,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
   int run_header_timeout_ms = 5000;
+  bool run_check_config = false;
+  run_cmd->add_flag("--check-config", run_check_config,
+                    "Check the flags, environment and certificate files, print the "
+                    "configuration and exit (0 when it would start)");
   run_cmd
       ->add_option("--header-timeout-ms", run_header_timeout_ms,
                    "A test connection's header must arrive within this")
@@ -213,9 +217,24 @@ int main(int argc, char** argv) {
     agent.responder.allow_tcp_repair = !run_no_tcp_repair;
     agent.responder.header_timeout = std::chrono::milliseconds(run_header_timeout_ms);
     rstmesh::TlsFromEnvironment(agent.tls);
-    if (absl::Status tls = rstmesh::CheckTls(agent.tls); !tls.ok()) {
+    if (absl::Status tls = rstmesh::ChannelCredentials(agent.tls).status(); !tls.ok()) {
       std::cerr << "rstmesh-agent run: " << tls.message() << "\n";
       return kExitUsage;
+    }
+    if (run_check_config) {
+      std::string label_text;
+      for (const auto& [k, v] : agent.labels) {
+        label_text += (label_text.empty() ? "" : ",") + k + "=" + v;
+      }
+      std::cout << "rstmesh-agent run: configuration ok: id=" << agent.id
+                << " controller=" << agent.controller << " listen=" << run_listen
+                << " port=" << agent.responder.data_port
+                << " closed_port=" << agent.responder.closed_port
+                << " advertise=" << (agent.advertise.empty() ? "-" : agent.advertise)
+                << " labels=" << (label_text.empty() ? "-" : label_text)
+                << " health=" << (agent.health_listen.empty() ? "-" : agent.health_listen)
+                << " tls=" << (agent.tls.insecure ? "off" : "mutual") << std::endl;
+      return 0;
     }
     sigset_t signals;
     sigemptyset(&signals);

@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "HTTP address for /metrics and /healthz")
       ->capture_default_str();
+  bool check_config = false;
+  app.add_flag("--check-config", check_config,
+               "Check the flags, environment and certificate files, print the configuration "
+               "and exit (0 when it would start)");
   app.add_option("--health-listen", options.health_listen,
                  "Plaintext gRPC health address for Kubernetes probes (e.g. 0.0.0.0:7404)");
   options.tls.insecure = false;
@@ -59,6 +63,22 @@ int main(int argc, char** argv) {
   }
   options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   options.runs.min_pair_spacing = std::chrono::milliseconds(min_pair_spacing_ms);
+  if (absl::Status credentials = rstmesh::ServerCredentials(options.tls).status();
+      !credentials.ok()) {
+    std::cerr << "rstmesh-controller: " << credentials.message() << "\n";
+    return 2;
+  }
+  if (check_config) {
+    std::cout << "rstmesh-controller: configuration ok: listen=" << options.listen
+              << " metrics=" << metrics_listen
+              << " health=" << (options.health_listen.empty() ? "-" : options.health_listen)
+              << " tls=" << (options.tls.insecure ? "off" : "mutual")
+              << " data_dir=" << options.data_dir
+              << " max_parallel_runs=" << options.runs.max_parallel_runs
+              << " max_closures_per_second=" << options.runs.max_closures_per_second
+              << " min_pair_spacing_ms=" << options.runs.min_pair_spacing.count() << std::endl;
+    return 0;
+  }
   options.agent_timeout = std::chrono::milliseconds(agent_timeout_ms);
 
   sigset_t signals;

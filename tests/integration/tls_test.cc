@@ -248,6 +248,49 @@ TEST_F(TlsTest, AgentsMustPresentTheirOwnValidCertificate) {
   EXPECT_EQ(agents.out.find("alice"), std::string::npos);
 }
 
+// --check-config: what a deployment passes is checked (flags, environment, certificate
+// files) without binding anything, so manifests can be tested against the binaries.
+TEST_F(TlsTest, CheckConfigValidatesWithoutStarting) {
+  std::vector<std::string> controller = {kController,       "--check-config", "--listen",
+                                         address_,  // in use by the running controller
+                                         "--health-listen", "0.0.0.0:7404"};
+  for (const std::string& f : Creds(certs_, "controller")) controller.push_back(f);
+  auto ok = RunProcess(controller);
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("configuration ok: listen=" + address_), std::string::npos) << ok.out;
+  EXPECT_NE(ok.out.find("tls=mutual"), std::string::npos);
+
+  std::vector<std::string> agent = {kAgent,   "run",         "--check-config", "--id",
+                                    "node-1", "--labels",    "zone=a,rack=r1", "--listen",
+                                    "::",     "--advertise", "10.0.0.5"};
+  for (const std::string& f : Creds(certs_, "agent-node-1")) agent.push_back(f);
+  auto agent_ok = RunProcess(agent);
+  EXPECT_EQ(agent_ok.exit_code, 0) << agent_ok.err;
+  EXPECT_NE(agent_ok.out.find("configuration ok: id=node-1"), std::string::npos) << agent_ok.out;
+  EXPECT_NE(agent_ok.out.find("labels=rack=r1,zone=a"), std::string::npos) << agent_ok.out;
+
+  // A key where the certificate should be, a bad label: refused, naming the flag.
+  std::vector<std::string> swapped = {kAgent,
+                                      "run",
+                                      "--check-config",
+                                      "--id",
+                                      "node-1",
+                                      "--tls-ca",
+                                      certs_ + "/ca.pem",
+                                      "--tls-cert",
+                                      certs_ + "/ca.srl",
+                                      "--tls-key",
+                                      certs_ + "/agent-node-1.key"};
+  auto bad = RunProcess(swapped);
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--tls-cert: '" + certs_ + "/ca.srl' is not a PEM file"),
+            std::string::npos)
+      << bad.err;
+  agent.push_back("--labels");
+  agent.push_back("zone");
+  EXPECT_EQ(RunProcess(agent).exit_code, 2);
+}
+
 TEST(TlsFlagsTest, BinariesDemandCertificatesOrInsecure) {
   auto controller = RunProcess({kController, "--listen", "127.0.0.1:0", "--data-dir", "/tmp/x"});
   EXPECT_EQ(controller.exit_code, 2);
