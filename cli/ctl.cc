@@ -179,6 +179,13 @@ int CmdRun(const CtlOptions& o, const std::string& plan_path, bool wait, std::os
         << "\n";
     return kCtlUsage;
   }
+  if (o.check_config) {
+    out << "rstmeshctl: configuration ok: controller=" << o.controller
+        << " tls=" << (o.tls.insecure ? "off" : "mutual") << " plan=" << plan_path << " ("
+        << plan->scenarios_size() << " scenarios"
+        << (plan->has_idle_discovery() ? ", idle discovery" : "") << ")\n";
+    return kCtlOk;
+  }
   auto stub = Stub(o);
   grpc::ClientContext context;
   Deadline(context, o);

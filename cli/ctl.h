@@ -20,7 +20,9 @@ struct CtlOptions {
   std::chrono::seconds timeout{10};  // each RPC
   std::string output = "table";
   bool progress = false;  // a progress bar on stderr (when it is a terminal)
-  TlsOptions tls = PlaintextTls();  // rstmeshctl's main demands certificates or --insecure
+  TlsOptions tls = PlaintextTls();
+  bool check_config = false;  // check flags, files and the plan; contact nobody  // rstmeshctl's
+                              // main demands certificates or --insecure
 };
 
 int CmdAgents(const CtlOptions& o, std::ostream& out, std::ostream& err);

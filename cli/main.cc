@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   o.tls.insecure = false;
   rstmesh::AddTlsFlags(app, o.tls, rstmesh::TlsRole::kClient);
+  app.add_flag("--check-config", o.check_config,
+               "Check the flags, certificate files and (for run) the plan, then exit without "
+               "contacting the controller");
   app.add_option("--timeout", timeout_s, "Seconds each call may take")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
@@ -71,9 +74,14 @@ int main(int argc, char** argv) {
   o.timeout = std::chrono::seconds(timeout_s);
   if (!*demo_cmd) {  // the demo runs its own plaintext fleet in this process
     rstmesh::TlsFromEnvironment(o.tls);
-    if (absl::Status tls = rstmesh::CheckTls(o.tls); !tls.ok()) {
+    if (absl::Status tls = rstmesh::ChannelCredentials(o.tls).status(); !tls.ok()) {
       std::cerr << "rstmeshctl: " << tls.message() << "\n";
       return rstmesh::kCtlUsage;
+    }
+    if (o.check_config && !*run) {
+      std::cout << "rstmeshctl: configuration ok: controller=" << o.controller
+                << " tls=" << (o.tls.insecure ? "off" : "mutual") << "\n";
+      return rstmesh::kCtlOk;
     }
   }
   o.progress = isatty(2);
