@@ -95,6 +95,7 @@ absl::Status CheckTls(const TlsOptions& tls) {
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const TlsOptions& tls) {
+  if (absl::Status s = CheckTls(tls); !s.ok()) return s;
   if (tls.insecure) return grpc::InsecureServerCredentials();
   absl::StatusOr<Pems> pems = ReadAll(tls);
   if (!pems.ok()) return pems.status();
@@ -107,6 +108,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
     const TlsOptions& tls) {
+  if (absl::Status s = CheckTls(tls); !s.ok()) return s;
   if (tls.insecure) return grpc::InsecureChannelCredentials();
   absl::StatusOr<Pems> pems = ReadAll(tls);
   if (!pems.ok()) return pems.status();
