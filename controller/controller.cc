@@ -55,9 +55,9 @@ absl::Status Controller::Start() {
   builder.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options_.listen,
-                     options_.tls.insecure ? "" : " (or the TLS certificate and key do not match)"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options_.listen,
+        options_.tls.insecure ? "" : " (or the TLS certificate and key do not match)"));
   }
   if (!options_.health_listen.empty()) {
     absl::StatusOr<std::unique_ptr<HealthServer>> health =

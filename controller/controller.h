@@ -29,7 +29,7 @@ struct ControllerOptions {
   // certificates or an explicit --insecure.
   TlsOptions tls = PlaintextTls();
   std::string health_listen;  // plaintext grpc.health.v1 only (Kubernetes probes); "" = none
-  std::string data_dir;                   // holds rstmesh.db
+  std::string data_dir;       // holds rstmesh.db
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds agent_timeout{5000};  // silent longer: the agent is lost
   RunManager::Options runs;

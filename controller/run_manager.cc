@@ -35,6 +35,12 @@ bool ResponderExpected(const v1::Observation& initiator) {
          initiator.observed() != v1::CLOSURE_LOCAL_ERROR;
 }
 
+// "run-7" -> 7; 0 for anything else.
+uint64_t RunNumberOf(const std::string& run_id) {
+  uint64_t number = 0;
+  return absl::SimpleAtoi(absl::StripPrefix(run_id, "run-"), &number) ? number : 0;
+}
+
 }  // namespace
 
 std::string RunIdFor(uint64_t run_number) { return absl::StrCat("run-", run_number); }
@@ -51,10 +57,7 @@ absl::Status RunManager::Start() {
   {
     absl::MutexLock lock(&mu_);
     for (const RunRecord& run : *runs) {
-      uint64_t number = 0;
-      if (absl::SimpleAtoi(absl::StripPrefix(run.run_id, "run-"), &number)) {
-        last_run_number_ = std::max(last_run_number_, number);
-      }
+      last_run_number_ = std::max(last_run_number_, RunNumberOf(run.run_id));
       if (run.state == RunState::kRunning) {
         if (absl::Status loaded = Load(run); !loaded.ok()) return loaded;
       }
@@ -103,10 +106,7 @@ absl::Status RunManager::Load(const RunRecord& record) {
     run.key = NewRunKey();  // a run stored before run keys existed
   }
   for (const v1::AgentInfo& a : record.agents) run.agent_ids.insert(a.id());
-  uint64_t number = 0;
-  if (absl::SimpleAtoi(absl::StripPrefix(record.run_id, "run-"), &number)) {
-    run.number = static_cast<uint32_t>(number);
-  }
+  run.number = static_cast<uint32_t>(RunNumberOf(record.run_id));
   std::map<uint64_t, size_t> index;
   for (const TaskRecord& t : *tasks) {
     LiveTask live;

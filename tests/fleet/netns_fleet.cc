@@ -119,8 +119,8 @@ absl::Status NetnsFleet::Attach(const std::string& ns, size_t zone, const std::s
 absl::Status NetnsFleet::StartAgent(size_t i) {
   const Host& h = hosts_[i];
   agents_[i] = std::make_unique<Subprocess>(std::vector<std::string>{
-      IpBinary(), "netns", "exec", h.netns, agent_bin_, "run", "--insecure", "--controller", "198.18.0.10:7400",
-      "--id", h.id, "--labels", "zone=" + h.zone, "--listen", h.address});
+      IpBinary(), "netns", "exec", h.netns, agent_bin_, "run", "--insecure", "--controller",
+      "198.18.0.10:7400", "--id", h.id, "--labels", "zone=" + h.zone, "--listen", h.address});
   if (!agents_[i]->ReadLine(std::chrono::seconds(10))) {
     return absl::InternalError(h.id + " did not start: " + agents_[i]->err());
   }
@@ -219,8 +219,8 @@ absl::Status NetnsFleet::KillAndRestartController() {
 
 RunResult NetnsFleet::Ctl(const std::string& ctl_bin, std::vector<std::string> args,
                           std::chrono::milliseconds timeout) {
-  std::vector<std::string> argv = {
-      IpBinary(), "netns", "exec", controller_ns_, ctl_bin, "--insecure", "--controller", "198.18.0.10:7400"};
+  std::vector<std::string> argv = {IpBinary(), "netns",      "exec",         controller_ns_,
+                                   ctl_bin,    "--insecure", "--controller", "198.18.0.10:7400"};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunProcess(argv, timeout);
 }

@@ -44,7 +44,9 @@ std::string Kubectl() {
 }
 
 // The port number in "--flag=host:port" / "--flag=port" arguments.
-int PortOf(const std::string& value) { return std::stoi(value.substr(value.find_last_of(":=") + 1)); }
+int PortOf(const std::string& value) {
+  return std::stoi(value.substr(value.find_last_of(":=") + 1));
+}
 
 TEST(DeployTest, EveryOverlayRendersAndTheBinariesAcceptItsContainers) {
   const std::string kubectl = Kubectl();
