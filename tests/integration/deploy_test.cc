@@ -9,9 +9,11 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "tests/support/subprocess.h"
 
 namespace rstmesh {
@@ -193,6 +195,41 @@ TEST(DeployTest, OverlaysChangeWhatTheySay) {
   EXPECT_EQ(fault["containers"][0]["securityContext"]["capabilities"]["add"][0].as<std::string>(),
             "NET_ADMIN");
   EXPECT_EQ(fault["securityContext"]["runAsUser"].as<int>(), 0);
+}
+
+// The runtime image installs every Debian package the binaries link (ldd), so that the
+// list in the Dockerfile cannot drift from the build. libc6, libgcc-s1 and libstdc++6 come
+// with debian:12-slim.
+TEST(DeployTest, DockerfileInstallsEveryLibraryTheBinariesLink) {
+  std::ifstream file(kSource + "/deploy/Dockerfile");
+  std::stringstream text;
+  text << file.rdbuf();
+  const std::string dockerfile = text.str();
+  const size_t runtime = dockerfile.rfind("\nFROM ");
+  ASSERT_NE(runtime, std::string::npos);
+  const std::string stage = dockerfile.substr(runtime);
+  std::set<std::string> installed;
+  for (absl::string_view word :
+       absl::StrSplit(stage, absl::ByAnyChar(" \n\\"), absl::SkipEmpty())) {
+    installed.insert(std::string(word));
+  }
+  std::string script;
+  for (const auto& [name, path] : kBinaries) script += "ldd " + path + "; ";
+  auto ldd = RunProcess({"/bin/sh", "-c",
+                         "(" + script +
+                             ") | awk '$3 ~ /^\\// {print $3}' | sort -u | "
+                             "while read f; do dpkg -S \"$(readlink -f \"$f\")\" 2>/dev/null || "
+                             "dpkg -S \"$f\"; done | cut -d: -f1 | sort -u"});
+  ASSERT_EQ(ldd.exit_code, 0) << ldd.err;
+  int packages = 0;
+  for (absl::string_view package : absl::StrSplit(ldd.out, '\n', absl::SkipEmpty())) {
+    ++packages;
+    if (package == "libc6" || package == "libgcc-s1" || package == "libstdc++6") continue;
+    EXPECT_TRUE(installed.count(std::string(package)))
+        << "the binaries link " << package << ", which the Dockerfile's runtime stage does not "
+        << "install";
+  }
+  EXPECT_GE(packages, 5) << ldd.out;
 }
 
 }  // namespace
