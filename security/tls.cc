@@ -29,8 +29,8 @@ struct Pems {
   std::string ca, cert, key;
 };
 
+// After CheckTls.
 absl::StatusOr<Pems> ReadAll(const TlsOptions& tls) {
-  if (absl::Status s = CheckTls(tls); !s.ok()) return s;
   Pems pems;
   for (auto [path, flag, out] : {std::tuple{&tls.ca_file, "--tls-ca", &pems.ca},
                                  std::tuple{&tls.cert_file, "--tls-cert", &pems.cert},

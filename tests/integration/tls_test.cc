@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -286,9 +287,11 @@ TEST_F(TlsTest, CheckConfigValidatesWithoutStarting) {
   EXPECT_NE(bad.err.find("--tls-cert: '" + certs_ + "/ca.srl' is not a PEM file"),
             std::string::npos)
       << bad.err;
-  agent.push_back("--labels");
-  agent.push_back("zone");
-  EXPECT_EQ(RunProcess(agent).exit_code, 2);
+  std::replace(agent.begin(), agent.end(), std::string("zone=a,rack=r1"), std::string("zone"));
+  auto bad_label = RunProcess(agent);
+  EXPECT_EQ(bad_label.exit_code, 2);
+  EXPECT_NE(bad_label.err.find("--labels: 'zone' is not key=value"), std::string::npos)
+      << bad_label.err;
 }
 
 TEST(TlsFlagsTest, BinariesDemandCertificatesOrInsecure) {
