@@ -26,7 +26,7 @@ absl::Status Controller::Start() {
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       ServerCredentials(options_.tls);
   if (!credentials.ok()) return credentials.status();
-  const PeerPolicy policy(!options_.tls.insecure);
+  const PeerPolicy policy(!options_.tls.insecure, options_.allow_shared_agent_certificate);
   runs_ = std::make_unique<RunManager>(store_.get(), &registry_, options_.runs);
   registry_.set_on_lost([this](const std::string& id) { runs_->OnAgentLost(id); });
   registry_.set_on_registered([this](const std::string& id) { runs_->OnAgentRegistered(id); });

@@ -28,6 +28,9 @@ struct ControllerOptions {
   // Plaintext unless set: in-process controllers (tests, demo) choose; the binary demands
   // certificates or an explicit --insecure.
   TlsOptions tls = PlaintextTls();
+  // Accept the shared agent certificate (CN agent:*) for any agent id: the mtls overlay's
+  // DaemonSet mounts one Secret on every node. Per-agent certificates are checked either way.
+  bool allow_shared_agent_certificate = false;
   std::string health_listen;  // plaintext grpc.health.v1 only (Kubernetes probes); "" = none
   std::string data_dir;       // holds rstmesh.db
   std::chrono::milliseconds heartbeat_interval{1000};

@@ -7,6 +7,13 @@
 #include "controller/controller.h"
 #include "controller/metrics_server.h"
 
+namespace {
+std::string TlsMode(const rstmesh::ControllerOptions& options) {
+  if (options.tls.insecure) return "off";
+  return options.allow_shared_agent_certificate ? "mutual(shared-agent-certificate)" : "mutual";
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{
       "rstmesh-controller: hands test plans to rstmesh agents, joins what both ends "
@@ -29,6 +36,10 @@ int main(int argc, char** argv) {
                  "Plaintext gRPC health address for Kubernetes probes (e.g. 0.0.0.0:7404)");
   options.tls.insecure = false;
   rstmesh::AddTlsFlags(app, options.tls, rstmesh::TlsRole::kServer);
+  app.add_flag("--allow-shared-agent-certificate", options.allow_shared_agent_certificate,
+               "Accept the shared agent certificate (CN agent:*) for any agent id, as one "
+               "Kubernetes Secret mounted by the agent DaemonSet gives every node; it still "
+               "cannot call Control");
   app.add_option("--max-parallel-runs", options.runs.max_parallel_runs,
                  "Runs at once; more are refused")
       ->capture_default_str()
@@ -61,6 +72,11 @@ int main(int argc, char** argv) {
     std::cerr << "rstmesh-controller: " << tls.message() << "\n";
     return 2;
   }
+  if (options.tls.insecure && options.allow_shared_agent_certificate) {
+    std::cerr << "rstmesh-controller: --allow-shared-agent-certificate needs mutual TLS "
+                 "(--tls-ca, --tls-cert, --tls-key), not --insecure\n";
+    return 2;
+  }
   options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   options.runs.min_pair_spacing = std::chrono::milliseconds(min_pair_spacing_ms);
   if (absl::Status credentials = rstmesh::ServerCredentials(options.tls).status();
@@ -72,8 +88,7 @@ int main(int argc, char** argv) {
     std::cout << "rstmesh-controller: configuration ok: listen=" << options.listen
               << " metrics=" << metrics_listen
               << " health=" << (options.health_listen.empty() ? "-" : options.health_listen)
-              << " tls=" << (options.tls.insecure ? "off" : "mutual")
-              << " data_dir=" << options.data_dir
+              << " tls=" << TlsMode(options) << " data_dir=" << options.data_dir
               << " max_parallel_runs=" << options.runs.max_parallel_runs
               << " max_closures_per_second=" << options.runs.max_closures_per_second
               << " min_pair_spacing_ms=" << options.runs.min_pair_spacing.count() << std::endl;
@@ -99,8 +114,7 @@ int main(int argc, char** argv) {
   }
   std::cout << "rstmesh-controller: serving grpc=" << controller.port()
             << " metrics=" << metrics.port() << " health=" << controller.health_port()
-            << " tls=" << (options.tls.insecure ? "off" : "mutual")
-            << " data_dir=" << options.data_dir << std::endl;
+            << " tls=" << TlsMode(options) << " data_dir=" << options.data_dir << std::endl;
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   std::cout << "rstmesh-controller: stopping" << std::endl;

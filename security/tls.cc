@@ -174,6 +174,13 @@ grpc::Status PeerPolicy::RequireAgent(const grpc::ServerContextBase& context,
   if (!tls_) return grpc::Status::OK;
   PeerIdentity id = IdentityOf(context);
   if (id.role == PeerIdentity::Role::kAgent && id.name == agent_id) return grpc::Status::OK;
+  if (id.role == PeerIdentity::Role::kAgent && id.name == kSharedAgentId) {
+    if (allow_shared_agent_) return grpc::Status::OK;
+    return {grpc::StatusCode::PERMISSION_DENIED,
+            absl::StrCat("agent '", agent_id,
+                         "' holds the shared agent certificate 'agent:*', which this controller "
+                         "accepts only with --allow-shared-agent-certificate")};
+  }
   return {grpc::StatusCode::PERMISSION_DENIED,
           absl::StrCat("agent '", agent_id, "' must present the certificate 'agent:", agent_id,
                        "'; the caller holds ", id.Describe())};

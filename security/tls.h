@@ -4,6 +4,9 @@
 // plaintext (local use only); one of the two is required. A certificate's Common Name says
 // who holds it:
 //   agent:<agent id>      an agent; it may only register under that id (AgentHub)
+//   agent:*               a certificate shared by a fleet of agents (one Kubernetes Secret
+//                         for a DaemonSet): registers under any agent id, but only where the
+//                         controller runs with --allow-shared-agent-certificate
 //   operator:<name>       an operator; only operators may call the Control service
 //   anything else         a server (the controller's own certificate), never a caller
 // Clients verify the controller's certificate against the CA and the name they dial (or
@@ -54,6 +57,9 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(con
 // Channel arguments the credentials need (the name to verify), on top of `args`.
 grpc::ChannelArguments TlsChannelArguments(const TlsOptions& tls, grpc::ChannelArguments args = {});
 
+// The agent id a shared agent certificate names (CN agent:*).
+inline constexpr char kSharedAgentId[] = "*";
+
 // The caller as its certificate names it.
 struct PeerIdentity {
   enum class Role { kNone, kAgent, kOperator, kOther };
@@ -67,16 +73,19 @@ PeerIdentity IdentityOf(const grpc::ServerContextBase& context);
 // everyone may do everything.
 class PeerPolicy {
  public:
-  explicit PeerPolicy(bool tls) : tls_(tls) {}
+  explicit PeerPolicy(bool tls, bool allow_shared_agent = false)
+      : tls_(tls), allow_shared_agent_(allow_shared_agent) {}
   bool tls() const { return tls_; }
   // PERMISSION_DENIED unless the caller holds an operator certificate.
   grpc::Status RequireOperator(const grpc::ServerContextBase& context) const;
-  // PERMISSION_DENIED unless the caller holds the certificate of agent `agent_id`.
+  // PERMISSION_DENIED unless the caller holds the certificate of agent `agent_id`, or the
+  // shared agent certificate where that is allowed.
   grpc::Status RequireAgent(const grpc::ServerContextBase& context,
                             const std::string& agent_id) const;
 
  private:
   bool tls_;
+  bool allow_shared_agent_;
 };
 
 }  // namespace rstmesh

@@ -1,16 +1,21 @@
-// The Kubernetes manifests against the binaries: every overlay renders with `kubectl
-// kustomize`; each container's command, arguments and environment (downward-API values
-// filled with samples) are accepted by that binary's --check-config; and the ports the
-// manifests name (Service targets, probes) are the ones the arguments listen on.
+// The Kubernetes manifests against the binaries and the API: every overlay renders with
+// `kubectl kustomize`; every object passes offline schema validation, unknown fields
+// included (deploy/validate, Node.js); each container's command, arguments and environment
+// (downward-API values filled with samples, mounted ConfigMaps and Secrets with what they
+// hold) are accepted by that binary's --check-config; and the ports the manifests name
+// (Service targets, probes) are the ones the arguments listen on.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -38,11 +43,55 @@ std::vector<std::string> Overlays() {
   return dirs;
 }
 
-// kubectl's path ("" when it is not installed); RunProcess does not search PATH.
-std::string Kubectl() {
+// kubectl's path, or "" (and why in `*missing`) when there is none that renders our
+// kustomizations: `patches:` needs kustomize v4+, kubectl 1.21+. RunProcess does not search
+// PATH.
+std::string Kubectl(std::string* missing) {
   auto found = RunProcess({"/bin/sh", "-c", "command -v kubectl"});
+  if (found.exit_code != 0) {
+    *missing = "kubectl is not installed";
+    return "";
+  }
   std::string path = found.out.substr(0, found.out.find('\n'));
-  return found.exit_code == 0 ? path : "";
+  auto version = RunProcess({path, "version", "--client", "-o", "json"});
+  std::smatch m;
+  if (!std::regex_search(version.out, m, std::regex(R"re("minor":\s*"(\d+))re")) ||
+      std::stoi(m[1]) < 21) {
+    *missing = "kubectl older than 1.21 (its kustomize cannot read `patches:`): " + version.out;
+    return "";
+  }
+  return path;
+}
+
+// node's path; the validator needs its packages (scripts/install-deps.sh installs both).
+std::string Node() {
+  auto found = RunProcess({"/bin/sh", "-c", "command -v node"});
+  return found.exit_code == 0 ? found.out.substr(0, found.out.find('\n')) : "";
+}
+
+const std::string kValidator = kSource + "/deploy/validate/validate.mjs";
+
+// Runs the schema validator on `yaml`.
+testing::RunResult Validate(const std::string& yaml, const std::string& tmp) {
+  const std::string file = tmp + "/objects.yaml";
+  std::ofstream(file) << yaml;
+  const std::string node = Node();
+  EXPECT_FALSE(node.empty()) << "node is not installed: run scripts/install-deps.sh";
+  EXPECT_TRUE(std::filesystem::exists(kSource + "/deploy/validate/node_modules/kubernetes-models"))
+      << "the validator's packages are missing: run scripts/install-deps.sh";
+  return RunProcess({node, kValidator, file});
+}
+
+// The Secrets of the mtls overlay, as scripts/k8s-tls-secrets.sh prints them for
+// certificates from scripts/make-certs.sh.
+std::string TlsSecrets(const std::string& tmp) {
+  const std::string certs = tmp + "/certs";
+  auto made = RunProcess(
+      {kSource + "/scripts/make-certs.sh", certs, "--shared-agent", "--operators", "audit"});
+  EXPECT_EQ(made.exit_code, 0) << made.err;
+  auto secrets = RunProcess({kSource + "/scripts/k8s-tls-secrets.sh", certs});
+  EXPECT_EQ(secrets.exit_code, 0) << secrets.err;
+  return secrets.out;
 }
 
 // The port number in "--flag=host:port" / "--flag=port" arguments.
@@ -51,20 +100,47 @@ int PortOf(const std::string& value) {
 }
 
 TEST(DeployTest, EveryOverlayRendersAndTheBinariesAcceptItsContainers) {
-  const std::string kubectl = Kubectl();
-  if (kubectl.empty()) GTEST_SKIP() << "deploy tests SKIPPED: kubectl is not installed";
+  std::string missing;
+  const std::string kubectl = Kubectl(&missing);
+  if (kubectl.empty()) GTEST_SKIP() << "deploy tests SKIPPED: " << missing;
   const std::string tmp = std::filesystem::temp_directory_path() / "rstmesh-deploy-test";
+  std::filesystem::remove_all(tmp);
   std::filesystem::create_directories(tmp);
-  for (const std::string& overlay : Overlays()) {
+  // What mounted volumes hold: "configmap-or-secret/key" -> content.
+  std::map<std::string, std::string> volume_files;
+  const std::string secrets = TlsSecrets(tmp);
+  for (const YAML::Node& doc : YAML::LoadAll(secrets)) {
+    for (const auto& kv : doc["data"]) {
+      std::string content;
+      ASSERT_TRUE(absl::Base64Unescape(kv.second.as<std::string>(), &content));
+      volume_files[doc["metadata"]["name"].as<std::string>() + "/" + kv.first.as<std::string>()] =
+          content;
+    }
+  }
+  auto secrets_valid = Validate(secrets, tmp);
+  EXPECT_EQ(secrets_valid.exit_code, 0) << secrets_valid.out << secrets_valid.err;
+  // Components combine: every one of them on the base at once, as deploy/README.md shows.
+  const std::string combined = tmp + "/all-components";
+  std::filesystem::create_directories(combined);
+  const std::string deploy = std::filesystem::relative(kSource + "/deploy", combined);
+  std::ofstream(combined + "/kustomization.yaml")
+      << "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - "
+      << deploy << "/base\ncomponents:\n  - " << deploy << "/components/mtls\n  - " << deploy
+      << "/components/fault-injection\n  - " << deploy << "/components/host-network\n";
+  std::vector<std::string> overlays = Overlays();
+  overlays.push_back(combined);
+  for (const std::string& overlay : overlays) {
     SCOPED_TRACE(overlay);
     auto rendered = RunProcess({kubectl, "kustomize", overlay});
     ASSERT_EQ(rendered.exit_code, 0) << rendered.err;
+    auto valid = Validate(rendered.out, tmp);
+    EXPECT_EQ(valid.exit_code, 0) << valid.out << valid.err;
+    EXPECT_NE(valid.out.find("8 objects valid"), std::string::npos) << valid.out;
     std::vector<YAML::Node> docs = YAML::LoadAll(rendered.out);
-    std::map<std::string, std::string> config_files;  // "configmap/key" -> content
     for (const YAML::Node& doc : docs) {
       if (doc["kind"].as<std::string>() != "ConfigMap") continue;
       for (const auto& kv : doc["data"]) {
-        config_files[doc["metadata"]["name"].as<std::string>() + "/" + kv.first.as<std::string>()] =
+        volume_files[doc["metadata"]["name"].as<std::string>() + "/" + kv.first.as<std::string>()] =
             kv.second.as<std::string>();
       }
     }
@@ -110,22 +186,31 @@ TEST(DeployTest, EveryOverlayRendersAndTheBinariesAcceptItsContainers) {
         argv.push_back(kBinaries.at(binary));
         std::vector<std::string> args;
         for (const auto& a : c["args"]) args.push_back(a.as<std::string>());
-        // Mounted files (the audit's plan) are read from what the ConfigMap holds.
-        std::map<std::string, std::string> mounts;  // mount path -> configmap
+        // Mounted files (the audit's plan, certificates) are read from what the ConfigMap or
+        // Secret holds.
+        std::map<std::string, std::string> mounts;  // mount path -> configmap or secret
         for (const auto& m : c["volumeMounts"]) {
           for (const auto& v : pod["volumes"]) {
-            if (v["name"].as<std::string>() == m["name"].as<std::string>() && v["configMap"]) {
+            if (v["name"].as<std::string>() != m["name"].as<std::string>()) continue;
+            if (v["configMap"]) {
               mounts[m["mountPath"].as<std::string>()] = v["configMap"]["name"].as<std::string>();
+            } else if (v["secret"]) {
+              mounts[m["mountPath"].as<std::string>()] =
+                  v["secret"]["secretName"].as<std::string>();
             }
           }
         }
         for (std::string& a : args) {
-          for (const auto& [path, map] : mounts) {
+          for (const auto& [path, source] : mounts) {
             size_t at = a.find(path + "/");
             if (at == std::string::npos) continue;
             std::string key = a.substr(at + path.size() + 1);
-            std::string file = tmp + "/" + key;
-            std::ofstream(file) << config_files.at(map + "/" + key);
+            auto content = volume_files.find(source + "/" + key);
+            ASSERT_NE(content, volume_files.end())
+                << a << ": " << source << " has no key " << key << " to mount";
+            std::filesystem::create_directories(tmp + "/" + source);
+            std::string file = tmp + "/" + source + "/" + key;
+            std::ofstream(file) << content->second;
             a = a.substr(0, at) + file;
           }
           // Each listening flag's port is a named port of the container.
@@ -177,8 +262,9 @@ TEST(DeployTest, EveryOverlayRendersAndTheBinariesAcceptItsContainers) {
 }
 
 TEST(DeployTest, OverlaysChangeWhatTheySay) {
-  const std::string kubectl = Kubectl();
-  if (kubectl.empty()) GTEST_SKIP() << "deploy tests SKIPPED: kubectl is not installed";
+  std::string missing;
+  const std::string kubectl = Kubectl(&missing);
+  if (kubectl.empty()) GTEST_SKIP() << "deploy tests SKIPPED: " << missing;
   auto agent = [&](const std::string& overlay) {
     auto rendered = RunProcess({kubectl, "kustomize", kSource + "/deploy/" + overlay});
     for (const YAML::Node& doc : YAML::LoadAll(rendered.out)) {
@@ -195,6 +281,85 @@ TEST(DeployTest, OverlaysChangeWhatTheySay) {
   EXPECT_EQ(fault["containers"][0]["securityContext"]["capabilities"]["add"][0].as<std::string>(),
             "NET_ADMIN");
   EXPECT_EQ(fault["securityContext"]["runAsUser"].as<int>(), 0);
+
+  // mtls: no process is left on plaintext; each mounts its own Secret.
+  auto mtls = RunProcess({kubectl, "kustomize", kSource + "/deploy/overlays/mtls"});
+  ASSERT_EQ(mtls.exit_code, 0) << mtls.err;
+  EXPECT_EQ(mtls.out.find("--insecure"), std::string::npos);
+  std::map<std::string, std::string> secret_of;  // workload -> Secret
+  for (const YAML::Node& doc : YAML::LoadAll(mtls.out)) {
+    const std::string kind = doc["kind"].as<std::string>();
+    YAML::Node pod;
+    if (kind == "Deployment" || kind == "DaemonSet") pod = doc["spec"]["template"]["spec"];
+    if (kind == "CronJob") pod = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    if (!pod["containers"]) continue;
+    std::string args;
+    for (const auto& a : pod["containers"][0]["args"]) args += a.as<std::string>() + " ";
+    EXPECT_NE(args.find("--tls-ca=/etc/rstmesh/tls/ca.crt --tls-cert=/etc/rstmesh/tls/tls.crt "
+                        "--tls-key=/etc/rstmesh/tls/tls.key"),
+              std::string::npos)
+        << args;
+    for (const auto& v : pod["volumes"]) {
+      if (v["secret"]) {
+        secret_of[doc["metadata"]["name"].as<std::string>()] =
+            v["secret"]["secretName"].as<std::string>();
+      }
+    }
+    EXPECT_EQ(args.find("--allow-shared-agent-certificate") != std::string::npos,
+              kind == "Deployment")
+        << args;
+  }
+  EXPECT_EQ(secret_of,
+            (std::map<std::string, std::string>{{"rstmesh-controller", "rstmesh-controller-tls"},
+                                                {"rstmesh-agent", "rstmesh-agent-tls"},
+                                                {"rstmesh-audit", "rstmesh-operator-tls"}}));
+}
+
+// The validator itself: the base's files as written are valid, and the mistakes a manifest
+// edit makes are caught, each named by its path (no kubectl needed).
+TEST(DeployTest, SchemaValidationCatchesTyposTypesAndMissingFields) {
+  const std::string tmp = std::filesystem::temp_directory_path() / "rstmesh-validate-test";
+  std::filesystem::create_directories(tmp);
+  std::string base;
+  for (const char* file : {"namespace.yaml", "controller.yaml", "agent.yaml", "audit.yaml"}) {
+    std::ifstream in(kSource + "/deploy/base/" + file);
+    std::stringstream text;
+    text << in.rdbuf();
+    base += "---\n" + text.str() + "\n";
+  }
+  auto valid = Validate(base, tmp);
+  EXPECT_EQ(valid.exit_code, 0) << valid.out << valid.err;
+  EXPECT_NE(valid.out.find("8 objects valid"), std::string::npos) << valid.out;
+
+  struct Mistake {
+    std::function<void(YAML::Node)> edit;  // applied to the agent DaemonSet's container
+    std::string expected;
+  };
+  const std::vector<Mistake> mistakes = {
+      {[](YAML::Node c) { c["imagePullPolcy"] = "Always"; },
+       "DaemonSet/rstmesh-agent: /spec/template/spec/containers/0/imagePullPolcy: unknown field "
+       "\"imagePullPolcy\" in Container (did you mean \"imagePullPolicy\"?)"},
+      {[](YAML::Node c) { c["readinessProbe"]["grpc"]["prot"] = 7404; },
+       "/spec/template/spec/containers/0/readinessProbe/grpc/prot: unknown field \"prot\""},
+      {[](YAML::Node c) { c["ports"][0]["containerPort"] = "data"; },
+       "/spec/template/spec/containers/0/ports/0/containerPort: must be integer"},
+      {[](YAML::Node c) { c["env"][0]["valueFrom"]["fieldRef"].remove("fieldPath"); },
+       "/spec/template/spec/containers/0/env/0/valueFrom/fieldRef: must have required property "
+       "fieldPath"},
+      {[](YAML::Node c) { c.remove("name"); },
+       "/spec/template/spec/containers/0: must have required property name"},
+  };
+  for (const Mistake& mistake : mistakes) {
+    std::ifstream in(kSource + "/deploy/base/agent.yaml");
+    YAML::Node agent = YAML::Load(in);
+    mistake.edit(agent["spec"]["template"]["spec"]["containers"][0]);
+    YAML::Emitter out;
+    out << agent;
+    auto result = Validate(out.c_str(), tmp);
+    EXPECT_EQ(result.exit_code, 1) << mistake.expected << "\n" << result.out << result.err;
+    EXPECT_NE(result.out.find(mistake.expected), std::string::npos) << result.out;
+  }
+  std::filesystem::remove_all(tmp);
 }
 
 // The runtime image installs every Debian package the binaries link (ldd), so that the

@@ -73,7 +73,8 @@ class TlsTest : public ::testing::Test {
     dir_ = mkdtemp(tmpl);
     certs_ = dir_ + "/certs";
     other_ = dir_ + "/other";
-    ASSERT_EQ(RunProcess({kMakeCerts, certs_, "--agents", "node-1,node-2", "--operators", "alice"})
+    ASSERT_EQ(RunProcess({kMakeCerts, certs_, "--agents", "node-1,node-2", "--operators", "alice",
+                          "--shared-agent"})
                   .exit_code,
               0);
     ASSERT_EQ(
@@ -83,17 +84,37 @@ class TlsTest : public ::testing::Test {
     ASSERT_EQ(
         RunProcess({kMakeCerts, other_, "--agents", "node-1", "--operators", "alice"}).exit_code,
         0);
-    controller_ = std::make_unique<Subprocess>(std::vector<std::string>{
-        kController, "--listen", "127.0.0.1:0", "--data-dir", dir_ + "/data", "--metrics-listen",
-        "127.0.0.1:0", "--health-listen", "127.0.0.1:0", "--tls-ca", certs_ + "/ca.pem",
-        "--tls-cert", certs_ + "/controller.pem", "--tls-key", certs_ + "/controller.key"});
-    auto line = controller_->ReadLine(seconds(10));
-    ASSERT_TRUE(line.has_value()) << controller_->err();
+    ASSERT_NO_FATAL_FAILURE(StartController(controller_, "data", {}, &address_, &health_port_));
+  }
+
+  // A controller with this test's certificates (and `extra` flags) on DIR/data_dir; its gRPC
+  // address and health port from its first line.
+  void StartController(std::unique_ptr<Subprocess>& controller, const std::string& data_dir,
+                       std::vector<std::string> extra, std::string* address, int* health_port) {
+    std::vector<std::string> argv = {kController,
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--data-dir",
+                                     dir_ + "/" + data_dir,
+                                     "--metrics-listen",
+                                     "127.0.0.1:0",
+                                     "--health-listen",
+                                     "127.0.0.1:0",
+                                     "--tls-ca",
+                                     certs_ + "/ca.pem",
+                                     "--tls-cert",
+                                     certs_ + "/controller.pem",
+                                     "--tls-key",
+                                     certs_ + "/controller.key"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    controller = std::make_unique<Subprocess>(argv);
+    auto line = controller->ReadLine(seconds(10));
+    ASSERT_TRUE(line.has_value()) << controller->err();
     std::smatch m;
     ASSERT_TRUE(std::regex_search(*line, m, std::regex(R"(grpc=(\d+) .*health=(\d+) tls=mutual)")))
         << *line;
-    address_ = "127.0.0.1:" + m[1].str();
-    health_port_ = std::stoi(m[2]);
+    *address = "127.0.0.1:" + m[1].str();
+    *health_port = std::stoi(m[2]);
   }
 
   void TearDown() override {
@@ -108,9 +129,10 @@ class TlsTest : public ::testing::Test {
             "--tls-key", ca_dir + "/" + name + ".key"};
   }
 
-  Subprocess& StartAgent(const std::string& id, std::vector<std::string> creds, int n) {
+  Subprocess& StartAgent(const std::string& id, std::vector<std::string> creds, int n,
+                         const std::string& controller = "") {
     std::vector<std::string> argv = {
-        kAgent,   "run", "--controller",  address_,
+        kAgent,   "run", "--controller",  controller.empty() ? address_ : controller,
         "--id",   id,    "--listen",      "127.0.0." + std::to_string(60 + n),
         "--port", "0",   "--closed-port", "0"};
     argv.insert(argv.end(), creds.begin(), creds.end());
@@ -119,8 +141,10 @@ class TlsTest : public ::testing::Test {
     return *agents_.back();
   }
 
-  RunResult Ctl(std::vector<std::string> creds, std::vector<std::string> args) {
-    std::vector<std::string> argv = {kCtl, "--controller", address_, "--timeout", "5"};
+  RunResult Ctl(std::vector<std::string> creds, std::vector<std::string> args,
+                const std::string& controller = "") {
+    std::vector<std::string> argv = {kCtl, "--controller",
+                                     controller.empty() ? address_ : controller, "--timeout", "5"};
     argv.insert(argv.end(), creds.begin(), creds.end());
     argv.insert(argv.end(), args.begin(), args.end());
     return RunProcess(argv, seconds(120));
@@ -247,6 +271,53 @@ TEST_F(TlsTest, AgentsMustPresentTheirOwnValidCertificate) {
   EXPECT_EQ(agents.out.find("node-2"), std::string::npos);
   EXPECT_EQ(agents.out.find("stale"), std::string::npos);
   EXPECT_EQ(agents.out.find("alice"), std::string::npos);
+}
+
+// The shared agent certificate (CN agent:*, one Secret for a whole DaemonSet) registers any
+// agent id only where the controller allows it, and never drives the controller.
+TEST_F(TlsTest, SharedAgentCertificateOnlyWhereAllowed) {
+  const auto shared = Creds(certs_, "agent-shared");
+  Subprocess& refused = StartAgent("node-7", shared, 7);
+  EXPECT_TRUE(ErrSays(refused,
+                      "PERMISSION_DENIED: agent 'node-7' holds the shared agent certificate "
+                      "'agent:*', which this controller accepts only with "
+                      "--allow-shared-agent-certificate"))
+      << refused.err();
+
+  std::unique_ptr<Subprocess> fleet_controller;
+  std::string fleet;
+  int fleet_health = 0;
+  ASSERT_NO_FATAL_FAILURE(StartController(
+      fleet_controller, "fleet", {"--allow-shared-agent-certificate"}, &fleet, &fleet_health));
+  EXPECT_NE(fleet_controller->out().find("tls=mutual(shared-agent-certificate)"), std::string::npos)
+      << fleet_controller->out();
+  StartAgent("node-a", shared, 8, fleet);
+  StartAgent("node-b", shared, 9, fleet);
+  // Per-agent certificates are still held to their own id there.
+  Subprocess& impostor = StartAgent("node-c", Creds(certs_, "agent-node-1"), 10, fleet);
+  EXPECT_TRUE(ErrSays(impostor, "must present the certificate 'agent:node-c'")) << impostor.err();
+  const auto alice = Creds(certs_, "operator-alice");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Count(Ctl(alice, {"agents", "-o", "json"}, fleet).out, "\"data_endpoint\"") == 2;
+      },
+      seconds(20)));
+  std::string plan = dir_ + "/plan.yaml";
+  std::ofstream(plan) << "pattern: {kind: full_mesh}\nscenarios: [{name: abortive_close}]\n";
+  auto run = Ctl(alice, {"run", "-f", plan, "--wait"}, fleet);
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("2/2 tasks: 2 pass"), std::string::npos) << run.out;
+  auto as_operator = Ctl(shared, {"run", "-f", plan}, fleet);
+  EXPECT_EQ(as_operator.exit_code, 2) << as_operator.err;
+  EXPECT_NE(as_operator.err.find("the caller holds agent certificate 'agent:*'"), std::string::npos)
+      << as_operator.err;
+  // Meaningless without TLS: refused at start.
+  auto insecure =
+      RunProcess({kController, "--insecure", "--allow-shared-agent-certificate", "--check-config"});
+  EXPECT_EQ(insecure.exit_code, 2);
+  EXPECT_NE(insecure.err.find("--allow-shared-agent-certificate needs mutual TLS"),
+            std::string::npos)
+      << insecure.err;
 }
 
 // --check-config: what a deployment passes is checked (flags, environment, certificate
