@@ -121,8 +121,9 @@ asio::awaitable<void> Responder::AcceptLoop() {
   for (;;) {
     auto strand = asio::make_strand(io_);
     boost::system::error_code ec;
-    asio::ip::tcp::socket socket =
-        co_await acceptor_.async_accept(strand, asio::redirect_error(asio::use_awaitable, ec));
+    asio::ip::tcp::endpoint peer;  // from accept() itself: no getpeername() per connection
+    asio::ip::tcp::socket socket = co_await acceptor_.async_accept(
+        strand, peer, asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) {
       // EMFILE and friends: back off a little instead of spinning.
@@ -138,8 +139,7 @@ asio::awaitable<void> Responder::AcceptLoop() {
       socket.close(ignored);
       continue;
     }
-    boost::system::error_code peer_error;
-    const asio::ip::address source = socket.remote_endpoint(peer_error).address();
+    const asio::ip::address source = peer.address();
     {
       absl::MutexLock lock(&counters_->mu);
       size_t& open = counters_->per_source[source];
@@ -155,11 +155,12 @@ asio::awaitable<void> Responder::AcceptLoop() {
     // Counted here, not in Serve, so that a burst of accepts cannot overshoot the limit.
     uint64_t active = ++counters_->active;
     if (active > counters_->peak_active) counters_->peak_active = active;
-    asio::co_spawn(strand, Serve(std::move(socket), source), asio::detached);
+    asio::co_spawn(strand, Serve(std::move(socket), peer), asio::detached);
   }
 }
 
-asio::awaitable<void> Responder::Serve(asio::ip::tcp::socket socket, asio::ip::address source) {
+asio::awaitable<void> Responder::Serve(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint peer) {
+  const asio::ip::address source = peer.address();
   // AcceptLoop counted this connection as active; it stays so while the coroutine lives.
   // The release holds the counters by
   // shared_ptr: a frame destroyed at shutdown must not touch a Responder that is gone.
@@ -174,7 +175,7 @@ asio::awaitable<void> Responder::Serve(asio::ip::tcp::socket socket, asio::ip::a
       if (it != counters->per_source.end() && --it->second == 0) counters->per_source.erase(it);
     }
   } release{counters, source};
-  auto conn = TestConnection::Adopt(std::move(socket));
+  auto conn = TestConnection::Adopt(std::move(socket), peer);
 
   std::array<uint8_t, kHeaderSize> raw;
   IoResult got = co_await conn->ReadExactly(raw, Clock::now() + options_.header_timeout);

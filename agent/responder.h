@@ -96,7 +96,7 @@ class Responder {
  private:
   struct Counters;
   asio::awaitable<void> AcceptLoop();
-  asio::awaitable<void> Serve(asio::ip::tcp::socket socket, asio::ip::address source);
+  asio::awaitable<void> Serve(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint peer);
 
   asio::io_context& io_;
   const ResponderOptions options_;

@@ -20,7 +20,9 @@ absl::Status Controller::Start() {
     return absl::UnavailableError(
         absl::StrCat("--data-dir ", options_.data_dir, ": ", ec.message()));
   }
-  auto store = SqliteStore::Open(options_.data_dir + "/rstmesh.db");
+  const std::string path = options_.data_dir + "/rstmesh.db";
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      options_.open_store ? options_.open_store(path) : SqliteStore::Open(path);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =

@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,8 @@ struct ControllerOptions {
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds agent_timeout{5000};  // silent longer: the agent is lost
   RunManager::Options runs;
+  // Opens the store at a path; null: SqliteStore::Open. Benchmarks wrap the real store.
+  std::function<absl::StatusOr<std::unique_ptr<Store>>(const std::string& path)> open_store;
 };
 
 class Controller {
@@ -60,7 +63,7 @@ class Controller {
   void WatchHeartbeats();
 
   ControllerOptions options_;
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<Store> store_;
   AgentRegistry registry_;
   std::unique_ptr<RunManager> runs_;
   std::unique_ptr<AgentHubService> hub_;

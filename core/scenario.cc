@@ -164,7 +164,7 @@ v1::Observation RoleContext::Finish() {
   if (conn_ != nullptr) {
     if (!observed_) {
       obs_.set_observed(v1::CLOSURE_NONE);
-      ToProto(conn_->Look(), obs_.mutable_tcp_info());
+      ToProto(conn_->LastLook(), obs_.mutable_tcp_info());
     }
     if (conn_->is_open()) {
       v1::LocalAction closed = conn_->Close();

@@ -1,5 +1,6 @@
 #include "core/test_connection.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,15 +27,13 @@ const std::array<uint8_t, kChunk>& Filler() {
 
 }  // namespace
 
-TestConnection::TestConnection(Socket socket)
-    : socket_(std::move(socket)), timer_(socket_.get_executor()) {
-  boost::system::error_code ec;
-  remote_ = socket_.remote_endpoint(ec);
-  socket_.non_blocking(true, ec);
-}
+TestConnection::TestConnection(Socket socket, asio::ip::tcp::endpoint remote)
+    : socket_(std::move(socket)), timer_(socket_.get_executor()), remote_(remote) {}
 
-std::shared_ptr<TestConnection> TestConnection::Adopt(Socket socket) {
-  return std::make_shared<TestConnection>(std::move(socket));
+std::shared_ptr<TestConnection> TestConnection::Adopt(Socket socket, asio::ip::tcp::endpoint peer) {
+  boost::system::error_code ec;
+  socket.non_blocking(true, ec);
+  return std::make_shared<TestConnection>(std::move(socket), peer);
 }
 
 asio::awaitable<TestConnection::Connected> TestConnection::Connect(
@@ -51,7 +50,7 @@ asio::awaitable<TestConnection::Connected> TestConnection::Connect(
     out.result.error = ec.value();
     co_return out;
   }
-  auto connection = std::make_shared<TestConnection>(std::move(socket));
+  auto connection = std::make_shared<TestConnection>(std::move(socket), peer);
   int fd = connection->fd();
   if (::connect(fd, peer.data(), static_cast<socklen_t>(peer.size())) != 0) {
     if (errno != EINPROGRESS) {
@@ -64,16 +63,15 @@ asio::awaitable<TestConnection::Connected> TestConnection::Connect(
       out.result.look = connection->Look();
       co_return out;
     }
-    out.result.look = connection->Look();
     int err = 0;
     socklen_t len = sizeof(err);
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     if (err != 0) {
       out.result.error = err;
+      out.result.look = connection->LookAfterError(err);
       co_return out;
     }
   }
-  connection->remote_ = peer;
   connection->active_open_ = true;
   out.connection = std::move(connection);
   co_return out;
@@ -85,6 +83,21 @@ SocketLook TestConnection::Look() {
   look.bytes_acked = std::min(look.bytes_acked, bytes_sent_);
   return look;
 }
+
+// Linux reports a pending socket error (sk_err: a reset, a timeout, a refusal) once: the
+// recv(), send() or getsockopt(SO_ERROR) that returns it clears it, and with it poll()'s
+// POLLERR. Nothing else a failing call changes shows in a look (state, TCP_INFO counters,
+// unread bytes are as they were), and a read that returns 0 changes nothing at all. So the
+// look before the failing call is the look after it with POLLERR back, for every error that
+// came from sk_err: all but EPIPE (send after our own shutdown or the peer's FIN: sk_err was
+// empty) and ENOTCONN (recv on a closed socket without an error).
+SocketLook TestConnection::LookAfterError(int error) {
+  SocketLook look = Look();
+  if (error != 0 && error != EPIPE && error != ENOTCONN) look.revents |= POLLERR;
+  return look;
+}
+
+SocketLook TestConnection::LastLook() { return socket_.is_open() ? Look() : closing_look_; }
 
 asio::awaitable<bool> TestConnection::WaitReady(Socket::wait_type what,
                                                 Clock::time_point deadline) {
@@ -115,22 +128,26 @@ asio::awaitable<IoResult> TestConnection::ReadInto(uint8_t* out, uint64_t n, boo
   while (to_end || result.bytes < n) {
     uint8_t* dst = out != nullptr ? out + result.bytes : scratch.data();
     size_t want = to_end ? kChunk : std::min<uint64_t>(n - result.bytes, kChunk);
-    result.look = Look();
     ssize_t got = ::recv(fd(), dst, want, MSG_DONTWAIT);
     if (got > 0) {
       result.bytes += got;
       bytes_received_ += got;
-      if (to_end && result.bytes > limit) co_return result;
+      if (to_end && result.bytes > limit) {
+        result.look = Look();
+        co_return result;
+      }
       continue;
     }
     if (got == 0) {
       result.eof = true;
       fin_seen_ = true;
+      result.look = Look();  // reading the FIN changed nothing a look shows
       co_return result;
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
       result.error = errno;
+      result.look = LookAfterError(result.error);
       co_return result;
     }
     const bool ready = co_await WaitReady(Socket::wait_read, deadline);
@@ -160,7 +177,6 @@ asio::awaitable<IoResult> TestConnection::Write(std::span<const uint8_t> data,
                                                 Clock::time_point deadline) {
   IoResult result;
   while (result.bytes < data.size()) {
-    result.look = Look();
     ssize_t sent = ::send(fd(), data.data() + result.bytes, data.size() - result.bytes,
                           MSG_DONTWAIT | MSG_NOSIGNAL);
     if (sent > 0) {
@@ -171,6 +187,7 @@ asio::awaitable<IoResult> TestConnection::Write(std::span<const uint8_t> data,
     if (sent < 0 && errno == EINTR) continue;
     if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
       result.error = errno;
+      result.look = LookAfterError(result.error);
       co_return result;
     }
     const bool ready = co_await WaitReady(Socket::wait_write, deadline);
@@ -227,6 +244,7 @@ int TestConnection::ShutdownWrite() {
 v1::LocalAction TestConnection::Close(bool abortive) {
   if (!socket_.is_open()) return v1::ACTION_NOTHING;
   SocketLook look = Look();
+  closing_look_ = look;
   v1::LocalAction action;
   if (look.state == kTcpClose) {
     // Already gone: a FIN we sent earlier with shutdown() is the last thing we did.

@@ -39,7 +39,10 @@ struct IoResult {
   bool eof = false;       // a read returned 0
   int error = 0;          // errno of the failing call
   bool deadline = false;  // our own deadline fired first
-  SocketLook look;        // taken just before the call that ended the operation
+  // The socket as the call that ended the operation found it (EOF, error, deadline; or
+  // the last read of a ReadToEnd past its limit). Not taken for operations that complete:
+  // nothing reads it then, and each look costs three system calls.
+  SocketLook look;
   bool ok() const { return !eof && error == 0 && !deadline; }
 };
 
@@ -47,8 +50,8 @@ class TestConnection : public std::enable_shared_from_this<TestConnection> {
  public:
   using Socket = asio::ip::tcp::socket;
 
-  // Takes an accepted socket.
-  static std::shared_ptr<TestConnection> Adopt(Socket socket);
+  // Takes an accepted socket from `peer` (as accept() reported it).
+  static std::shared_ptr<TestConnection> Adopt(Socket socket, asio::ip::tcp::endpoint peer);
 
   // Opens a socket (bound to `source` when given) and connects with a deadline. On failure
   // the result says why and the connection is null.
@@ -95,6 +98,8 @@ class TestConnection : public std::enable_shared_from_this<TestConnection> {
   // LookAt(fd()) with bytes_acked counting application bytes only: the kernel's count
   // includes our SYN when we opened the connection, and a FIN once it is acknowledged.
   SocketLook Look();
+  // Look() while the socket is open; once closed, the look Close() took just before.
+  SocketLook LastLook();
   asio::ip::tcp::endpoint remote() const { return remote_; }
 
   uint64_t bytes_sent() const { return bytes_sent_; }
@@ -103,13 +108,17 @@ class TestConnection : public std::enable_shared_from_this<TestConnection> {
   bool fin_seen() const { return fin_seen_; }
   void set_fin_seen() { fin_seen_ = true; }
 
-  explicit TestConnection(Socket socket);
+  // `socket` must be non-blocking already; `remote` is the peer.
+  TestConnection(Socket socket, asio::ip::tcp::endpoint remote);
 
  private:
   // Waits until the socket is ready for `what`. False when the deadline fired first.
   asio::awaitable<bool> WaitReady(Socket::wait_type what, Clock::time_point deadline);
   asio::awaitable<IoResult> ReadInto(uint8_t* out, uint64_t n, bool to_end, uint64_t limit,
                                      Clock::time_point deadline);
+  // The look the failing call `error` (errno of recv/send/SO_ERROR) found: taken after it,
+  // plus the POLLERR that reporting a pending socket error cleared.
+  SocketLook LookAfterError(int error);
 
   Socket socket_;
   asio::steady_timer timer_;
@@ -120,6 +129,7 @@ class TestConnection : public std::enable_shared_from_this<TestConnection> {
   bool fin_seen_ = false;
   bool fin_sent_ = false;
   bool active_open_ = false;  // we sent the SYN (Connect), so the kernel counts it as acked
+  SocketLook closing_look_;   // taken by Close()
 };
 
 }  // namespace rstmesh

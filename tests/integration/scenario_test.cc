@@ -2,6 +2,7 @@
 // and IPv6 (::1), 50 repetitions each: both ends' class, errno, stage and action must be
 // what docs/scenarios.md says Linux does, with zero mismatches.
 #include <gtest/gtest.h>
+#include <poll.h>
 
 #include <cerrno>
 #include <future>
@@ -191,6 +192,18 @@ TEST_P(ScenarioTest, BothEndsSeeWhatLinuxPredicts) {
     ok &= stage_ok;
     EXPECT_TRUE(init.matched()) << init.detail();
     ok &= init.matched();
+    // The snapshot shows the socket as the call that ended the test found it: a pending
+    // error (reset, refusal) as POLLERR, a FIN as POLLRDHUP without POLLERR.
+    const uint32_t revents = init.tcp_info().poll_revents();
+    if (init.error_number() == ECONNRESET || init.error_number() == ECONNREFUSED) {
+      EXPECT_NE(revents & POLLERR, 0u) << "revents " << revents;
+      ok &= (revents & POLLERR) != 0;
+    }
+    if (init.observed() == v1::CLOSURE_FIN) {
+      EXPECT_EQ(revents & POLLERR, 0u) << "revents " << revents;
+      EXPECT_NE(revents & POLLRDHUP, 0u) << "revents " << revents;
+      ok &= (revents & POLLERR) == 0 && (revents & POLLRDHUP) != 0;
+    }
 
     std::optional<v1::Observation> resp = agents.ResponderObservation(
         init.task_id(), row.responder_reports ? seconds(10) : milliseconds(0));

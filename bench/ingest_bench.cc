@@ -1,0 +1,308 @@
+// Controller ingest: observations per second through AgentHub from N simulated agents (real
+// gRPC streams on loopback to a real controller), in batches as agents send them, for the
+// tasks of a real run; with the SQLite store on (a file in a temporary directory), against
+// the same streams with the store off (observations and task states not written). A batch
+// counts when its acknowledgement arrives, which the controller sends after storing it.
+#include <grpcpp/grpcpp.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "bench/bench_util.h"
+#include "controller/controller.h"
+#include "rstmesh/v1/agent_hub.grpc.pb.h"
+
+namespace rstmesh::bench {
+namespace {
+
+// The real store, except that observations and task states are not written.
+class StoreOff final : public Store {
+ public:
+  explicit StoreOff(std::unique_ptr<Store> real) : real_(std::move(real)) {}
+  absl::Status CreateRun(const RunRecord& run, const std::vector<TaskRecord>& tasks) override {
+    return real_->CreateRun(run, tasks);
+  }
+  absl::Status AddTasks(const std::string& run_id, const std::vector<TaskRecord>& tasks) override {
+    return real_->AddTasks(run_id, tasks);
+  }
+  absl::Status SetRunState(const std::string& run_id, RunState state,
+                           int64_t finished_unix_ms) override {
+    return real_->SetRunState(run_id, state, finished_unix_ms);
+  }
+  absl::Status SetTaskState(const std::string&, uint64_t, TaskState) override {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<int> InsertObservations(const std::vector<v1::Observation>& obs) override {
+    return static_cast<int>(obs.size());
+  }
+  absl::StatusOr<std::optional<RunRecord>> GetRun(const std::string& run_id) override {
+    return real_->GetRun(run_id);
+  }
+  absl::StatusOr<std::vector<RunRecord>> ListRuns() override { return real_->ListRuns(); }
+  absl::StatusOr<std::vector<TaskRecord>> GetTasks(const std::string& run_id) override {
+    return real_->GetTasks(run_id);
+  }
+  absl::StatusOr<std::vector<v1::Observation>> GetObservations(const std::string& id) override {
+    return real_->GetObservations(id);
+  }
+
+ private:
+  std::unique_ptr<Store> real_;
+};
+
+// What a real agent reports for a clean graceful_close (sizes as on the wire).
+v1::Observation Realistic(uint64_t task_id, v1::Role role, const std::string& peer) {
+  v1::Observation obs;
+  obs.set_task_id(task_id);
+  obs.set_role(role);
+  obs.set_scenario(v1::SCENARIO_GRACEFUL_CLOSE);
+  const bool initiator = role == v1::ROLE_INITIATOR;
+  obs.set_expected(initiator ? v1::CLOSURE_FIN : v1::CLOSURE_NONE);
+  obs.set_observed(obs.expected());
+  obs.set_stage(initiator ? v1::STAGE_READ : v1::STAGE_UNSPECIFIED);
+  obs.set_action(initiator ? v1::ACTION_FIN : v1::ACTION_FIN);
+  obs.set_bytes_sent(initiator ? 576 : 1024);
+  obs.set_bytes_received(initiator ? 1024 : 576);
+  obs.set_time_to_observe_us(180 + task_id % 97);
+  v1::TcpInfoSnapshot* info = obs.mutable_tcp_info();
+  info->set_state(initiator ? 8 : 7);
+  info->set_rtt_us(45 + task_id % 13);
+  info->set_rttvar_us(20);
+  info->set_bytes_acked(initiator ? 576 : 1024);
+  info->set_bytes_received(initiator ? 1024 : 576);
+  info->set_poll_revents(0x2005);
+  obs.set_peer(peer);
+  obs.set_matched(true);
+  return obs;
+}
+
+class SimulatedAgent {
+ public:
+  SimulatedAgent(std::shared_ptr<grpc::Channel> channel, std::string id)
+      : stub_(v1::AgentHub::NewStub(channel)), id_(std::move(id)) {}
+  ~SimulatedAgent() { Close(); }
+
+  bool Register(int port) {
+    stream_ = stub_->Connect(&context_);
+    v1::AgentMessage hello;
+    v1::AgentInfo* info = hello.mutable_hello()->mutable_agent();
+    info->set_id(id_);
+    info->set_data_endpoint(absl::StrCat("127.0.0.1:", port));
+    info->set_closed_port(port + 1);
+    info->set_incarnation(absl::StrCat(id_, "-", ::getpid()));
+    (*info->mutable_labels())["zone"] = "bench";
+    if (!stream_->Write(hello)) return false;
+    v1::ControllerMessage welcome;
+    if (!stream_->Read(&welcome) || !welcome.has_welcome()) return false;
+    reader_ = std::thread([this] { ReadLoop(); });
+    return true;
+  }
+
+  void Add(v1::Observation obs) { outbox_.push_back(std::move(obs)); }
+
+  // Sends everything in batches of `batch`, at most `window` unacknowledged.
+  void SendAll(size_t batch, size_t window) {
+    uint64_t sequence = 0;
+    for (size_t at = 0; at < outbox_.size(); at += batch) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return sequence - acked_ < window || closed_; });
+        if (closed_) return;
+      }
+      v1::AgentMessage message;
+      v1::ObservationBatch* b = message.mutable_batch();
+      b->set_sequence(++sequence);
+      for (size_t i = at; i < std::min(outbox_.size(), at + batch); ++i) {
+        *b->add_observations() = outbox_[i];
+      }
+      if (!stream_->Write(message)) return;
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return acked_ == sequence || closed_; });
+  }
+
+  void Close() {
+    if (!stream_) return;
+    stream_->WritesDone();
+    context_.TryCancel();
+    if (reader_.joinable()) reader_.join();
+    stream_->Finish();
+    stream_.reset();
+  }
+
+ private:
+  void ReadLoop() {
+    v1::ControllerMessage message;
+    while (stream_->Read(&message)) {
+      if (message.has_ack()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        acked_ = std::max<uint64_t>(acked_, message.ack().sequence());
+        cv_.notify_all();
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+
+  std::unique_ptr<v1::AgentHub::Stub> stub_;
+  std::string id_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>> stream_;
+  std::thread reader_;
+  std::vector<v1::Observation> outbox_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t acked_ = 0;
+  bool closed_ = false;
+};
+
+struct Outcome {
+  double per_second = 0;
+  uint64_t observations = 0;
+  double controller_cpu_s = 0;
+  std::string error;
+};
+
+Outcome Measure(bool store_on, int agents, int repetitions, size_t batch, size_t window,
+                const std::string& dir) {
+  Outcome out;
+  std::filesystem::remove_all(dir);
+  ControllerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.data_dir = dir;
+  options.heartbeat_interval = std::chrono::milliseconds(1000);
+  options.agent_timeout = std::chrono::milliseconds(60000);
+  options.runs.max_closures_per_second = 0.1;  // nothing is dispatched: the agents are fake
+  if (!store_on) {
+    options.open_store = [](const std::string& path) -> absl::StatusOr<std::unique_ptr<Store>> {
+      auto real = SqliteStore::Open(path);
+      if (!real.ok()) return real.status();
+      return std::unique_ptr<Store>(std::make_unique<StoreOff>(std::move(*real)));
+    };
+  }
+  Controller controller(options);
+  if (absl::Status started = controller.Start(); !started.ok()) {
+    out.error = started.ToString();
+    return out;
+  }
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", controller.port()),
+                                     grpc::InsecureChannelCredentials());
+  std::vector<std::unique_ptr<SimulatedAgent>> sims;
+  std::map<std::string, SimulatedAgent*> by_id;
+  v1::Plan plan;
+  for (int i = 0; i < agents; ++i) {
+    const std::string id = absl::StrCat("sim-", i);
+    sims.push_back(std::make_unique<SimulatedAgent>(channel, id));
+    if (!sims.back()->Register(20000 + 2 * i)) {
+      out.error = "a simulated agent could not register";
+      return out;
+    }
+    by_id[id] = sims.back().get();
+    plan.mutable_selector()->add_agents(id);
+  }
+  plan.set_name("ingest");
+  plan.mutable_pattern()->set_kind(v1::PATTERN_KIND_FULL_MESH);
+  v1::ScenarioRun* run = plan.add_scenarios();
+  run->set_name("graceful_close");
+  run->set_repetitions(repetitions);
+  absl::StatusOr<std::string> run_id = controller.runs().StartRun(plan);
+  if (!run_id.ok()) {
+    out.error = run_id.status().ToString();
+    return out;
+  }
+  absl::StatusOr<std::vector<TaskRecord>> tasks = controller.store().GetTasks(*run_id);
+  if (!tasks.ok()) {
+    out.error = tasks.status().ToString();
+    return out;
+  }
+  for (const TaskRecord& task : *tasks) {
+    by_id.at(task.source)->Add(Realistic(task.task_id, v1::ROLE_INITIATOR, "127.0.0.2:7402"));
+    by_id.at(task.target)->Add(Realistic(task.task_id, v1::ROLE_RESPONDER, "127.0.0.1:40000"));
+    out.observations += 2;
+  }
+  const double cpu0 = CpuSeconds();
+  const auto t0 = Clock::now();
+  std::vector<std::thread> senders;
+  for (auto& sim : sims) {
+    senders.emplace_back([&, s = sim.get()] { s->SendAll(batch, window); });
+  }
+  for (std::thread& t : senders) t.join();
+  const double elapsed = Seconds(Clock::now() - t0);
+  out.controller_cpu_s = CpuSeconds() - cpu0;  // the agents' side included (same process)
+  out.per_second = out.observations / elapsed;
+  if (store_on) {  // every acknowledged observation is in the store
+    auto stored = controller.store().GetObservations(*run_id);
+    if (!stored.ok() || stored->size() != out.observations) {
+      out.error = absl::StrCat("stored ", stored.ok() ? stored->size() : 0, " of ",
+                               out.observations, " observations");
+    }
+  }
+  for (auto& sim : sims) sim->Close();
+  controller.Stop(std::chrono::milliseconds(200));
+  return out;
+}
+
+}  // namespace
+}  // namespace rstmesh::bench
+
+int main(int argc, char** argv) {
+  using namespace rstmesh::bench;
+  CLI::App app{"Controller ingest through AgentHub, SQLite store on against off (Markdown)"};
+  int agents = 8, repetitions = 400, rounds = 3;
+  size_t batch = 512, window = 8;
+  app.add_option("--agents", agents, "Simulated agents (one gRPC stream each)")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 200));
+  app.add_option("--repetitions", repetitions,
+                 "graceful_close repetitions per pair of the full mesh (2 observations each)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--batch", batch, "Observations per batch (the agent sends up to 512)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--window", window, "Unacknowledged batches per agent")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--rounds", rounds, "Measurements per side (alternating); medians compared")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 20));
+  CLI11_PARSE(app, argc, argv);
+  char tmpl[] = "/tmp/rstmesh-ingest-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const uint64_t observations = 2ull * agents * (agents - 1) * repetitions;
+  std::printf(
+      "### Controller ingest: %d agents, %llu observations per measurement, batches of "
+      "%zu, %zu in flight per agent\n\n",
+      agents, static_cast<unsigned long long>(observations), batch, window);
+  Table table({"store", "observations/s (median)", "each round", "CPU s per 100k (process)"});
+  std::vector<double> on, off, on_cpu, off_cpu;
+  std::string on_rounds, off_rounds;
+  int failures = 0;
+  for (int r = 0; r < rounds; ++r) {
+    for (bool store_on : {true, false}) {
+      Outcome o = Measure(store_on, agents, repetitions, batch, window, dir + "/db");
+      if (!o.error.empty()) {
+        std::fprintf(stderr, "ingest_bench: %s\n", o.error.c_str());
+        ++failures;
+        continue;
+      }
+      (store_on ? on : off).push_back(o.per_second);
+      (store_on ? on_cpu : off_cpu).push_back(o.controller_cpu_s * 1e5 / o.observations);
+      std::string& list = store_on ? on_rounds : off_rounds;
+      list += (list.empty() ? "" : ", ") + Fmt(o.per_second);
+    }
+  }
+  table.Row({"SQLite on", Fmt(Median(on)), on_rounds, Fmt(Median(on_cpu), 2)});
+  table.Row({"off", Fmt(Median(off)), off_rounds, Fmt(Median(off_cpu), 2)});
+  std::printf("\nstore on / store off: %s\n\n",
+              Fmt(Median(off) > 0 ? Median(on) / Median(off) : 0, 2).c_str());
+  std::filesystem::remove_all(dir);
+  return failures == 0 ? 0 : 1;
+}
