@@ -7,7 +7,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 300
 FUZZ_TARGETS := header plan agent_message
 
-.PHONY: all deps build test demo fuzz clean format
+.PHONY: all deps build test demo fuzz bench clean format
 
 all: build
 
@@ -23,6 +23,14 @@ build: deps $(BUILD)/CMakeCache.txt
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 900
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
+
+# Benchmarks in Release: figures and ratios against baselines measured in the same run, with
+# the machine's description, written to docs/benchmarks.md (BENCH_ARGS go to the script).
+BENCH_BUILD ?= build-release
+bench: deps
+	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BENCH_BUILD) -j$(JOBS) --target closure_bench ingest_bench footprint_bench scale_bench
+	@bash scripts/bench.sh $(BENCH_BUILD) docs/benchmarks.md $(BENCH_ARGS)
 
 # libFuzzer (clang + ASan) on the test header, plans and agent messages: each target runs
 # FUZZ_SECONDS from fuzz/corpus/<target> (plus what earlier runs found, kept in FUZZ_BUILD).
@@ -51,4 +59,4 @@ format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
 
 clean:
-	@rm -rf $(BUILD)
+	@rm -rf $(BUILD) $(BENCH_BUILD)

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/bench_util.h"
+#include "bench/observations.h"
 #include "controller/controller.h"
 #include "rstmesh/v1/agent_hub.grpc.pb.h"
 
@@ -55,32 +56,6 @@ class StoreOff final : public Store {
  private:
   std::unique_ptr<Store> real_;
 };
-
-// What a real agent reports for a clean graceful_close (sizes as on the wire).
-v1::Observation Realistic(uint64_t task_id, v1::Role role, const std::string& peer) {
-  v1::Observation obs;
-  obs.set_task_id(task_id);
-  obs.set_role(role);
-  obs.set_scenario(v1::SCENARIO_GRACEFUL_CLOSE);
-  const bool initiator = role == v1::ROLE_INITIATOR;
-  obs.set_expected(initiator ? v1::CLOSURE_FIN : v1::CLOSURE_NONE);
-  obs.set_observed(obs.expected());
-  obs.set_stage(initiator ? v1::STAGE_READ : v1::STAGE_UNSPECIFIED);
-  obs.set_action(initiator ? v1::ACTION_FIN : v1::ACTION_FIN);
-  obs.set_bytes_sent(initiator ? 576 : 1024);
-  obs.set_bytes_received(initiator ? 1024 : 576);
-  obs.set_time_to_observe_us(180 + task_id % 97);
-  v1::TcpInfoSnapshot* info = obs.mutable_tcp_info();
-  info->set_state(initiator ? 8 : 7);
-  info->set_rtt_us(45 + task_id % 13);
-  info->set_rttvar_us(20);
-  info->set_bytes_acked(initiator ? 576 : 1024);
-  info->set_bytes_received(initiator ? 1024 : 576);
-  info->set_poll_revents(0x2005);
-  obs.set_peer(peer);
-  obs.set_matched(true);
-  return obs;
-}
 
 class SimulatedAgent {
  public:
@@ -206,6 +181,15 @@ Outcome Measure(bool store_on, int agents, int repetitions, size_t batch, size_t
     }
     by_id[id] = sims.back().get();
     plan.mutable_selector()->add_agents(id);
+  }
+  // The controller welcomes an agent just before it registers it: wait for the registry.
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (controller.registry().Agents().size() < static_cast<size_t>(agents)) {
+    if (Clock::now() > deadline) {
+      out.error = "the simulated agents did not all register";
+      return out;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   plan.set_name("ingest");
   plan.mutable_pattern()->set_kind(v1::PATTERN_KIND_FULL_MESH);

@@ -26,6 +26,7 @@ void AgentRegistry::Register(const v1::AgentInfo& info,
       if (it->second.info.incarnation() != info.incarnation()) restarted = on_lost_;
     }
     agents_[info.id()] = {info, std::move(connection), Clock::now()};
+    ++generation_;
   }
   if (replaced != nullptr) replaced->Close();
   if (restarted) restarted(info.id());
@@ -39,6 +40,7 @@ void AgentRegistry::Unregister(const std::string& agent_id, const AgentConnectio
     auto it = agents_.find(agent_id);
     if (it == agents_.end() || it->second.connection.get() != connection) return;
     agents_.erase(it);
+    ++generation_;
     listener = on_lost_;
   }
   if (listener) listener(agent_id);
@@ -59,6 +61,7 @@ std::vector<std::string> AgentRegistry::ExpireSilent(Clock::duration timeout) {
       if (now - it->second.last_heard > timeout) {
         expired.emplace_back(it->first, std::move(it->second.connection));
         it = agents_.erase(it);
+        ++generation_;
       } else {
         ++it;
       }
@@ -79,6 +82,11 @@ std::vector<v1::AgentInfo> AgentRegistry::Agents() const {
   std::vector<v1::AgentInfo> out;
   for (const auto& [id, entry] : agents_) out.push_back(entry.info);
   return out;
+}
+
+uint64_t AgentRegistry::generation() const {
+  absl::MutexLock lock(&mu_);
+  return generation_;
 }
 
 bool AgentRegistry::IsConnected(const std::string& agent_id) const {

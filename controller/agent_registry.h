@@ -47,6 +47,9 @@ class AgentRegistry {
   std::vector<std::string> ExpireSilent(Clock::duration timeout);
 
   std::vector<v1::AgentInfo> Agents() const;  // sorted by id
+  // Changes whenever the set of agents or their registrations change (not on heartbeats):
+  // a copy of Agents() stays current while this stays the same.
+  uint64_t generation() const;
   bool IsConnected(const std::string& agent_id) const;
   bool Send(const std::string& agent_id, v1::ControllerMessage message);
 
@@ -58,6 +61,7 @@ class AgentRegistry {
   };
   mutable absl::Mutex mu_;
   std::map<std::string, Entry> agents_ ABSL_GUARDED_BY(mu_);
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   LostListener on_lost_ ABSL_GUARDED_BY(mu_);
   LostListener on_registered_ ABSL_GUARDED_BY(mu_);
 };

@@ -451,12 +451,19 @@ std::vector<std::string> RunManager::Tick() {
       ++it;
     }
   }
+  if (runs_.empty()) return finished;
   const auto now = Clock::now();
-  std::map<std::string, v1::AgentInfo> agents;
-  for (v1::AgentInfo& a : registry_->Agents()) {
-    lost_agents_.erase(a.id());
-    agents[a.id()] = std::move(a);
+  // Every tick needs the agents; copying them costs, with thousands of agents, far more
+  // than the tick itself: only when they changed.
+  if (const uint64_t generation = registry_->generation(); generation != agents_generation_) {
+    agents_generation_ = generation;
+    agents_.clear();
+    for (v1::AgentInfo& a : registry_->Agents()) {
+      lost_agents_.erase(a.id());
+      agents_[a.id()] = std::move(a);
+    }
   }
+  const std::map<std::string, v1::AgentInfo>& agents = agents_;
   for (auto& [run_id, run] : runs_) {
     const v1::Limits& limits = run.record.plan.limits();
     const int limit = limits.concurrency_per_agent() > 0
@@ -465,7 +472,8 @@ std::vector<std::string> RunManager::Tick() {
     const auto spacing =
         std::max(std::chrono::milliseconds(limits.pair_spacing_ms()), options_.min_pair_spacing);
     const bool past_deadline = now > run.deadline;
-    for (size_t i = 0; i < run.tasks.size(); ++i) {
+    while (run.next_open < run.tasks.size() && run.tasks[run.next_open].final) ++run.next_open;
+    for (size_t i = run.next_open; i < run.tasks.size(); ++i) {
       LiveTask& task = run.tasks[i];
       if (task.final) continue;
       if (past_deadline) {

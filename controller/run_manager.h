@@ -123,6 +123,7 @@ class RunManager {
     RunRecord record;
     std::vector<LiveTask> tasks;  // by index: task id = run number << 32 | (index + 1)
     size_t next_pending = 0;      // tasks before it are all assigned or final
+    size_t next_open = 0;         // tasks before it are all final
     size_t final_count = 0;
     bool cancelled = false;
     bool finished = false;  // all tasks final; leaves runs_ at the next tick
@@ -166,6 +167,9 @@ class RunManager {
   std::map<std::string, LiveRun> runs_ ABSL_GUARDED_BY(mu_);   // active runs only
   std::map<std::string, int> in_flight_ ABSL_GUARDED_BY(mu_);  // per initiator agent
   std::set<std::string> lost_agents_ ABSL_GUARDED_BY(mu_);     // gone and not back yet
+  // The registry's agents as of `agents_generation_` (refreshed by Tick when it changes).
+  std::map<std::string, v1::AgentInfo> agents_ ABSL_GUARDED_BY(mu_);
+  uint64_t agents_generation_ ABSL_GUARDED_BY(mu_) = ~uint64_t{0};
   std::map<std::pair<std::string, std::string>, Clock::time_point> pair_last_ ABSL_GUARDED_BY(mu_);
   struct Bucket {
     double tokens = 0;

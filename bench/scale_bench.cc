@@ -1,0 +1,384 @@
+// Scale: one controller (a real process, plaintext on loopback) and many agent sessions.
+//  1. N simulated agents, each its own gRPC connection and AgentHub stream (this process,
+//     callback API): time until all are registered; the controller's RSS and CPU while only
+//     heartbeats flow (one per agent per second), against the same controller with no agent;
+//     then a plan over all of them (ring: every agent initiates one graceful_close), which the
+//     simulated agents answer at once with both ends' observations: time from StartRun to
+//     the finished report.
+//  2. A full mesh of M real agents (rstmesh-agent processes) with every scenario at its quick
+//     settings (idle_hold 500 ms), end to end through rstmeshctl.
+#include <grpcpp/grpcpp.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <regex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "bench/bench_util.h"
+#include "bench/observations.h"
+#include "rstmesh/v1/agent_hub.grpc.pb.h"
+#include "rstmesh/v1/control.grpc.pb.h"
+#include "tests/support/subprocess.h"
+
+namespace rstmesh::bench {
+namespace {
+
+using testing::Subprocess;
+
+std::atomic<uint64_t> g_registered{0};
+
+// One simulated agent: a stream that says hello, heartbeats when told, and answers every
+// assignment with the initiator's and the responder's observations of a clean close.
+class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
+ public:
+  SimAgent(const std::string& address, int index) : id_(absl::StrCat("sim-", index)) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // its own connection, as a real agent
+    channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    stub_ = v1::AgentHub::NewStub(channel_);
+    v1::AgentMessage hello;
+    v1::AgentInfo* info = hello.mutable_hello()->mutable_agent();
+    info->set_id(id_);
+    info->set_data_endpoint(absl::StrCat("10.", index / 65536 % 256, ".", index / 256 % 256, ".",
+                                         index % 256, ":7402"));
+    info->set_closed_port(7403);
+    info->set_incarnation(absl::StrCat(id_, "-", ::getpid()));
+    (*info->mutable_labels())["zone"] = absl::StrCat("zone-", index % 8);
+    stub_->async()->Connect(&context_, this);
+    AddHold();  // writes come from outside the reactions (heartbeats)
+    Write(std::move(hello));
+    StartRead(&in_);
+    StartCall();
+  }
+
+  void Heartbeat() {
+    v1::AgentMessage beat;
+    beat.mutable_heartbeat()->set_running_tasks(0);
+    Write(std::move(beat));
+  }
+
+  void Stop() {
+    context_.TryCancel();
+    RemoveHold();
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return done_; });
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    if (in_.has_welcome()) {
+      g_registered++;
+    } else if (in_.has_assignment()) {
+      const v1::Assignment& a = in_.assignment();
+      v1::AgentMessage batch;
+      batch.mutable_batch()->set_sequence(++sequence_);
+      *batch.mutable_batch()->add_observations() =
+          Realistic(a.task_id(), v1::ROLE_INITIATOR, a.target_endpoint());
+      *batch.mutable_batch()->add_observations() =
+          Realistic(a.task_id(), v1::ROLE_RESPONDER, "10.255.0.1:40000");
+      Write(std::move(batch));
+    }
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!ok) queue_.clear();
+    if (queue_.empty()) {
+      writing_ = false;
+      return;
+    }
+    current_ = std::move(queue_.front());
+    queue_.pop_front();
+    StartWrite(&current_);
+  }
+
+  void OnDone(const grpc::Status&) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  void Write(v1::AgentMessage message) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (done_) return;
+    if (writing_) {
+      queue_.push_back(std::move(message));
+      return;
+    }
+    writing_ = true;
+    current_ = std::move(message);
+    StartWrite(&current_);
+  }
+
+  std::string id_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::AgentHub::Stub> stub_;
+  grpc::ClientContext context_;
+  v1::ControllerMessage in_;
+  v1::AgentMessage current_;
+  std::deque<v1::AgentMessage> queue_;
+  uint64_t sequence_ = 0;  // only touched in OnReadDone (reactions are serialized)
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool writing_ = false;
+  bool done_ = false;
+};
+
+struct Usage {
+  double cpu_percent = 0;
+  double rss_mib = 0;
+};
+
+// The controller's CPU (% of one core) and RSS over `seconds`, sending heartbeats each
+// second for `agents` meanwhile.
+Usage Observe(const Subprocess& controller, std::vector<std::unique_ptr<SimAgent>>& agents,
+              double seconds) {
+  const double cpu0 = CpuSecondsOf(controller.pid());
+  const auto t0 = Clock::now();
+  auto next = t0;
+  while (Clock::now() - t0 < std::chrono::duration<double>(seconds)) {
+    for (auto& a : agents) a->Heartbeat();
+    next += std::chrono::seconds(1);
+    std::this_thread::sleep_until(std::min<Clock::time_point>(
+        next,
+        t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds))));
+  }
+  const double elapsed = Seconds(Clock::now() - t0);
+  return {100 * (CpuSecondsOf(controller.pid()) - cpu0) / elapsed, RssMiB(controller.pid())};
+}
+
+std::unique_ptr<Subprocess> StartController(const std::string& dir, std::string* address,
+                                            std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv = {
+      RSTMESH_CONTROLLER_BIN, "--insecure", "--listen",           "127.0.0.1:0",
+      "--data-dir",           dir,          "--metrics-listen",   "127.0.0.1:0",
+      "--heartbeat-ms",       "1000",       "--agent-timeout-ms", "15000"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto controller = std::make_unique<Subprocess>(argv);
+  auto line = controller->ReadLine(std::chrono::seconds(10));
+  std::smatch m;
+  if (!line || !std::regex_search(*line, m, std::regex(R"(grpc=(\d+))"))) return nullptr;
+  *address = "127.0.0.1:" + m[1].str();
+  return controller;
+}
+
+bool WaitFor(const std::function<bool()>& condition, std::chrono::seconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (!condition()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+size_t AgentCount(v1::Control::Stub& control) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::ListAgentsResponse response;
+  if (!control.ListAgents(&context, {}, &response).ok()) return 0;
+  return response.agents_size();
+}
+
+// Starts `plan` and follows it to its end: the last status, or an error in `*error`.
+v1::RunStatus RunToEnd(v1::Control::Stub& control, const v1::Plan& plan, std::string* error) {
+  v1::RunStatus last;
+  grpc::ClientContext start;
+  v1::StartRunRequest request;
+  *request.mutable_plan() = plan;
+  v1::StartRunResponse started;
+  if (grpc::Status s = control.StartRun(&start, request, &started); !s.ok()) {
+    *error = "StartRun: " + s.error_message();
+    return last;
+  }
+  grpc::ClientContext watch;
+  v1::WatchRunRequest w;
+  w.set_run_id(started.run_id());
+  w.set_interval_ms(50);
+  auto reader = control.WatchRun(&watch, w);
+  while (reader->Read(&last)) {
+    if (last.state() != "running") break;
+  }
+  watch.TryCancel();
+  reader->Finish();
+  if (last.state() != "finished") *error = "the run ended as '" + last.state() + "'";
+  return last;
+}
+
+int SimulatedFleet(int agents, double steady_seconds, const std::string& dir) {
+  std::string address;
+  auto controller = StartController(dir + "/sim-" + std::to_string(agents), &address);
+  if (!controller) {
+    std::fprintf(stderr, "scale_bench: the controller did not start\n");
+    return 1;
+  }
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto control = v1::Control::NewStub(channel);
+  std::vector<std::unique_ptr<SimAgent>> none;
+  Usage empty = Observe(*controller, none, std::min(steady_seconds, 5.0));
+
+  g_registered = 0;
+  std::vector<std::unique_ptr<SimAgent>> sims;
+  const auto t0 = Clock::now();
+  for (int i = 0; i < agents; ++i) sims.push_back(std::make_unique<SimAgent>(address, i));
+  const bool all = WaitFor([&] { return AgentCount(*control) == static_cast<size_t>(agents); },
+                           std::chrono::seconds(300));
+  const double connect_s = Seconds(Clock::now() - t0);
+  int failures = 0;
+  if (!all) {
+    std::fprintf(stderr, "scale_bench: only %zu of %d agents registered\n", AgentCount(*control),
+                 agents);
+    ++failures;
+  }
+  Usage steady = Observe(*controller, sims, steady_seconds);
+
+  v1::Plan plan;
+  plan.set_name("scale: ring over every agent");
+  plan.mutable_pattern()->set_kind(v1::PATTERN_KIND_RING);
+  plan.add_scenarios()->set_name("graceful_close");
+  std::string error;
+  const auto r0 = Clock::now();
+  v1::RunStatus status = RunToEnd(*control, plan, &error);
+  const double run_s = Seconds(Clock::now() - r0);
+  if (!error.empty() || status.pass() != static_cast<uint64_t>(agents)) {
+    std::fprintf(stderr, "scale_bench: ring over %d agents: %s (%llu of %llu pass)\n", agents,
+                 error.c_str(), static_cast<unsigned long long>(status.pass()),
+                 static_cast<unsigned long long>(status.total()));
+    ++failures;
+  }
+  const double rss_after_run = RssMiB(controller->pid());
+  Table table({"agents", "all registered after",
+               "controller RSS MiB: no agents / steady / after "
+               "the run",
+               "controller CPU % of a core: no agents / steady",
+               "ring plan: tasks, start to finished report"});
+  table.Row({std::to_string(agents), Fmt(connect_s, 1) + " s",
+             Fmt(empty.rss_mib, 1) + " / " + Fmt(steady.rss_mib, 1) + " / " + Fmt(rss_after_run, 1),
+             Fmt(empty.cpu_percent, 1) + " / " + Fmt(steady.cpu_percent, 1),
+             std::to_string(status.total()) + " tasks (" + std::to_string(status.pass()) +
+                 " pass), " + Fmt(run_s, 2) + " s"});
+  std::printf("\n");
+  for (auto& s : sims) s->Stop();
+  return failures;
+}
+
+int RealMesh(int agents, const std::string& dir) {
+  std::string address;
+  // The run's pace is the controller's limits, as in production; these let a 2-core
+  // machine run the mesh at the agents' speed.
+  auto controller = StartController(
+      dir + "/real", &address, {"--max-closures-per-second", "2000", "--min-pair-spacing-ms", "0"});
+  if (!controller) return 1;
+  std::vector<std::unique_ptr<Subprocess>> procs;
+  for (int i = 0; i < agents; ++i) {
+    procs.push_back(std::make_unique<Subprocess>(std::vector<std::string>{
+        RSTMESH_AGENT_BIN, "run", "--insecure", "--controller", address, "--id",
+        absl::StrCat("agent-", i), "--listen", absl::StrCat("127.0.1.", 10 + i), "--port", "0",
+        "--closed-port", "0", "--labels", absl::StrCat("zone=z", i % 4)}));
+  }
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto control = v1::Control::NewStub(channel);
+  if (!WaitFor([&] { return AgentCount(*control) == static_cast<size_t>(agents); },
+               std::chrono::seconds(60))) {
+    std::fprintf(stderr, "scale_bench: the real agents did not all register\n");
+    return 1;
+  }
+  v1::Plan plan;
+  plan.set_name("scale: full mesh, every scenario");
+  plan.mutable_pattern()->set_kind(v1::PATTERN_KIND_FULL_MESH);
+  v1::ListScenariosResponse scenarios;
+  {
+    grpc::ClientContext context;
+    control->ListScenarios(&context, {}, &scenarios);
+  }
+  for (const v1::ScenarioInfo& s : scenarios.scenarios()) {
+    v1::ScenarioRun* run = plan.add_scenarios();
+    run->set_name(s.name());
+    if (s.name() == "idle_hold") run->mutable_params()->set_idle_ms(500);
+  }
+  plan.mutable_limits()->set_concurrency_per_agent(8);
+  plan.mutable_limits()->set_pair_spacing_ms(0);
+  std::string error;
+  const double cpu0 = CpuSecondsOf(controller->pid());
+  std::vector<double> agent_cpu0;
+  for (auto& p : procs) agent_cpu0.push_back(CpuSecondsOf(p->pid()));
+  const auto t0 = Clock::now();
+  std::atomic<bool> done{false};
+  double peak_controller = 0, peak_agent = 0;
+  v1::RunStatus status;
+  std::thread runner([&] {
+    status = RunToEnd(*control, plan, &error);
+    done = true;
+  });
+  while (!done) {
+    peak_controller = std::max(peak_controller, RssMiB(controller->pid()));
+    for (auto& p : procs) {
+      p->ReadLine(std::chrono::milliseconds(0));
+      peak_agent = std::max(peak_agent, RssMiB(p->pid()));
+    }
+    controller->ReadLine(std::chrono::milliseconds(0));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  runner.join();
+  const double elapsed = Seconds(Clock::now() - t0);
+  double agents_cpu = 0;
+  for (size_t i = 0; i < procs.size(); ++i)
+    agents_cpu += CpuSecondsOf(procs[i]->pid()) - agent_cpu0[i];
+  Table table({"real agents", "tasks", "pass / deviation / inconclusive",
+               "start to finished report", "tasks/s", "controller CPU s, peak RSS MiB",
+               "agents' CPU s (all), peak RSS MiB (one)"});
+  table.Row({std::to_string(agents), std::to_string(status.total()),
+             absl::StrCat(status.pass(), " / ", status.deviation(), " / ", status.inconclusive()),
+             Fmt(elapsed, 1) + " s", Fmt(status.total() / elapsed),
+             Fmt(CpuSecondsOf(controller->pid()) - cpu0, 1) + ", " + Fmt(peak_controller, 1),
+             Fmt(agents_cpu, 1) + ", " + Fmt(peak_agent, 1)});
+  std::printf("\n");
+  if (!error.empty() || status.pass() != status.total()) {
+    std::fprintf(stderr, "scale_bench: full mesh of %d real agents: %s\n", agents, error.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace rstmesh::bench
+
+int main(int argc, char** argv) {
+  using namespace rstmesh::bench;
+  CLI::App app{"One controller, many agents (Markdown)"};
+  std::vector<int> simulated = {1000, 5000};
+  int real = 32;
+  double steady = 10;
+  app.add_option("--agents", simulated, "Simulated agent counts, each on a fresh controller")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(CLI::Range(2, 20000));
+  app.add_option("--real-agents", real, "Real agent processes in the full mesh (0: skip)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 200));
+  app.add_option("--steady-seconds", steady, "Heartbeat-only measurement")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 600.0));
+  CLI11_PARSE(app, argc, argv);
+  char tmpl[] = "/tmp/rstmesh-scale-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  int failures = 0;
+  std::printf(
+      "### Agent sessions on one controller (simulated agents, one connection each, "
+      "heartbeat 1 s)\n\n");
+  for (int n : simulated) failures += SimulatedFleet(n, steady, dir);
+  if (real > 0) {
+    std::printf("### Full mesh of real agents, every scenario (quick settings)\n\n");
+    failures += RealMesh(real, dir);
+  }
+  std::filesystem::remove_all(dir);
+  return failures == 0 ? 0 : 1;
+}
