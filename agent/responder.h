@@ -96,7 +96,8 @@ class Responder {
  private:
   struct Counters;
   asio::awaitable<void> AcceptLoop();
-  asio::awaitable<void> Serve(asio::ip::tcp::socket socket, asio::ip::tcp::endpoint peer);
+  asio::awaitable<void> Serve(asio::ip::tcp::socket socket, asio::ip::address source,
+                              uint16_t source_port);
 
   asio::io_context& io_;
   const ResponderOptions options_;
