@@ -42,6 +42,15 @@ struct Result {
   uint64_t unexpected = 0;  // outcomes other than the scenario's (rstmesh: not matched)
 };
 
+Result Tally(uint64_t closures, uint64_t unexpected, double elapsed_s, double cpu_s) {
+  Result r;
+  r.closures = closures;
+  r.unexpected = unexpected;
+  r.per_second = closures / elapsed_s;
+  r.cpu_ms_per_1000 = closures ? cpu_s * 1e6 / closures : 0;
+  return r;
+}
+
 // ---- rstmesh: two data planes ---------------------------------------------------------
 
 class RstmeshPair {
@@ -101,12 +110,7 @@ class RstmeshPair {
     }
     const double elapsed = Seconds(Clock::now() - t0);
     const double cpu = CpuSeconds() - cpu0;
-    Result r;
-    r.closures = done;
-    r.unexpected = unexpected;
-    r.per_second = done / elapsed;
-    r.cpu_ms_per_1000 = done ? cpu * 1e6 / done : 0;
-    return r;
+    return Tally(done, unexpected, elapsed, cpu);
   }
 
  private:
@@ -160,16 +164,23 @@ void AbortiveLinger(int fd) {
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
+// A listening socket on 127.0.0.2:port (0: any port).
+int Listen(uint16_t port) {
+  int fd = Socket();
+  int on = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+  sockaddr_in a = Address("127.0.0.2", port);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  listen(fd, 4096);
+  return fd;
+}
+
 class RawPair {
  public:
   RawPair() {
-    listener_ = Socket();
-    int on = 1;
-    setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    sockaddr_in a = Address("127.0.0.2", 0);
-    bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    listen(listener_, 4096);
+    listener_ = Listen(0);
     port_ = PortOf(listener_);
+    sockaddr_in a = Address("127.0.0.2", 0);
     closed_ = Socket();  // bound, never listening: connections to it are refused
     bind(closed_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
     closed_port_ = PortOf(closed_);
@@ -250,18 +261,8 @@ class RawPair {
     for (std::thread& t : servers) t.join();
     // A fresh listener for the next phase (a shut-down one accepts no more).
     close(listener_);
-    listener_ = Socket();
-    int on = 1;
-    setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    sockaddr_in a = Address("127.0.0.2", port_);
-    bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    listen(listener_, 4096);
-    Result r;
-    r.closures = done;
-    r.unexpected = unexpected;
-    r.per_second = done / elapsed;
-    r.cpu_ms_per_1000 = done ? cpu * 1e6 / done : 0;
-    return r;
+    listener_ = Listen(port_);
+    return Tally(done, unexpected, elapsed, cpu);
   }
 
  private:
