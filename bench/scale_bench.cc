@@ -213,7 +213,8 @@ v1::RunStatus RunToEnd(v1::Control::Stub& control, const v1::Plan& plan, std::st
   return last;
 }
 
-int SimulatedFleet(int agents, double steady_seconds, const std::string& dir) {
+int SimulatedFleet(int agents, double steady_seconds, int random_k, int repetitions,
+                   const std::string& dir) {
   std::string address;
   auto controller = StartController(dir + "/sim-" + std::to_string(agents), &address);
   if (!controller) {
@@ -240,31 +241,60 @@ int SimulatedFleet(int agents, double steady_seconds, const std::string& dir) {
   }
   Usage steady = Observe(*controller, sims, steady_seconds);
 
-  v1::Plan plan;
-  plan.set_name("scale: ring over every agent");
-  plan.mutable_pattern()->set_kind(v1::PATTERN_KIND_RING);
-  plan.add_scenarios()->set_name("graceful_close");
-  std::string error;
-  const auto r0 = Clock::now();
-  v1::RunStatus status = RunToEnd(*control, plan, &error);
-  const double run_s = Seconds(Clock::now() - r0);
-  if (!error.empty() || status.pass() != static_cast<uint64_t>(agents)) {
-    std::fprintf(stderr, "scale_bench: ring over %d agents: %s (%llu of %llu pass)\n", agents,
-                 error.c_str(), static_cast<unsigned long long>(status.pass()),
-                 static_cast<unsigned long long>(status.total()));
-    ++failures;
-  }
+  // Runs `plan` to its end: its last status, the time it took and the controller's CPU.
+  struct Timed {
+    v1::RunStatus status;
+    double seconds = 0;
+    double controller_cpu_s = 0;
+  };
+  auto timed = [&](const v1::Plan& plan) {
+    Timed t;
+    std::string error;
+    const double cpu0 = CpuSecondsOf(controller->pid());
+    const auto r0 = Clock::now();
+    t.status = RunToEnd(*control, plan, &error);
+    t.seconds = Seconds(Clock::now() - r0);
+    t.controller_cpu_s = CpuSecondsOf(controller->pid()) - cpu0;
+    if (!error.empty() || t.status.pass() != t.status.total() || t.status.total() == 0) {
+      std::fprintf(stderr, "scale_bench: %s over %d agents: %s (%llu of %llu pass)\n",
+                   plan.name().c_str(), agents, error.c_str(),
+                   static_cast<unsigned long long>(t.status.pass()),
+                   static_cast<unsigned long long>(t.status.total()));
+      ++failures;
+    }
+    return t;
+  };
+  v1::Plan ring;
+  ring.set_name("ring over every agent");
+  ring.mutable_pattern()->set_kind(v1::PATTERN_KIND_RING);
+  ring.add_scenarios()->set_name("graceful_close");
+  const Timed ring_run = timed(ring);
   const double rss_after_run = RssMiB(controller->pid());
+  // A large run: every agent to k random peers, `repetitions` times, so that most tasks
+  // wait behind the per-agent limits while the scheduler works.
+  v1::Plan big;
+  big.set_name("random_k over every agent");
+  big.mutable_pattern()->set_kind(v1::PATTERN_KIND_RANDOM_K);
+  big.mutable_pattern()->set_k(random_k);
+  big.mutable_pattern()->set_seed(7);
+  v1::ScenarioRun* run = big.add_scenarios();
+  run->set_name("graceful_close");
+  run->set_repetitions(repetitions);
+  const Timed big_run = timed(big);
   Table table({"agents", "all registered after",
-               "controller RSS MiB: no agents / steady / after "
-               "the run",
+               "controller RSS MiB: no agents / steady / after the ring",
                "controller CPU % of a core: no agents / steady",
-               "ring plan: tasks, start to finished report"});
-  table.Row({std::to_string(agents), Fmt(connect_s, 1) + " s",
-             Fmt(empty.rss_mib, 1) + " / " + Fmt(steady.rss_mib, 1) + " / " + Fmt(rss_after_run, 1),
-             Fmt(empty.cpu_percent, 1) + " / " + Fmt(steady.cpu_percent, 1),
-             std::to_string(status.total()) + " tasks (" + std::to_string(status.pass()) +
-                 " pass), " + Fmt(run_s, 2) + " s"});
+               "ring plan: tasks, start to finished report",
+               "random_k plan: tasks, start to finished report, controller CPU s, RSS MiB"});
+  table.Row(
+      {std::to_string(agents), Fmt(connect_s, 1) + " s",
+       Fmt(empty.rss_mib, 1) + " / " + Fmt(steady.rss_mib, 1) + " / " + Fmt(rss_after_run, 1),
+       Fmt(empty.cpu_percent, 1) + " / " + Fmt(steady.cpu_percent, 1),
+       std::to_string(ring_run.status.total()) + " tasks (" +
+           std::to_string(ring_run.status.pass()) + " pass), " + Fmt(ring_run.seconds, 2) + " s",
+       std::to_string(big_run.status.total()) + " tasks (" + std::to_string(big_run.status.pass()) +
+           " pass), " + Fmt(big_run.seconds, 2) + " s, " + Fmt(big_run.controller_cpu_s, 1) + ", " +
+           Fmt(RssMiB(controller->pid()), 1)});
   std::printf("\n");
   for (auto& s : sims) s->Stop();
   return failures;
@@ -357,6 +387,13 @@ int main(int argc, char** argv) {
   std::vector<int> simulated = {1000, 5000};
   int real = 32;
   double steady = 10;
+  int random_k = 8, repetitions = 9;
+  app.add_option("--random-k", random_k, "Peers per agent in the large plan")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  app.add_option("--repetitions", repetitions, "Repetitions per pair in the large plan")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   app.add_option("--agents", simulated, "Simulated agent counts, each on a fresh controller")
       ->delimiter(',')
       ->capture_default_str()
@@ -374,7 +411,7 @@ int main(int argc, char** argv) {
   std::printf(
       "### Agent sessions on one controller (simulated agents, one connection each, "
       "heartbeat 1 s)\n\n");
-  for (int n : simulated) failures += SimulatedFleet(n, steady, dir);
+  for (int n : simulated) failures += SimulatedFleet(n, steady, random_k, repetitions, dir);
   if (real > 0) {
     std::printf("### Full mesh of real agents, every scenario (quick settings)\n\n");
     failures += RealMesh(real, dir);

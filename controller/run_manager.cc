@@ -111,6 +111,8 @@ absl::Status RunManager::Load(const RunRecord& record) {
   for (const TaskRecord& t : *tasks) {
     LiveTask live;
     live.record = t;
+    live.source_party = run.PartyOf(t.source);
+    live.target_party = run.PartyOf(t.target);
     live.timeout = TaskTimeout(record.plan, t.params);
     live.probe = ProbeFromObservation(t.params, nullptr, false);
     index[t.task_id] = run.tasks.size();
@@ -390,6 +392,8 @@ void RunManager::AdvanceDiscovery(LiveRun& run) {
     LiveTask live;
     live.timeout = TaskTimeout(run.record.plan, t.params);
     live.probe = ProbeFromObservation(t.params, nullptr, false);
+    live.source_party = run.PartyOf(t.source);
+    live.target_party = run.PartyOf(t.target);
     live.record = std::move(t);
     run.tasks.push_back(std::move(live));
   }
@@ -472,6 +476,17 @@ std::vector<std::string> RunManager::Tick() {
     const auto spacing =
         std::max(std::chrono::milliseconds(limits.pair_spacing_ms()), options_.min_pair_spacing);
     const bool past_deadline = now > run.deadline;
+    // Per party, once per tick: its registration, its tests in flight, and whether its
+    // token bucket ran dry in this tick (it cannot refill before the next).
+    const size_t parties = run.parties.size();
+    std::vector<const v1::AgentInfo*> present(parties, nullptr);
+    std::vector<int*> flight(parties);
+    std::vector<bool> rate_dry(parties, false);
+    for (size_t k = 0; k < parties; ++k) {
+      auto it = agents.find(run.parties[k]);
+      if (it != agents.end()) present[k] = &it->second;
+      flight[k] = &in_flight_[run.parties[k]];  // std::map: the address stays valid
+    }
     while (run.next_open < run.tasks.size() && run.tasks[run.next_open].final) ++run.next_open;
     for (size_t i = run.next_open; i < run.tasks.size(); ++i) {
       LiveTask& task = run.tasks[i];
@@ -486,9 +501,8 @@ std::vector<std::string> RunManager::Tick() {
         if (now - task.assigned_at > task.timeout) Finalize(run, task, TaskState::kTimedOut);
       } else if (i >= run.next_pending) {
         const std::string& source = task.record.source;
-        auto src = agents.find(source);
-        auto dst = agents.find(task.record.target);
-        if (src == agents.end() || dst == agents.end()) {
+        const v1::AgentInfo* dst = present[task.target_party];
+        if (present[task.source_party] == nullptr || dst == nullptr) {
           // Known lost: at once. Not seen since this controller (re)started: after a grace.
           if (lost_agents_.count(source) || lost_agents_.count(task.record.target) ||
               now - run.loaded_at > options_.reconnect_grace) {
@@ -496,7 +510,14 @@ std::vector<std::string> RunManager::Tick() {
           }
           continue;
         }
-        if (in_flight_[source] >= limit) continue;
+        if (*flight[task.source_party] >= limit) continue;
+        if (rate_dry[task.source_party]) {
+          if (!task.rate_delayed) {
+            task.rate_delayed = true;
+            ++limit_counts_.rate_delayed;
+          }
+          continue;
+        }
         auto pair = std::make_pair(source, task.record.target);
         if (spacing.count() > 0 && pair_last_.count(pair) && now - pair_last_[pair] < spacing) {
           if (!task.spacing_delayed) {
@@ -515,6 +536,7 @@ std::vector<std::string> RunManager::Tick() {
             bucket.tokens + rate * std::chrono::duration<double>(now - bucket.refilled).count());
         bucket.refilled = now;
         if (bucket.tokens < 1.0) {
+          rate_dry[task.source_party] = true;
           if (!task.rate_delayed) {
             task.rate_delayed = true;
             ++limit_counts_.rate_delayed;
@@ -527,8 +549,8 @@ std::vector<std::string> RunManager::Tick() {
         a->set_task_id(task.record.task_id);
         a->set_scenario(task.record.scenario);
         a->set_target_agent(task.record.target);
-        a->set_target_endpoint(dst->second.data_endpoint());
-        a->set_closed_port(dst->second.closed_port());
+        a->set_target_endpoint(dst->data_endpoint());
+        a->set_closed_port(dst->closed_port());
         a->set_run_key(std::string(run.key.begin(), run.key.end()));
         *a->mutable_params() = task.record.params;
         if (!registry_->Send(source, std::move(message))) {
@@ -538,9 +560,9 @@ std::vector<std::string> RunManager::Tick() {
         bucket.tokens -= 1.0;
         task.assigned = true;
         task.assigned_at = now;
-        task.target_incarnation = dst->second.incarnation();
+        task.target_incarnation = dst->incarnation();
         task.in_flight = true;
-        ++in_flight_[source];
+        ++*flight[task.source_party];
         pair_last_[pair] = now;
       }
     }

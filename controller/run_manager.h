@@ -117,7 +117,9 @@ class RunManager {
     Clock::time_point assigned_at;
     Clock::time_point initiator_at;
     std::chrono::milliseconds timeout{0};
-    IdleProbe probe;  // idle discovery: what the probe told
+    IdleProbe probe;            // idle discovery: what the probe told
+    uint32_t source_party = 0;  // LiveRun::parties index of record.source
+    uint32_t target_party = 0;  // and of record.target
   };
   struct LiveRun {
     RunRecord record;
@@ -137,6 +139,15 @@ class RunManager {
     uint32_t number = 0;              // "run-7": 7, the upper half of its task ids
     RunKey key{};                     // signs this run's test headers
     std::set<std::string> agent_ids;  // the agents it was planned over
+    // The agents its tasks name, numbered: the scheduler looks each up once per tick, not
+    // once per waiting task.
+    std::vector<std::string> parties;
+    std::map<std::string, uint32_t> party_index;
+    uint32_t PartyOf(const std::string& agent) {
+      auto [it, fresh] = party_index.emplace(agent, static_cast<uint32_t>(parties.size()));
+      if (fresh) parties.push_back(agent);
+      return it->second;
+    }
   };
 
   void Loop();
