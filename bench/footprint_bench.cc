@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/bench_util.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/wait_for.h"
 
 namespace rstmesh::bench {
 namespace {
@@ -92,13 +93,13 @@ int main(int argc, char** argv) {
       argv.insert(argv.end(), args.begin(), args.end());
       return RunProcess(argv, std::chrono::minutes(30));
     };
-    const auto deadline = Clock::now() + std::chrono::seconds(20);
-    while (ctl({"agents", "-o", "json"}).out.find("agent-2") == std::string::npos) {
-      if (Clock::now() > deadline) {
-        std::fprintf(stderr, "footprint_bench: the agents did not register\n");
-        return 1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!rstmesh::testing::WaitFor(
+            [&] {
+              return ctl({"agents", "-o", "json"}).out.find("agent-2") != std::string::npos;
+            },
+            std::chrono::seconds(20), std::chrono::milliseconds(100))) {
+      std::fprintf(stderr, "footprint_bench: the agents did not register\n");
+      return 1;
     }
     std::vector<Subprocess*> all = {&controller, agents[0].get(), agents[1].get()};
     Pump(all, 1.0);  // registration settles

@@ -18,6 +18,7 @@
 #include "bench/observations.h"
 #include "controller/controller.h"
 #include "rstmesh/v1/agent_hub.grpc.pb.h"
+#include "tests/support/wait_for.h"
 
 namespace rstmesh::bench {
 namespace {
@@ -183,13 +184,11 @@ Outcome Measure(bool store_on, int agents, int repetitions, size_t batch, size_t
     plan.mutable_selector()->add_agents(id);
   }
   // The controller welcomes an agent just before it registers it: wait for the registry.
-  const auto deadline = Clock::now() + std::chrono::seconds(20);
-  while (controller.registry().Agents().size() < static_cast<size_t>(agents)) {
-    if (Clock::now() > deadline) {
-      out.error = "the simulated agents did not all register";
-      return out;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (!testing::WaitFor(
+          [&] { return controller.registry().Agents().size() == static_cast<size_t>(agents); },
+          std::chrono::seconds(20))) {
+    out.error = "the simulated agents did not all register";
+    return out;
   }
   plan.set_name("ingest");
   plan.mutable_pattern()->set_kind(v1::PATTERN_KIND_FULL_MESH);

@@ -26,11 +26,14 @@
 #include "rstmesh/v1/agent_hub.grpc.pb.h"
 #include "rstmesh/v1/control.grpc.pb.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/wait_for.h"
 
 namespace rstmesh::bench {
 namespace {
 
 using testing::Subprocess;
+using testing::WaitFor;
+constexpr std::chrono::milliseconds kPoll(50);  // each poll is a ListAgents call
 
 std::atomic<uint64_t> g_registered{0};
 
@@ -171,15 +174,6 @@ std::unique_ptr<Subprocess> StartController(const std::string& dir, std::string*
   return controller;
 }
 
-bool WaitFor(const std::function<bool()>& condition, std::chrono::seconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return true;
-}
-
 size_t AgentCount(v1::Control::Stub& control) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -231,7 +225,7 @@ int SimulatedFleet(int agents, double steady_seconds, int random_k, int repetiti
   const auto t0 = Clock::now();
   for (int i = 0; i < agents; ++i) sims.push_back(std::make_unique<SimAgent>(address, i));
   const bool all = WaitFor([&] { return AgentCount(*control) == static_cast<size_t>(agents); },
-                           std::chrono::seconds(300));
+                           std::chrono::seconds(300), kPoll);
   const double connect_s = Seconds(Clock::now() - t0);
   int failures = 0;
   if (!all) {
@@ -317,7 +311,7 @@ int RealMesh(int agents, const std::string& dir) {
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   auto control = v1::Control::NewStub(channel);
   if (!WaitFor([&] { return AgentCount(*control) == static_cast<size_t>(agents); },
-               std::chrono::seconds(60))) {
+               std::chrono::seconds(60), kPoll)) {
     std::fprintf(stderr, "scale_bench: the real agents did not all register\n");
     return 1;
   }

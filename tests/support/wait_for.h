@@ -6,13 +6,15 @@
 
 namespace rstmesh::testing {
 
-// Polls `pred` until it holds or `timeout` passes. Returns whether it held.
+// Polls `pred` every `interval` until it holds or `timeout` passes. Returns whether it
+// held. (A longer interval where each poll costs the process being measured: an RPC.)
 template <typename Pred>
-bool WaitFor(Pred pred, std::chrono::milliseconds timeout) {
+bool WaitFor(Pred pred, std::chrono::milliseconds timeout,
+             std::chrono::milliseconds interval = std::chrono::milliseconds(2)) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!pred()) {
     if (std::chrono::steady_clock::now() >= deadline) return pred();
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(interval);
   }
   return true;
 }
