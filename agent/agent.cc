@@ -2,12 +2,28 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <sys/stat.h>
+
+#include <fstream>
 #include <random>
 
 #include "absl/strings/str_cat.h"
 #include "core/endpoint.h"
+#include "core/task_id.h"
 
 namespace rstmesh {
+namespace {
+
+// The kernel's boot id and this process's network namespace (its inode).
+std::string HostIncarnation() {
+  std::string boot_id;
+  std::ifstream("/proc/sys/kernel/random/boot_id") >> boot_id;
+  struct stat ns {};
+  const bool has_ns = stat("/proc/self/ns/net", &ns) == 0;
+  return absl::StrCat(boot_id, "/netns:", has_ns ? ns.st_ino : 0);
+}
+
+}  // namespace
 
 Agent::Agent(AgentOptions options) : options_(std::move(options)), plane_(options_.threads) {}
 
@@ -17,6 +33,7 @@ absl::Status Agent::Start() {
   // Under a controller the data port acts only on headers signed with a current run key.
   options_.responder.keys = keys_;
   absl::Status started = plane_.StartResponder(options_.responder, [this](v1::Observation obs) {
+    stalls_.Annotate(obs);
     if (session_) session_->Report(std::move(obs));
   });
   if (!started.ok()) return started;
@@ -43,6 +60,7 @@ absl::Status Agent::Start() {
   session.self.set_version("0.1.0");
   session.self.set_incarnation(
       absl::StrCat(absl::Hex(std::random_device{}()), absl::Hex(std::random_device{}())));
+  session.self.set_host_incarnation(HostIncarnation());
   if (!options_.health_listen.empty()) {
     absl::StatusOr<std::unique_ptr<HealthServer>> health =
         HealthServer::Start(options_.health_listen);
@@ -50,12 +68,15 @@ absl::Status Agent::Start() {
       return absl::UnavailableError(absl::StrCat("--health-listen: ", health.status().message()));
     health_ = std::move(*health);
   }
+  max_held_ = session.max_unacked;
   session_ = std::make_unique<ControllerSession>(
       session, [this](const v1::Assignment& a) { RunAssignment(a); }, nullptr);
-  session_->set_on_run_key([keys = keys_](const v1::RunKey& k) {
+  session_->set_on_drained([this] { Resume(); });
+  session_->set_on_run_key([this, keys = keys_](const v1::RunKey& k) {
     absl::StatusOr<RunKey> key = RunKeyFromBytes(k.key());
     if (!key.ok() || k.ttl_ms() == 0) {
       keys->Forget(k.run_number());
+      ForgetRun(k.run_number());
       return;
     }
     keys->Put(k.run_number(), *key, KeyRing::Clock::now() + std::chrono::milliseconds(k.ttl_ms()));
@@ -74,7 +95,42 @@ ControllerSession::Stats Agent::session_stats() const {
   return session_ ? session_->stats() : ControllerSession::Stats{};
 }
 
+bool Agent::FirstAssignment(uint64_t task_id) {
+  absl::MutexLock lock(&assigned_mu_);
+  return assigned_[TaskId::FromRaw(task_id).run()].insert(task_id).second;
+}
+
+void Agent::ForgetRun(uint32_t run_number) {
+  absl::MutexLock lock(&assigned_mu_);
+  assigned_.erase(run_number);
+}
+
 void Agent::RunAssignment(const v1::Assignment& assignment) {
+  if (!FirstAssignment(assignment.task_id())) return;  // a resend of one it has
+  {
+    absl::MutexLock lock(&assigned_mu_);
+    if (!paused_.empty() || session_->held() >= max_held_) {
+      paused_.push_back(assignment);
+      return;
+    }
+  }
+  StartAssignment(assignment);
+}
+
+void Agent::Resume() {
+  for (;;) {
+    v1::Assignment next;
+    {
+      absl::MutexLock lock(&assigned_mu_);
+      if (paused_.empty() || session_->held() >= max_held_) return;
+      next = std::move(paused_.front());
+      paused_.pop_front();
+    }
+    StartAssignment(next);
+  }
+}
+
+void Agent::StartAssignment(const v1::Assignment& assignment) {
   Task task;
   task.task_id = assignment.task_id();
   task.scenario = assignment.scenario();
@@ -116,6 +172,7 @@ void Agent::RunAssignment(const v1::Assignment& assignment) {
   task.peer = *endpoint;
   plane_.RunTask(std::move(task), [this, run_id](v1::Observation obs) {
     obs.set_run_id(run_id);
+    stalls_.Annotate(obs);
     session_->Report(std::move(obs));
   });
 }

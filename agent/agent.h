@@ -5,13 +5,17 @@
 // Thread-safe: construct, Start(), then Stop() (or destroy) from any thread.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "agent/controller_session.h"
 #include "agent/data_plane.h"
+#include "agent/stall_watch.h"
 #include "security/health_server.h"
 
 namespace rstmesh {
@@ -43,13 +47,27 @@ class Agent {
   const std::string& id() const { return options_.id; }
 
  private:
+  // Starts the test, or holds it while the session holds too many unacknowledged
+  // observations (the controller cannot store them): paused, never dropped.
   void RunAssignment(const v1::Assignment& assignment);
+  void StartAssignment(const v1::Assignment& assignment);
+  // Starts what was held, as far as the session has room again.
+  void Resume();
+  // Whether `task_id` is new to this process (then remembered until its run's key is
+  // revoked): the controller re-sends unreported assignments after a reconnect.
+  bool FirstAssignment(uint64_t task_id);
+  void ForgetRun(uint32_t run_number);
 
   AgentOptions options_;
   DataPlane plane_;
   std::unique_ptr<ControllerSession> session_;
   std::unique_ptr<HealthServer> health_;
   std::shared_ptr<KeyRing> keys_ = std::make_shared<KeyRing>();
+  StallWatch stalls_;  // marks observations made while this process was frozen
+  absl::Mutex assigned_mu_;
+  std::map<uint32_t, absl::flat_hash_set<uint64_t>> assigned_ ABSL_GUARDED_BY(assigned_mu_);
+  std::deque<v1::Assignment> paused_ ABSL_GUARDED_BY(assigned_mu_);
+  size_t max_held_ = 0;  // the session's max_unacked
 };
 
 }  // namespace rstmesh

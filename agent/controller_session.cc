@@ -130,13 +130,18 @@ void ControllerSession::Stop() {
 void ControllerSession::Report(v1::Observation observation) {
   absl::MutexLock lock(&mu_);
   fresh_.push_back(std::move(observation));
+  ++held_;
+}
+
+size_t ControllerSession::held() const {
+  absl::MutexLock lock(&mu_);
+  return held_;
 }
 
 ControllerSession::Stats ControllerSession::stats() const {
   absl::MutexLock lock(&mu_);
   Stats out = stats_;
-  out.unacked_observations = fresh_.size();
-  for (const Batch& b : unacked_) out.unacked_observations += b.observations.size();
+  out.unacked_observations = held_;
   return out;
 }
 
@@ -153,13 +158,39 @@ void ControllerSession::OnMessage(const v1::ControllerMessage& message) {
       return;
     }
     case v1::ControllerMessage::kAck: {
-      absl::MutexLock lock(&mu_);
-      for (auto it = unacked_.begin(); it != unacked_.end(); ++it) {
-        if (it->sequence == message.ack().sequence()) {
-          stats_.acked_observations += it->observations.size();
-          unacked_.erase(it);
-          break;
+      bool drained = false;
+      {
+        absl::MutexLock lock(&mu_);
+        for (auto it = unacked_.begin(); it != unacked_.end(); ++it) {
+          if (it->sequence == message.ack().sequence()) {
+            const bool was_full = held_ >= options_.max_unacked;
+            stats_.acked_observations += it->observations.size();
+            held_ -= it->observations.size();
+            unacked_.erase(it);
+            drained = was_full && held_ < options_.max_unacked;
+            break;
+          }
         }
+      }
+      if (drained && on_drained_) on_drained_();
+      return;
+    }
+    case v1::ControllerMessage::kNack: {
+      const v1::BatchNack& nack = message.nack();
+      absl::MutexLock lock(&mu_);
+      for (Batch& b : unacked_) {
+        if (b.sequence != nack.sequence()) continue;
+        b.resend_at = std::chrono::steady_clock::now() +
+                      std::chrono::milliseconds(std::max<uint32_t>(nack.retry_after_ms(), 100));
+        ++stats_.nacked_batches;
+        // Once per distinct cause, not once per batch.
+        std::string error = absl::StrCat("controller cannot store observations: ", nack.reason());
+        if (error != stats_.last_error) {
+          std::cerr << "rstmesh-agent: " << error << "; holding " << held_
+                    << " observations and resending them" << std::endl;
+          stats_.last_error = std::move(error);
+        }
+        break;
       }
       return;
     }
@@ -230,30 +261,28 @@ void ControllerSession::Run() {
         stop = stopping_;
         done = stream_done_;
         if (!stop && !done && welcomed_) {
-          // After a (re)connect, everything unacknowledged goes again, oldest first.
+          // After a (re)connect, everything unacknowledged goes again, oldest first; on a
+          // stream, what a nack refused goes again when the nack said.
+          const auto now = std::chrono::steady_clock::now();
+          for (Batch& b : unacked_) {
+            if (!resent || (b.resend_at && *b.resend_at <= now)) {
+              b.resend_at.reset();
+              out.push_back(BatchMessage(b));
+            }
+          }
           if (!resent) {
-            for (const Batch& b : unacked_) out.push_back(BatchMessage(b));
             resent = true;
             backoff = options_.backoff_min;
           }
           while (!fresh_.empty()) {
             size_t n = std::min(fresh_.size(), options_.batch_max);
-            Batch batch{next_sequence_++, {}};
+            Batch batch{next_sequence_++, {}, std::nullopt};
             batch.observations.assign(std::make_move_iterator(fresh_.begin()),
                                       std::make_move_iterator(fresh_.begin() + n));
             fresh_.erase(fresh_.begin(), fresh_.begin() + n);
             out.push_back(BatchMessage(batch));
             unacked_.push_back(std::move(batch));
           }
-          // Bounded memory: past the limit the oldest unacknowledged batch goes.
-          size_t held = 0;
-          for (const Batch& b : unacked_) held += b.observations.size();
-          while (held > options_.max_unacked && !unacked_.empty()) {
-            held -= unacked_.front().observations.size();
-            stats_.dropped_observations += unacked_.front().observations.size();
-            unacked_.pop_front();
-          }
-          auto now = std::chrono::steady_clock::now();
           if (now - last_heartbeat >= heartbeat_interval_) {
             last_heartbeat = now;
             v1::AgentMessage m;

@@ -1,7 +1,9 @@
 // ControllerSession: the agent's end of AgentHub.Connect. Dials the controller, says hello,
 // hands assignments to the caller, and sends observations in numbered batches. A batch is
 // kept until the controller acknowledges it (it is then durable there) and resent, in
-// order, after a reconnect. Reconnects with jittered exponential backoff.
+// order, after a reconnect, or after the delay a nack asks for (the controller's store
+// could not take it). Nothing held is ever dropped: past `max_unacked` the caller is told
+// to pause (held() >= max_unacked). Reconnects with jittered exponential backoff.
 //
 // Thread-safe. Callbacks run on gRPC threads and must not block.
 #pragma once
@@ -14,6 +16,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -31,7 +34,7 @@ struct ControllerSessionOptions {
   std::chrono::milliseconds backoff_max{5000};
   std::chrono::milliseconds batch_interval{50};
   size_t batch_max = 512;        // observations per batch
-  size_t max_unacked = 200'000;  // kept for resend; beyond, the oldest batch is dropped
+  size_t max_unacked = 200'000;  // held this many: the agent starts no new test
 };
 
 class ControllerSession {
@@ -51,14 +54,18 @@ class ControllerSession {
 
   // Queues an observation for the next batch.
   void Report(v1::Observation observation);
+  // Observations not yet acknowledged (queued, sent or refused).
+  size_t held() const;
+  // Called (on a gRPC thread, without locks) when an ack brings held() below max_unacked.
+  void set_on_drained(std::function<void()> listener) { on_drained_ = std::move(listener); }
 
   struct Stats {
     bool connected = false;
     uint64_t connects = 0;  // streams that got the controller's welcome
     uint64_t acked_observations = 0;
     uint64_t unacked_observations = 0;
-    uint64_t dropped_observations = 0;
-    std::string last_error;  // why the last stream ended, e.g. "PERMISSION_DENIED: ..."
+    uint64_t nacked_batches = 0;  // refused by the controller's store, held and resent
+    std::string last_error;       // why the last stream ended, e.g. "PERMISSION_DENIED: ..."
   };
   Stats stats() const;
 
@@ -67,6 +74,8 @@ class ControllerSession {
   struct Batch {
     uint64_t sequence;
     std::vector<v1::Observation> observations;
+    // Set by a nack: resend then (on this stream), not before.
+    std::optional<std::chrono::steady_clock::time_point> resend_at;
   };
   void Run();
   void OnMessage(const v1::ControllerMessage& message);
@@ -76,6 +85,7 @@ class ControllerSession {
   const AssignmentHandler on_assignment_;
   const CancelHandler on_cancel_;
   RunKeyHandler on_run_key_;
+  std::function<void()> on_drained_;
   std::thread worker_;
 
   mutable absl::Mutex mu_;
@@ -87,6 +97,7 @@ class ControllerSession {
   std::deque<Batch> unacked_ ABSL_GUARDED_BY(mu_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
   Stats stats_ ABSL_GUARDED_BY(mu_);
+  size_t held_ ABSL_GUARDED_BY(mu_) = 0;  // observations in fresh_ and unacked_
 };
 
 }  // namespace rstmesh

@@ -1,5 +1,8 @@
 #include "agent/responder.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <map>
 
 #include "absl/synchronization/mutex.h"
@@ -258,6 +261,14 @@ asio::awaitable<void> Responder::Serve(asio::ip::tcp::socket socket, asio::ip::a
   }
   RoleContext ctx(v1::ROLE_RESPONDER, *def, header->task_id, params, options_.timeouts,
                   tcp_repair_);
+  // The test began when the header arrived, which is earlier than now when this process
+  // was frozen (a hung host's kernel queues the connection and its header): the kernel
+  // knows how long ago data last came in.
+  tcp_info info{};
+  socklen_t info_len = sizeof(info);
+  if (getsockopt(conn->fd(), IPPROTO_TCP, TCP_INFO, &info, &info_len) == 0) {
+    ctx.set_started(Clock::now() - std::chrono::milliseconds(info.tcpi_last_data_recv));
+  }
   ctx.set_connection(conn);
   RoleFn role = def->run_responder;
   if (options_.test_reset_everything)

@@ -17,6 +17,7 @@
 #include "bench/bench_util.h"
 #include "bench/observations.h"
 #include "controller/controller.h"
+#include "controller/forwarding_store.h"
 #include "rstmesh/v1/agent_hub.grpc.pb.h"
 #include "tests/support/wait_for.h"
 
@@ -24,34 +25,15 @@ namespace rstmesh::bench {
 namespace {
 
 // The real store, except that observations and task states are not written.
-class StoreOff final : public Store {
+class StoreOff final : public ForwardingStore {
  public:
-  explicit StoreOff(std::unique_ptr<Store> real) : real_(std::move(real)) {}
-  absl::Status CreateRun(const RunRecord& run, const std::vector<TaskRecord>& tasks) override {
-    return real_->CreateRun(run, tasks);
-  }
-  absl::Status AddTasks(const std::string& run_id, const std::vector<TaskRecord>& tasks) override {
-    return real_->AddTasks(run_id, tasks);
-  }
-  absl::Status SetRunState(const std::string& run_id, RunState state,
-                           int64_t finished_unix_ms) override {
-    return real_->SetRunState(run_id, state, finished_unix_ms);
-  }
+  explicit StoreOff(std::unique_ptr<Store> real)
+      : ForwardingStore(real.get()), real_(std::move(real)) {}
   absl::Status SetTaskState(const std::string&, uint64_t, TaskState) override {
     return absl::OkStatus();
   }
   absl::StatusOr<int> InsertObservations(const std::vector<v1::Observation>& obs) override {
     return static_cast<int>(obs.size());
-  }
-  absl::StatusOr<std::optional<RunRecord>> GetRun(const std::string& run_id) override {
-    return real_->GetRun(run_id);
-  }
-  absl::StatusOr<std::vector<RunRecord>> ListRuns() override { return real_->ListRuns(); }
-  absl::StatusOr<std::vector<TaskRecord>> GetTasks(const std::string& run_id) override {
-    return real_->GetTasks(run_id);
-  }
-  absl::StatusOr<std::vector<v1::Observation>> GetObservations(const std::string& id) override {
-    return real_->GetObservations(id);
   }
 
  private:

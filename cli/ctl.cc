@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <ostream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -129,14 +130,16 @@ int CmdAgents(const CtlOptions& o, std::ostream& out, std::ostream& err) {
     out << Json(response, true) << "\n";
     return kCtlOk;
   }
-  out << absl::StrFormat("%-24s %-28s %-7s %-10s %s\n", "AGENT", "DATA", "CLOSED", "REPAIR",
-                         "LABELS");
+  out << absl::StrFormat("%-24s %-13s %-28s %-7s %-10s %s\n", "AGENT", "STATE", "DATA", "CLOSED",
+                         "REPAIR", "LABELS");
   for (const v1::AgentInfo& a : response.agents()) {
     std::map<std::string, std::string> sorted(a.labels().begin(), a.labels().end());
     std::string labels;
     for (const auto& [k, v] : sorted)
       absl::StrAppend(&labels, labels.empty() ? "" : ",", k, "=", v);
-    out << absl::StrFormat("%-24s %-28s %-7d %-10s %s\n", a.id(), a.data_endpoint(),
+    // A disconnected agent keeps its tasks until its lease expires (--agent-lease-ms).
+    out << absl::StrFormat("%-24s %-13s %-28s %-7d %-10s %s\n", a.id(),
+                           a.connected() ? "connected" : "disconnected", a.data_endpoint(),
                            a.closed_port(), a.tcp_repair() ? "yes" : "no", labels);
   }
   out << response.agents_size() << " agents\n";
@@ -187,12 +190,24 @@ int CmdRun(const CtlOptions& o, const std::string& plan_path, bool wait, std::os
     return kCtlOk;
   }
   auto stub = Stub(o);
-  grpc::ClientContext context;
-  Deadline(context, o);
   v1::StartRunRequest request;
   *request.mutable_plan() = *plan;
+  // One id for every attempt: a retry after a timeout or a dropped connection returns the
+  // run the first attempt started instead of starting a second one.
+  std::random_device random;
+  request.set_request_id(
+      absl::StrCat("rstmeshctl-", absl::Hex(random()), absl::Hex(random()), absl::Hex(random())));
   v1::StartRunResponse response;
-  grpc::Status status = stub->StartRun(&context, request, &response);
+  grpc::Status status;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    grpc::ClientContext context;
+    Deadline(context, o);
+    status = stub->StartRun(&context, request, &response);
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
+        status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+      break;
+    }
+  }
   if (!status.ok()) {
     if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
         status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {

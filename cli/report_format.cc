@@ -110,10 +110,11 @@ void IdleTimeouts(const v1::Report& report, std::string& out) {
 }  // namespace
 
 std::string SummaryLine(const v1::RunStatus& s) {
-  return absl::StrCat(s.run_id(),
-                      s.plan_name().empty() ? "" : absl::StrCat(" (", s.plan_name(), ")"), ": ",
-                      s.state(), ", ", s.done(), "/", s.total(), " tasks: ", s.pass(), " pass, ",
-                      s.deviation(), " deviation, ", s.inconclusive(), " inconclusive");
+  return absl::StrCat(
+      s.run_id(), s.plan_name().empty() ? "" : absl::StrCat(" (", s.plan_name(), ")"), ": ",
+      s.state(), ", ", s.done(), "/", s.total(), " tasks: ", s.pass(), " pass, ", s.deviation(),
+      " deviation, ", s.inconclusive(), " inconclusive",
+      s.store_error().empty() ? "" : absl::StrCat("; STORE ERROR: ", s.store_error()));
 }
 
 int AuditExitCode(const v1::RunStatus& status) {

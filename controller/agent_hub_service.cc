@@ -130,11 +130,21 @@ class HubSession : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Controll
         registry_->Heartbeat(agent_id_);
         std::vector<v1::Observation> observations(message.batch().observations().begin(),
                                                   message.batch().observations().end());
-        if (absl::Status stored = (*sink_)(agent_id_, observations); stored.ok()) {
-          v1::ControllerMessage ack;
-          ack.mutable_ack()->set_sequence(message.batch().sequence());
-          Send(std::move(ack));
-        }
+        const uint64_t sequence = message.batch().sequence();
+        // The answer comes after the commit, on the store writer's thread: through the
+        // link, which outlives this reactor.
+        (*sink_)(agent_id_, observations, [link = link_, sequence](const absl::Status& stored) {
+          v1::ControllerMessage reply;
+          if (stored.ok()) {
+            reply.mutable_ack()->set_sequence(sequence);
+          } else {
+            v1::BatchNack* nack = reply.mutable_nack();
+            nack->set_sequence(sequence);
+            nack->set_retry_after_ms(static_cast<uint32_t>(AgentHubService::kResendAfter.count()));
+            nack->set_reason(std::string(stored.message()));
+          }
+          link->Send(std::move(reply));
+        });
         return grpc::Status::OK;
       }
       case v1::AgentMessage::kHello:
@@ -186,6 +196,13 @@ absl::Status CheckHello(const v1::Hello& hello) {
         absl::StrCat("hello.agent.data_endpoint: ", ep.status().message()));
   }
   return absl::OkStatus();
+}
+
+AgentHubService::ObservationSink AgentHubService::Synchronous(
+    std::function<absl::Status(const std::string&, const std::vector<v1::Observation>&)> store) {
+  return [store = std::move(store)](const std::string& agent,
+                                    const std::vector<v1::Observation>& batch,
+                                    Done done) { done(store(agent, batch)); };
 }
 
 AgentHubService::AgentHubService(AgentRegistry* registry, ObservationSink sink,

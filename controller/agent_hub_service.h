@@ -22,10 +22,18 @@ absl::Status CheckHello(const v1::Hello& hello);
 
 class AgentHubService final : public v1::AgentHub::CallbackService {
  public:
-  // Stores a batch. OK acknowledges it; an error leaves it unacknowledged (the agent resends
-  // after reconnecting). Called on gRPC threads; must be thread-safe.
-  using ObservationSink =
-      std::function<absl::Status(const std::string& agent_id, const std::vector<v1::Observation>&)>;
+  // Takes a batch and calls `done` once it is stored (OK: the agent gets an ack) or cannot
+  // be (an error: the agent gets a nack, holds the batch and resends it after a while).
+  // Called on gRPC threads; must not block and must be thread-safe. `done` may run on any
+  // thread, also before the sink returns.
+  using Done = std::function<void(const absl::Status&)>;
+  using ObservationSink = std::function<void(const std::string& agent_id,
+                                             const std::vector<v1::Observation>& batch, Done done)>;
+  // A sink that stores synchronously (tests).
+  static ObservationSink Synchronous(
+      std::function<absl::Status(const std::string&, const std::vector<v1::Observation>&)> store);
+  // How long an agent holds a batch the store could not take before resending it.
+  static constexpr std::chrono::milliseconds kResendAfter{2000};
 
   // With TLS, an agent may register only under the id its certificate names.
   AgentHubService(AgentRegistry* registry, ObservationSink sink,

@@ -2,12 +2,20 @@
 
 namespace rstmesh {
 
-void AgentRegistry::set_on_lost(LostListener listener) {
+AgentRegistry::AgentRegistry(Duration lease, const MonotonicClock* clock)
+    : lease_(lease), clock_(clock != nullptr ? clock : MonotonicClock::Real()) {}
+
+void AgentRegistry::set_on_lost(Listener listener) {
   absl::MutexLock lock(&mu_);
   on_lost_ = std::move(listener);
 }
 
-void AgentRegistry::set_on_registered(LostListener listener) {
+void AgentRegistry::set_on_restarted(Listener listener) {
+  absl::MutexLock lock(&mu_);
+  on_restarted_ = std::move(listener);
+}
+
+void AgentRegistry::set_on_registered(Listener listener) {
   absl::MutexLock lock(&mu_);
   on_registered_ = std::move(listener);
 }
@@ -15,7 +23,7 @@ void AgentRegistry::set_on_registered(LostListener listener) {
 void AgentRegistry::Register(const v1::AgentInfo& info,
                              std::shared_ptr<AgentConnection> connection) {
   std::shared_ptr<AgentConnection> replaced;
-  LostListener restarted, registered;
+  Listener restarted, registered;
   {
     absl::MutexLock lock(&mu_);
     registered = on_registered_;
@@ -23,9 +31,13 @@ void AgentRegistry::Register(const v1::AgentInfo& info,
     if (it != agents_.end()) {
       replaced = std::move(it->second.connection);
       // Another process under the same id: the old one is gone with what it was doing.
-      if (it->second.info.incarnation() != info.incarnation()) restarted = on_lost_;
+      if (it->second.info.incarnation() != info.incarnation()) restarted = on_restarted_;
     }
-    agents_[info.id()] = {info, std::move(connection), Clock::now()};
+    Entry& entry = agents_[info.id()];
+    entry.info = info;
+    entry.info.set_connected(true);
+    entry.connection = std::move(connection);
+    entry.last_heard = clock_->Now();
     ++generation_;
   }
   if (replaced != nullptr) replaced->Close();
@@ -33,53 +45,71 @@ void AgentRegistry::Register(const v1::AgentInfo& info,
   if (registered) registered(info.id());
 }
 
+bool AgentRegistry::Disconnect(std::map<std::string, Entry>::iterator it) {
+  ++generation_;
+  if (lease_ == Duration::zero()) {
+    agents_.erase(it);
+    return true;
+  }
+  it->second.connection = nullptr;
+  it->second.info.set_connected(false);
+  return false;
+}
+
 void AgentRegistry::Unregister(const std::string& agent_id, const AgentConnection* connection) {
-  LostListener listener;
+  Listener listener;
   {
     absl::MutexLock lock(&mu_);
     auto it = agents_.find(agent_id);
-    if (it == agents_.end() || it->second.connection.get() != connection) return;
-    agents_.erase(it);
-    ++generation_;
-    listener = on_lost_;
+    if (it == agents_.end() || it->second.connection == nullptr ||
+        it->second.connection.get() != connection) {
+      return;
+    }
+    if (Disconnect(it)) listener = on_lost_;
   }
   if (listener) listener(agent_id);
 }
 
 void AgentRegistry::Heartbeat(const std::string& agent_id) {
   absl::MutexLock lock(&mu_);
-  if (auto it = agents_.find(agent_id); it != agents_.end()) it->second.last_heard = Clock::now();
+  if (auto it = agents_.find(agent_id); it != agents_.end()) it->second.last_heard = clock_->Now();
 }
 
-std::vector<std::string> AgentRegistry::ExpireSilent(Clock::duration timeout) {
-  std::vector<std::pair<std::string, std::shared_ptr<AgentConnection>>> expired;
-  LostListener listener;
+std::vector<std::string> AgentRegistry::ExpireSilent(Duration silence) {
+  std::vector<std::shared_ptr<AgentConnection>> closed;
+  std::vector<std::string> lost;
+  Listener listener;
   {
     absl::MutexLock lock(&mu_);
-    const auto now = Clock::now();
+    const auto now = clock_->Now();
     for (auto it = agents_.begin(); it != agents_.end();) {
-      if (now - it->second.last_heard > timeout) {
-        expired.emplace_back(it->first, std::move(it->second.connection));
-        it = agents_.erase(it);
+      Entry& entry = it->second;
+      const std::string id = it->first;
+      auto next = std::next(it);
+      if (entry.connection != nullptr && now - entry.last_heard > silence) {
+        closed.push_back(entry.connection);
+        if (Disconnect(it)) lost.push_back(id);
+      } else if (entry.connection == nullptr && now - entry.last_heard > lease_) {
+        // Unreachable longer than the lease, counted from the last word heard.
+        agents_.erase(it);
         ++generation_;
-      } else {
-        ++it;
+        lost.push_back(id);
       }
+      it = next;
     }
     listener = on_lost_;
   }
-  std::vector<std::string> ids;
-  for (auto& [id, connection] : expired) {
-    if (connection != nullptr) connection->Close();
-    if (listener) listener(id);
-    ids.push_back(id);
+  for (auto& connection : closed) connection->Close();
+  if (listener) {
+    for (const std::string& id : lost) listener(id);
   }
-  return ids;
+  return lost;
 }
 
 std::vector<v1::AgentInfo> AgentRegistry::Agents() const {
   absl::MutexLock lock(&mu_);
   std::vector<v1::AgentInfo> out;
+  out.reserve(agents_.size());
   for (const auto& [id, entry] : agents_) out.push_back(entry.info);
   return out;
 }
@@ -91,7 +121,17 @@ uint64_t AgentRegistry::generation() const {
 
 bool AgentRegistry::IsConnected(const std::string& agent_id) const {
   absl::MutexLock lock(&mu_);
-  return agents_.count(agent_id) > 0;
+  auto it = agents_.find(agent_id);
+  return it != agents_.end() && it->second.connection != nullptr;
+}
+
+std::optional<AgentRegistry::Liveness> AgentRegistry::LivenessOf(
+    const std::string& agent_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) return std::nullopt;
+  return Liveness{it->second.last_heard, it->second.info.incarnation(),
+                  it->second.info.host_incarnation(), it->second.connection != nullptr};
 }
 
 bool AgentRegistry::Send(const std::string& agent_id, v1::ControllerMessage message) {

@@ -1,6 +1,14 @@
-// AgentRegistry: the fleet as the controller sees it, one entry per live AgentHub stream.
-// A second stream with the same agent id replaces the first (the old one is closed). An
-// agent whose heartbeats stop is dropped by ExpireSilent().
+// AgentRegistry: the fleet as the controller sees it, and each agent's liveness.
+//
+// An agent is a *member* from its first Hello until its lease expires. While its AgentHub
+// stream is up it is *connected*; a stream that ends, or goes silent longer than the
+// silence limit (ExpireSilent), leaves it *disconnected* but still a member: a network blip
+// or a controller-side reset is not a loss. Only an agent that stays unreachable longer
+// than the lease is *lost* (on_lost). A second stream with the same id replaces the first;
+// if it comes from another process (another incarnation) the old process is gone with
+// whatever it was doing (on_restarted), but the agent itself is back.
+//
+// With a zero lease (unit tests' wiring) a stream that ends loses the agent at once.
 //
 // Thread-safe. Listeners are called without the registry's lock held.
 #pragma once
@@ -9,11 +17,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "core/monotonic_clock.h"
 #include "rstmesh/v1/agent_hub.pb.h"
 
 namespace rstmesh {
@@ -30,40 +40,65 @@ class AgentConnection {
 
 class AgentRegistry {
  public:
-  using Clock = std::chrono::steady_clock;
-  using LostListener = std::function<void(const std::string& agent_id)>;
+  using TimePoint = MonotonicClock::time_point;
+  using Duration = MonotonicClock::duration;
+  using Listener = std::function<void(const std::string& agent_id)>;
+  using LostListener = Listener;
 
-  // Called once per agent that goes away (stream ended, or silent too long, or a new
-  // process of the same id took over); not when the same process reconnects.
-  void set_on_lost(LostListener listener);
+  // `clock` outlives the registry; null: the steady clock.
+  explicit AgentRegistry(Duration lease = {}, const MonotonicClock* clock = nullptr);
+
+  // Called once per agent whose lease expired (or, with a zero lease, whose stream ended).
+  void set_on_lost(Listener listener);
+  // Called when a new process registers under an id whose old process was still a member.
+  void set_on_restarted(Listener listener);
   // Called after every registration (a new agent, or one that reconnected).
-  void set_on_registered(LostListener listener);
+  void set_on_registered(Listener listener);
 
   void Register(const v1::AgentInfo& info, std::shared_ptr<AgentConnection> connection);
-  // Ends `connection`'s registration if it is still the current one for `agent_id`.
+  // Ends `connection`'s registration if it is still the current one for `agent_id`: the
+  // agent is disconnected (or lost, with a zero lease).
   void Unregister(const std::string& agent_id, const AgentConnection* connection);
   void Heartbeat(const std::string& agent_id);
-  // Drops agents not heard from within `timeout`; returns their ids.
-  std::vector<std::string> ExpireSilent(Clock::duration timeout);
+  // Closes the streams of agents not heard from within `silence` (they are disconnected),
+  // then ends the membership of agents disconnected longer than the lease. Returns the ids
+  // of the agents lost.
+  std::vector<std::string> ExpireSilent(Duration silence);
 
-  std::vector<v1::AgentInfo> Agents() const;  // sorted by id
-  // Changes whenever the set of agents or their registrations change (not on heartbeats):
-  // a copy of Agents() stays current while this stays the same.
+  // Every member, sorted by id; `connected` says whose stream is up.
+  std::vector<v1::AgentInfo> Agents() const;
+  // Changes whenever the set of agents, their registrations or their connected state change
+  // (not on heartbeats): a copy of Agents() stays current while this stays the same.
   uint64_t generation() const;
   bool IsConnected(const std::string& agent_id) const;
+  struct Liveness {
+    TimePoint last_heard;  // any message
+    std::string incarnation;
+    std::string host_incarnation;
+    bool connected = false;
+  };
+  // Where a member stands; nullopt for an agent that is not (or no longer) one.
+  std::optional<Liveness> LivenessOf(const std::string& agent_id) const;
   bool Send(const std::string& agent_id, v1::ControllerMessage message);
+  Duration lease() const { return lease_; }
 
  private:
   struct Entry {
     v1::AgentInfo info;
-    std::shared_ptr<AgentConnection> connection;
-    Clock::time_point last_heard;
+    std::shared_ptr<AgentConnection> connection;  // null while disconnected
+    TimePoint last_heard;
   };
+  // Disconnects (or, with a zero lease, removes) `it`; returns whether it was removed.
+  bool Disconnect(std::map<std::string, Entry>::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Duration lease_;
+  const MonotonicClock* const clock_;
   mutable absl::Mutex mu_;
   std::map<std::string, Entry> agents_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
-  LostListener on_lost_ ABSL_GUARDED_BY(mu_);
-  LostListener on_registered_ ABSL_GUARDED_BY(mu_);
+  Listener on_lost_ ABSL_GUARDED_BY(mu_);
+  Listener on_restarted_ ABSL_GUARDED_BY(mu_);
+  Listener on_registered_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace rstmesh

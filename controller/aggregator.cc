@@ -22,6 +22,7 @@ std::vector<v1::Cell> Aggregate(const std::vector<v1::TaskResult>& results,
     v1::Cell cell;
     std::vector<int64_t> times;
     std::map<std::string, int> diagnoses;
+    std::map<std::string, int> reasons;  // why tasks were inconclusive
   };
   std::map<Key, Acc> cells;
   for (const v1::TaskResult& r : results) {
@@ -42,6 +43,7 @@ std::vector<v1::Cell> Aggregate(const std::vector<v1::TaskResult>& results,
         break;
       default:
         cell.set_inconclusive(cell.inconclusive() + 1);
+        ++acc.reasons[r.diagnosis()];
         break;
     }
     if (r.has_initiator()) {
@@ -61,6 +63,10 @@ std::vector<v1::Cell> Aggregate(const std::vector<v1::TaskResult>& results,
       cell.set_diagnosis(top->first);
     } else if (cell.inconclusive() > 0) {
       cell.set_verdict(v1::VERDICT_INCONCLUSIVE);
+      // The most frequent reason it could not be judged.
+      auto top = std::max_element(acc.reasons.begin(), acc.reasons.end(),
+                                  [](const auto& a, const auto& b) { return a.second < b.second; });
+      cell.set_diagnosis(top->first);
     } else {
       cell.set_verdict(v1::VERDICT_PASS);
     }

@@ -5,6 +5,7 @@
 #include <deque>
 
 #include "absl/strings/str_cat.h"
+#include "core/monotonic_clock.h"
 #include "core/scenario.h"
 
 namespace rstmesh {
@@ -135,7 +136,14 @@ absl::StatusOr<v1::RunStatus> ControlService::Status(const std::string& run_id) 
   out.set_deviation(progress->deviation);
   out.set_inconclusive(progress->inconclusive);
   out.set_created_unix_ms((*record)->created_unix_ms);
-  out.set_finished_unix_ms((*record)->finished_unix_ms);
+  out.set_finished_unix_ms(progress->finished_unix_ms);
+  if (progress->state == RunState::kRunning) {
+    if (StoreWriter::Health store = runs_->store_health(); store.failing) {
+      out.set_store_error(absl::StrCat(store.error, " (since ",
+                                       (UnixMillisNow() - store.failing_since_unix_ms) / 1000,
+                                       " s; paused, agents hold their observations)"));
+    }
+  }
   return out;
 }
 
@@ -176,7 +184,7 @@ grpc::ServerUnaryReactor* ControlService::StartRun(grpc::CallbackServerContext* 
   if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
     return Done(context, allowed);
   }
-  absl::StatusOr<std::string> run_id = runs_->StartRun(request->plan());
+  absl::StatusOr<std::string> run_id = runs_->StartRun(request->plan(), request->request_id());
   if (!run_id.ok()) return Done(context, ToGrpc(run_id.status()));
   response->set_run_id(*run_id);
   if (auto status = Status(*run_id); status.ok()) response->set_total_tasks(status->total());

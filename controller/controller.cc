@@ -9,7 +9,11 @@
 
 namespace rstmesh {
 
-Controller::Controller(ControllerOptions options) : options_(std::move(options)) {}
+Controller::Controller(ControllerOptions options)
+    : options_(std::move(options)), registry_(options_.agent_lease, options_.runs.clock) {
+  // A restarted controller starts with no agents: they get one lease to come back.
+  options_.runs.reconnect_grace = options_.agent_lease;
+}
 
 Controller::~Controller() { Stop(); }
 
@@ -20,6 +24,10 @@ absl::Status Controller::Start() {
     return absl::UnavailableError(
         absl::StrCat("--data-dir ", options_.data_dir, ": ", ec.message()));
   }
+  // Before the store is opened: a second controller must not even read it.
+  absl::StatusOr<std::unique_ptr<DataDirLock>> lock = DataDirLock::Acquire(options_.data_dir);
+  if (!lock.ok()) return lock.status();
+  data_dir_lock_ = std::move(*lock);
   const std::string path = options_.data_dir + "/rstmesh.db";
   absl::StatusOr<std::unique_ptr<Store>> store =
       options_.open_store ? options_.open_store(path) : SqliteStore::Open(path);
@@ -31,6 +39,7 @@ absl::Status Controller::Start() {
   const PeerPolicy policy(!options_.tls.insecure, options_.allow_shared_agent_certificate);
   runs_ = std::make_unique<RunManager>(store_.get(), &registry_, options_.runs);
   registry_.set_on_lost([this](const std::string& id) { runs_->OnAgentLost(id); });
+  registry_.set_on_restarted([this](const std::string& id) { runs_->OnAgentRestarted(id); });
   registry_.set_on_registered([this](const std::string& id) { runs_->OnAgentRegistered(id); });
   runs_->set_on_finished([this](const std::string& run_id) {
     if (absl::StatusOr<RunReport> report = runs_->Report(run_id); report.ok()) {
@@ -39,9 +48,8 @@ absl::Status Controller::Start() {
   });
   hub_ = std::make_unique<AgentHubService>(
       &registry_,
-      [this](const std::string& agent, const std::vector<v1::Observation>& batch) {
-        return runs_->OnObservations(agent, batch);
-      },
+      [this](const std::string& agent, const std::vector<v1::Observation>& batch,
+             AgentHubService::Done done) { runs_->Ingest(agent, batch, std::move(done)); },
       options_.heartbeat_interval, policy);
   control_ = std::make_unique<ControlService>(runs_.get(), &registry_, store_.get(), policy);
   if (absl::Status started = runs_->Start(); !started.ok()) return started;
@@ -83,8 +91,10 @@ void Controller::WatchHeartbeats() {
 
 std::string Controller::MetricsText() {
   Metrics::Gauges gauges;
-  gauges.agents_connected = registry_.Agents().size();
+  for (const v1::AgentInfo& agent : registry_.Agents())
+    gauges.agents_connected += agent.connected();
   gauges.limits = runs_->limit_counts();
+  gauges.store = runs_->store_health();
   for (const char* state : {"running", "finished", "cancelled"}) gauges.runs_by_state[state] = 0;
   if (auto runs = store_->ListRuns(); runs.ok()) {
     for (const RunRecord& run : *runs) ++gauges.runs_by_state[std::string(RunStateName(run.state))];

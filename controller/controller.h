@@ -13,6 +13,7 @@
 #include "controller/agent_hub_service.h"
 #include "controller/agent_registry.h"
 #include "controller/control_service.h"
+#include "controller/data_dir_lock.h"
 #include "controller/metrics.h"
 #include "controller/run_manager.h"
 #include "controller/sqlite_store.h"
@@ -35,7 +36,11 @@ struct ControllerOptions {
   std::string health_listen;  // plaintext grpc.health.v1 only (Kubernetes probes); "" = none
   std::string data_dir;       // holds rstmesh.db
   std::chrono::milliseconds heartbeat_interval{1000};
-  std::chrono::milliseconds agent_timeout{5000};  // silent longer: the agent is lost
+  // Silent longer than agent_timeout: the agent's stream is closed (it is disconnected).
+  // Unreachable longer than agent_lease: it is lost and its open tasks end. A reconnect
+  // inside the lease changes nothing.
+  std::chrono::milliseconds agent_timeout{5000};
+  std::chrono::milliseconds agent_lease{30000};
   RunManager::Options runs;
   // Opens the store at a path; null: SqliteStore::Open. Benchmarks wrap the real store.
   std::function<absl::StatusOr<std::unique_ptr<Store>>(const std::string& path)> open_store;
@@ -63,6 +68,7 @@ class Controller {
   void WatchHeartbeats();
 
   ControllerOptions options_;
+  std::unique_ptr<DataDirLock> data_dir_lock_;  // released last: after the store closes
   std::unique_ptr<Store> store_;
   AgentRegistry registry_;
   std::unique_ptr<RunManager> runs_;

@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
       "observed, keeps it durable and reports it"};
   rstmesh::ControllerOptions options;
   std::string metrics_listen = "127.0.0.1:7401";
-  int heartbeat_ms = 1000, agent_timeout_ms = 5000;
+  int heartbeat_ms = 1000, agent_timeout_ms = 5000, agent_lease_ms = 30000;
   options.data_dir = "rstmesh-data";
   app.add_option("--listen", options.listen, "gRPC address (AgentHub and Control)")
       ->capture_default_str();
@@ -57,9 +57,14 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(50, 60000));
   app.add_option("--agent-timeout-ms", agent_timeout_ms,
-                 "An agent silent this long is lost (its open tasks end as AGENT_LOST)")
+                 "An agent silent this long has its stream closed (it may reconnect)")
       ->capture_default_str()
       ->check(CLI::Range(200, 600000));
+  app.add_option("--agent-lease-ms", agent_lease_ms,
+                 "An agent unreachable this long is lost and its open tasks end as "
+                 "AGENT_LOST; a reconnect within it changes nothing")
+      ->capture_default_str()
+      ->check(CLI::Range(1000, 3600000));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -91,10 +96,12 @@ int main(int argc, char** argv) {
               << " tls=" << TlsMode(options) << " data_dir=" << options.data_dir
               << " max_parallel_runs=" << options.runs.max_parallel_runs
               << " max_closures_per_second=" << options.runs.max_closures_per_second
-              << " min_pair_spacing_ms=" << options.runs.min_pair_spacing.count() << std::endl;
+              << " min_pair_spacing_ms=" << options.runs.min_pair_spacing.count()
+              << " agent_lease_ms=" << agent_lease_ms << std::endl;
     return 0;
   }
   options.agent_timeout = std::chrono::milliseconds(agent_timeout_ms);
+  options.agent_lease = std::chrono::milliseconds(agent_lease_ms);
 
   sigset_t signals;
   sigemptyset(&signals);

@@ -53,6 +53,21 @@ std::string Metrics::Render(const Gauges& gauges) const {
                   "rstmesh_agents_connected ",
                   gauges.agents_connected, "\n");
   absl::StrAppend(&out,
+                  "# HELP rstmesh_store_errors_total Failed attempts to write the store (disk "
+                  "full, I/O error); agents hold what was refused and resend it.\n"
+                  "# TYPE rstmesh_store_errors_total counter\n"
+                  "rstmesh_store_errors_total ",
+                  gauges.store.errors_total, "\n",
+                  "# HELP rstmesh_store_failing 1 while the store cannot write (runs pause).\n"
+                  "# TYPE rstmesh_store_failing gauge\n"
+                  "rstmesh_store_failing ",
+                  gauges.store.failing ? 1 : 0, "\n",
+                  "# HELP rstmesh_observations_stored_total Observations written to the store "
+                  "(resends of stored ones excluded).\n"
+                  "# TYPE rstmesh_observations_stored_total counter\n"
+                  "rstmesh_observations_stored_total ",
+                  gauges.store.observations_stored, "\n");
+  absl::StrAppend(&out,
                   "# HELP rstmesh_runs Runs in the store by state.\n"
                   "# TYPE rstmesh_runs gauge\n");
   for (const auto& [state, n] : gauges.runs_by_state) {

@@ -24,6 +24,7 @@ class Metrics {
     uint64_t agents_connected = 0;
     std::map<std::string, uint64_t> runs_by_state;
     RunManager::LimitCounts limits;
+    StoreWriter::Health store;
   };
   // Prometheus text exposition format 0.0.4.
   std::string Render(const Gauges& gauges) const;

@@ -6,20 +6,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/notification.h"
 #include "controller/aggregator.h"
 #include "controller/plan_expander.h"
 #include "controller/plan_validator.h"
 #include "controller/task_judge.h"
+#include "core/monotonic_clock.h"
 #include "core/scenario.h"
 
 namespace rstmesh {
 namespace {
-
-int64_t UnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Long enough for every step of the scenario to hit its own deadline first.
 std::chrono::milliseconds TaskTimeout(const v1::Plan& plan, const v1::ScenarioParams& params) {
@@ -44,24 +40,35 @@ uint64_t RunNumberOf(const std::string& run_id) {
 }  // namespace
 
 std::string RunIdFor(uint64_t run_number) { return absl::StrCat("run-", run_number); }
-uint64_t RunNumberOfTask(uint64_t task_id) { return task_id >> 32; }
+uint64_t RunNumberOfTask(uint64_t task_id) { return TaskId::FromRaw(task_id).run(); }
 
 RunManager::RunManager(Store* store, AgentRegistry* registry, Options options)
-    : store_(store), registry_(registry), options_(std::move(options)) {}
+    : store_(store),
+      registry_(registry),
+      options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : MonotonicClock::Real()),
+      writer_(std::make_unique<StoreWriter>(store, StoreWriter::Options{})) {}
 
 RunManager::~RunManager() { Stop(); }
 
 absl::Status RunManager::Start() {
   absl::StatusOr<std::vector<RunRecord>> runs = store_->ListRuns();
   if (!runs.ok()) return runs.status();
-  {
-    absl::MutexLock lock(&mu_);
-    for (const RunRecord& run : *runs) {
+  for (const RunRecord& run : *runs) {
+    {
+      absl::MutexLock lock(&mu_);
       last_run_number_ = std::max(last_run_number_, RunNumberOf(run.run_id));
-      if (run.state == RunState::kRunning) {
-        if (absl::Status loaded = Load(run); !loaded.ok()) return loaded;
-      }
+      known_runs_[static_cast<uint32_t>(RunNumberOf(run.run_id))] = run.total_tasks;
+      if (!run.request_id.empty()) run_of_request_[run.request_id] = run.run_id;
     }
+    if (run.state != RunState::kRunning) continue;
+    // Read without the lock; nothing else runs yet.
+    auto tasks = store_->GetTasks(run.run_id);
+    if (!tasks.ok()) return tasks.status();
+    auto observations = store_->GetObservations(run.run_id);
+    if (!observations.ok()) return observations.status();
+    absl::MutexLock lock(&mu_);
+    Load(run, *tasks, *observations);
   }
   thread_ = std::thread([this] { Loop(); });
   return absl::OkStatus();
@@ -73,19 +80,18 @@ void RunManager::Stop() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  // What is queued is written (one attempt) before the store goes.
+  writer_->Stop();
 }
 
-absl::Status RunManager::Load(const RunRecord& record) {
-  auto tasks = store_->GetTasks(record.run_id);
-  if (!tasks.ok()) return tasks.status();
-  auto observations = store_->GetObservations(record.run_id);
-  if (!observations.ok()) return observations.status();
+void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& tasks,
+                      const std::vector<v1::Observation>& observations) {
   LiveRun run;
   run.record = record;
-  run.loaded_at = Clock::now();
+  run.loaded_at = Now();
   uint64_t deadline_s = record.plan.limits().deadline_s();
   std::map<std::string, std::set<std::string>> targets_of;
-  for (const TaskRecord& t : *tasks) targets_of[t.source].insert(t.target);
+  for (const TaskRecord& t : tasks) targets_of[t.source].insert(t.target);
   if (record.plan.has_idle_discovery()) {
     run.discovery = ResolveIdleDiscovery(record.plan.idle_discovery());
     run.discovery_dirty = true;
@@ -99,7 +105,7 @@ absl::Status RunManager::Load(const RunRecord& record) {
     // The ladder, then a few refinement rounds, each at most as long as the longest probe.
     if (deadline_s == 0) deadline_s = 4 * uint64_t{run.discovery->max_idle_ms()} / 1000 + 600;
   }
-  run.deadline = Clock::now() + std::chrono::seconds(deadline_s > 0 ? deadline_s : 3600);
+  run.deadline = Now() + std::chrono::seconds(deadline_s > 0 ? deadline_s : 3600);
   if (absl::StatusOr<RunKey> key = RunKeyFromBytes(record.run_key); key.ok()) {
     run.key = *key;
   } else {
@@ -108,7 +114,7 @@ absl::Status RunManager::Load(const RunRecord& record) {
   for (const v1::AgentInfo& a : record.agents) run.agent_ids.insert(a.id());
   run.number = static_cast<uint32_t>(RunNumberOf(record.run_id));
   std::map<uint64_t, size_t> index;
-  for (const TaskRecord& t : *tasks) {
+  for (const TaskRecord& t : tasks) {
     LiveTask live;
     live.record = t;
     live.source_party = run.PartyOf(t.source);
@@ -118,25 +124,27 @@ absl::Status RunManager::Load(const RunRecord& record) {
     index[t.task_id] = run.tasks.size();
     run.tasks.push_back(std::move(live));
   }
-  for (const v1::Observation& obs : *observations) {
+  for (const v1::Observation& obs : observations) {
     auto it = index.find(obs.task_id());
     if (it == index.end()) continue;
     LiveTask& task = run.tasks[it->second];
     if (obs.role() == v1::ROLE_INITIATOR) {
       task.initiator_seen = true;
       task.responder_expected = ResponderExpected(obs);
-      task.initiator_at = Clock::now();
+      task.initiator_at = Now();
       task.probe = ProbeFromObservation(task.record.params, &obs, true);
-      task.deviated |= !obs.matched() && !IsUnsupported(obs);
+      task.deviated |= !obs.matched() && !IsUnsupported(obs) && obs.agent_stalled_ms() == 0;
+      task.initiator_matched = obs.matched() || IsUnsupported(obs);
     } else {
       task.responder_seen = true;
-      task.deviated |= !obs.matched() && !IsUnsupported(obs);
+      task.deviated |= !obs.matched() && !IsUnsupported(obs) && obs.agent_stalled_ms() == 0;
     }
   }
   for (LiveTask& task : run.tasks) {
     bool done = task.record.state == TaskState::kTimedOut ||
                 task.record.state == TaskState::kAgentLost ||
                 task.record.state == TaskState::kPeerLost ||
+                task.record.state == TaskState::kResponderSilent ||
                 (task.initiator_seen && (task.responder_seen || !task.responder_expected));
     if (done) {
       task.final = true;
@@ -150,7 +158,6 @@ absl::Status RunManager::Load(const RunRecord& record) {
   // connected yet gets them when it registers).
   for (const std::string& agent : runs_[id].agent_ids) SendKey(runs_[id], agent, false);
   MaybeFinish(runs_[id]);
-  return absl::OkStatus();
 }
 
 bool RunManager::ReturnedAsNewProcess(const std::string& agent_id, const std::string& incarnation) {
@@ -160,31 +167,56 @@ bool RunManager::ReturnedAsNewProcess(const std::string& agent_id, const std::st
   return false;
 }
 
+TaskState RunManager::ResponderReplaced(const LiveTask& task) {
+  const std::optional<AgentRegistry::Liveness> now = registry_->LivenessOf(task.record.target);
+  const bool same_host =
+      now.has_value() && !task.target_host.empty() && now->host_incarnation == task.target_host;
+  return same_host ? TaskState::kAgentLost : TaskState::kPeerLost;
+}
+
 RunManager::LimitCounts RunManager::limit_counts() {
   absl::MutexLock lock(&mu_);
   return limit_counts_;
 }
 
-absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan) {
+absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan,
+                                                 const std::string& request_id) {
+  if (request_id.size() > 128) {
+    return absl::InvalidArgumentError("request_id: longer than 128 characters");
+  }
+  if (!request_id.empty()) {
+    absl::MutexLock lock(&mu_);
+    if (auto it = run_of_request_.find(request_id); it != run_of_request_.end()) {
+      return it->second;  // a retry: the run its first attempt started
+    }
+  }
   const std::vector<v1::AgentInfo> agents = registry_->Agents();
   if (absl::Status valid = ValidatePlan(plan, agents); !valid.ok()) return valid;
   std::vector<PlannedTask> planned = ExpandPlan(plan, agents);
-  absl::MutexLock lock(&mu_);
-  size_t running = 0;
-  for (const auto& [id, run] : runs_) running += run.finished ? 0 : 1;
-  if (running >= static_cast<size_t>(options_.max_parallel_runs)) {
-    ++limit_counts_.parallel_runs_refused;
-    return absl::ResourceExhaustedError(
-        absl::StrCat("limits: ", running,
-                     " runs are running, the most this controller runs at "
-                     "once (--max-parallel-runs ",
-                     options_.max_parallel_runs, "); start it when one ends"));
+  uint64_t number = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    size_t running = 0;
+    for (const auto& [id, run] : runs_) running += run.finished ? 0 : 1;
+    if (running >= static_cast<size_t>(options_.max_parallel_runs)) {
+      ++limit_counts_.parallel_runs_refused;
+      return absl::ResourceExhaustedError(
+          absl::StrCat("limits: ", running,
+                       " runs are running, the most this controller runs at "
+                       "once (--max-parallel-runs ",
+                       options_.max_parallel_runs, "); start it when one ends"));
+    }
+    // A retry racing the first attempt finds the run it reserves here.
+    if (!request_id.empty()) {
+      auto [it, fresh] = run_of_request_.emplace(request_id, RunIdFor(last_run_number_ + 1));
+      if (!fresh) return it->second;
+    }
+    number = ++last_run_number_;
   }
-  const uint64_t number = ++last_run_number_;
   RunRecord record;
   record.run_id = RunIdFor(number);
   record.plan = plan;
-  record.created_unix_ms = UnixMs();
+  record.created_unix_ms = UnixMillisNow();
   record.total_tasks = planned.size();
   record.agents = SelectAgents(plan.selector(), agents);
   const RunKey key = NewRunKey();
@@ -193,23 +225,37 @@ absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan) {
   tasks.reserve(planned.size());
   for (size_t i = 0; i < planned.size(); ++i) {
     TaskRecord t;
-    t.task_id = number << 32 | (i + 1);
+    t.task_id = TaskId(static_cast<uint32_t>(number), static_cast<uint32_t>(i + 1)).raw();
     t.source = planned[i].source;
     t.target = planned[i].target;
     t.scenario = planned[i].scenario;
     t.params = planned[i].params;
     tasks.push_back(std::move(t));
   }
-  if (absl::Status created = store_->CreateRun(record, tasks); !created.ok()) return created;
-  if (absl::Status loaded = Load(record); !loaded.ok()) return loaded;
+  record.request_id = request_id;
+  // Stored before anyone hears of it, outside the lock: ingest and the scheduler go on.
+  if (absl::Status created = store_->CreateRun(record, tasks); !created.ok()) {
+    absl::MutexLock lock(&mu_);
+    if (!request_id.empty()) run_of_request_.erase(request_id);
+    return created;
+  }
+  absl::MutexLock lock(&mu_);
+  known_runs_[static_cast<uint32_t>(number)] = tasks.size();
+  Load(record, tasks, {});
   return record.run_id;
 }
 
 absl::Status RunManager::CancelRun(const std::string& run_id) {
   absl::MutexLock lock(&mu_);
   auto it = runs_.find(run_id);
+  if (it != runs_.end() && it->second.finished) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(run_id, " is already ", RunStateName(it->second.record.state)));
+  }
   if (it == runs_.end()) {
+    mu_.Unlock();
     auto stored = store_->GetRun(run_id);
+    mu_.Lock();
     if (!stored.ok()) return stored.status();
     if (!stored->has_value()) return absl::NotFoundError(absl::StrCat("no run ", run_id));
     return absl::FailedPreconditionError(
@@ -229,56 +275,65 @@ absl::Status RunManager::CancelRun(const std::string& run_id) {
   return absl::OkStatus();
 }
 
-absl::Status RunManager::OnObservations(const std::string& /*agent_id*/,
-                                        const std::vector<v1::Observation>& observations) {
+void RunManager::Ingest(const std::string& /*agent_id*/,
+                        const std::vector<v1::Observation>& observations,
+                        std::function<void(const absl::Status&)> done) {
   std::vector<v1::Observation> valid;
   valid.reserve(observations.size());
-  for (const v1::Observation& obs : observations) {
-    // Anything that cannot belong to a task is dropped (and acknowledged, so it is not
-    // resent forever).
-    if (obs.task_id() == 0 || RunNumberOfTask(obs.task_id()) == 0) continue;
-    if (obs.role() != v1::ROLE_INITIATOR && obs.role() != v1::ROLE_RESPONDER) continue;
-    v1::Observation copy = obs;
-    copy.set_run_id(RunIdFor(RunNumberOfTask(obs.task_id())));
-    valid.push_back(std::move(copy));
-  }
-  // Only tasks that exist are stored: a confused or hostile agent cannot fill the store
-  // with observations of runs or tasks that never were.
   {
+    // Only tasks that exist are stored: a confused or hostile agent cannot fill the store
+    // with observations of runs or tasks that never were. Anything else is dropped (and
+    // acknowledged, so that it is not resent forever).
     absl::MutexLock lock(&mu_);
-    std::map<std::string, uint64_t> stored_runs;  // run id -> its task count (0: no such run)
-    valid.erase(std::remove_if(valid.begin(), valid.end(),
-                               [&](const v1::Observation& obs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-                                 LiveRun* run = nullptr;
-                                 if (FindTask(obs.task_id(), &run) != nullptr) return false;
-                                 auto [it, fresh] = stored_runs.emplace(obs.run_id(), 0);
-                                 if (fresh && !runs_.count(obs.run_id())) {
-                                   auto record = store_->GetRun(obs.run_id());
-                                   if (record.ok() && record->has_value()) {
-                                     it->second = (*record)->total_tasks;
-                                   }
-                                 }
-                                 const uint64_t index = obs.task_id() & 0xFFFFFFFFu;
-                                 return index == 0 || index > it->second;
-                               }),
-                valid.end());
+    for (const v1::Observation& obs : observations) {
+      const TaskId id = TaskId::FromRaw(obs.task_id());
+      if (!id.valid()) continue;
+      if (obs.role() != v1::ROLE_INITIATOR && obs.role() != v1::ROLE_RESPONDER) continue;
+      auto run = known_runs_.find(id.run());
+      if (run == known_runs_.end() || id.index() > run->second) continue;
+      v1::Observation copy = obs;
+      copy.set_run_id(RunIdFor(id.run()));
+      valid.push_back(std::move(copy));
+    }
   }
-  if (valid.empty()) return absl::OkStatus();
-  absl::StatusOr<int> stored = store_->InsertObservations(valid);
-  if (!stored.ok()) return stored.status();
+  if (valid.empty()) {
+    done(absl::OkStatus());
+    return;
+  }
+  auto stored = std::make_shared<std::vector<v1::Observation>>(valid);
+  writer_->SubmitObservations(std::move(valid),
+                              [this, stored, done = std::move(done)](const absl::Status& status) {
+                                if (status.ok()) Apply(*stored);
+                                done(status);
+                              });
+}
 
+absl::Status RunManager::OnObservations(const std::string& agent_id,
+                                        const std::vector<v1::Observation>& observations) {
+  absl::Notification finished;
+  absl::Status outcome;
+  Ingest(agent_id, observations, [&](const absl::Status& status) {
+    outcome = status;
+    finished.Notify();
+  });
+  finished.WaitForNotification();
+  return outcome;
+}
+
+void RunManager::Apply(const std::vector<v1::Observation>& valid) {
   absl::MutexLock lock(&mu_);
-  const auto now = Clock::now();
+  const auto now = Now();
   for (const v1::Observation& obs : valid) {
     LiveRun* run = nullptr;
     LiveTask* task = FindTask(obs.task_id(), &run);
     if (task == nullptr) continue;
-    task->deviated |= !obs.matched() && !IsUnsupported(obs);
+    task->deviated |= !obs.matched() && !IsUnsupported(obs) && obs.agent_stalled_ms() == 0;
     if (obs.role() == v1::ROLE_INITIATOR) {
       if (task->initiator_seen) continue;
       task->initiator_seen = true;
       task->initiator_at = now;
       task->responder_expected = ResponderExpected(obs);
+      task->initiator_matched = obs.matched() || IsUnsupported(obs);
       if (run->discovery) {
         task->probe = ProbeFromObservation(task->record.params, &obs, true);
         run->discovery_dirty = true;
@@ -290,24 +345,64 @@ absl::Status RunManager::OnObservations(const std::string& /*agent_id*/,
     } else {
       task->responder_seen = true;
     }
-    if (!task->final && task->initiator_seen && task->peer_lost) {
-      // A host that lost the connection is one whose agent came back as a new process
-      // (rebooted, restarted). One that is simply gone may have been killed, and a killed
-      // process's kernel ends its connections itself: nothing to judge the path by.
-      Finalize(*run, *task,
-               ReturnedAsNewProcess(task->record.target, task->target_incarnation)
-                   ? TaskState::kPeerLost
-                   : TaskState::kAgentLost);
-    } else if (!task->final && task->initiator_seen &&
-               (task->responder_seen || !task->responder_expected)) {
-      Finalize(*run, *task, TaskState::kDone);
-    }
+    Settle(*run, *task, now);
   }
   for (auto it = runs_.begin(); it != runs_.end();) {
     LiveRun& run = (it++)->second;
     MaybeFinish(run);
   }
-  return absl::OkStatus();
+}
+
+void RunManager::Settle(LiveRun& run, LiveTask& task, Clock::time_point now) {
+  if (task.final || !task.initiator_seen) return;
+  if (task.peer_lost) {
+    // A host that lost the connection is one whose agent came back as a new process
+    // (rebooted, restarted). One that is simply gone may have been killed, and a killed
+    // process's kernel ends its connections itself: nothing to judge the path by.
+    Finalize(run, task,
+             ReturnedAsNewProcess(task.record.target, task.target_incarnation)
+                 ? ResponderReplaced(task)
+                 : TaskState::kAgentLost);
+    return;
+  }
+  if (task.responder_seen || (!task.responder_expected && task.initiator_matched)) {
+    Finalize(run, task, TaskState::kDone);
+    return;
+  }
+  // Without the responder's account, what the initiator saw is the path's doing only if the
+  // responder's agent was alive: heard from, as the same process, after the initiator
+  // reported. A hung host's kernel still accepts connections and then answers nothing,
+  // which would read as a path that swallows resets; a restarted one refuses them.
+  const std::optional<AgentRegistry::Liveness> responder =
+      registry_->LivenessOf(task.record.target);
+  if (responder && !task.target_incarnation.empty() &&
+      responder->incarnation != task.target_incarnation) {
+    Finalize(run, task, ResponderReplaced(task));
+    return;
+  }
+  const bool alive_after = responder.has_value() && responder->last_heard > task.initiator_at;
+  if (!task.responder_expected && alive_after) {
+    Finalize(run, task, TaskState::kDone);
+  } else if (now - task.initiator_at > options_.responder_grace) {
+    Finalize(run, task, alive_after ? TaskState::kDone : TaskState::kResponderSilent);
+  }
+}
+
+void RunManager::OnAgentRestarted(const std::string& agent_id) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = runs_.begin(); it != runs_.end();) {
+    LiveRun& run = (it++)->second;
+    for (LiveTask& task : run.tasks) {
+      if (task.final || !task.assigned || task.initiator_seen) continue;
+      if (task.record.source == agent_id) {
+        // The process running the test is gone, and with it what it saw.
+        Finalize(run, task, TaskState::kAgentLost);
+      } else if (task.record.target == agent_id) {
+        task.peer_lost = true;  // what the initiator sees next is the point
+      }
+    }
+    MaybeFinish(run);
+  }
 }
 
 void RunManager::OnAgentLost(const std::string& agent_id) {
@@ -320,7 +415,9 @@ void RunManager::OnAgentLost(const std::string& agent_id) {
       if (task.record.source != agent_id && task.record.target != agent_id) continue;
       if (!task.assigned) continue;  // the scheduler decides once it sees who is back
       if (task.initiator_seen) {
-        Finalize(run, task, TaskState::kDone);
+        const bool responder_missing = task.record.target == agent_id && !task.responder_seen &&
+                                       (task.responder_expected || !task.initiator_matched);
+        Finalize(run, task, responder_missing ? TaskState::kResponderSilent : TaskState::kDone);
       } else if (task.record.target == agent_id && task.record.source != agent_id) {
         // The initiator is still testing against a peer that vanished (crashed, rebooted):
         // what it sees next is the point. Its own deadlines bound the wait.
@@ -336,8 +433,9 @@ void RunManager::OnAgentLost(const std::string& agent_id) {
 RunManager::LiveTask* RunManager::FindTask(uint64_t task_id, LiveRun** run) {
   auto it = runs_.find(RunIdFor(RunNumberOfTask(task_id)));
   if (it == runs_.end()) return nullptr;
-  const uint64_t index = (task_id & 0xFFFFFFFFu) - 1;
-  if (index >= it->second.tasks.size()) return nullptr;
+  const TaskId id = TaskId::FromRaw(task_id);
+  if (id.index() == 0 || id.index() > it->second.tasks.size()) return nullptr;
+  const size_t index = id.index() - 1;
   *run = &it->second;
   return &it->second.tasks[index];
 }
@@ -354,28 +452,27 @@ void RunManager::Finalize(LiveRun& run, LiveTask& task, TaskState state) {
     task.in_flight = false;
     --in_flight_[task.record.source];
   }
-  if (state == TaskState::kTimedOut || state == TaskState::kAgentLost ||
-      state == TaskState::kPeerLost) {
+  if (state != TaskState::kDone) {
     task.record.state = state;
-    store_->SetTaskState(run.record.run_id, task.record.task_id, state).IgnoreError();
+    writer_->SubmitTaskState(run.record.run_id, task.record.task_id, state);
   }
 }
 
 void RunManager::AdvanceDiscovery(LiveRun& run) {
   if (!run.discovery || !run.discovery_dirty || run.cancelled || run.tasks.empty()) return;
-  if (Clock::now() > run.deadline) return;
+  if (Now() > run.deadline) return;
   run.discovery_dirty = false;
   std::map<std::pair<std::string, std::string>, std::vector<IdleProbe>> pairs;
   for (const LiveTask& task : run.tasks) {
     pairs[{task.record.source, task.record.target}].push_back(task.probe);
   }
-  const uint64_t number = RunNumberOfTask(run.tasks.front().record.task_id);
+  const uint32_t number = run.number;
   std::vector<TaskRecord> added;
   for (const auto& [pair, probes] : pairs) {
     IdleSearchStep step = AdvanceIdleSearch(*run.discovery, probes);
     for (uint32_t idle_ms : step.next) {
       TaskRecord t;
-      t.task_id = number << 32 | (run.tasks.size() + added.size() + 1);
+      t.task_id = TaskId(number, static_cast<uint32_t>(run.tasks.size() + added.size() + 1)).raw();
       t.source = pair.first;
       t.target = pair.second;
       t.scenario = v1::SCENARIO_IDLE_HOLD;
@@ -384,10 +481,13 @@ void RunManager::AdvanceDiscovery(LiveRun& run) {
     }
   }
   if (added.empty()) return;
+  // Rare (once per round of a discovery run) and small; still under the lock, which a later
+  // step (schedule amendments) removes.
   if (!store_->AddTasks(run.record.run_id, added).ok()) {
     // Not stored, not run: those pairs end with the bracket they have.
     return;
   }
+  known_runs_[run.number] += added.size();
   for (TaskRecord& t : added) {
     LiveTask live;
     live.timeout = TaskTimeout(run.record.plan, t.params);
@@ -407,7 +507,7 @@ void RunManager::SendKey(const LiveRun& run, const std::string& agent, bool revo
   if (!revoke) {
     key->set_key(std::string(run.key.begin(), run.key.end()));
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        run.deadline - Clock::now() + std::chrono::minutes(5));
+        run.deadline - Now() + std::chrono::minutes(5));
     key->set_ttl_ms(static_cast<uint32_t>(std::clamp<int64_t>(left.count(), 1, UINT32_MAX)));
   }
   registry_->Send(agent, std::move(message));
@@ -415,8 +515,23 @@ void RunManager::SendKey(const LiveRun& run, const std::string& agent, bool revo
 
 void RunManager::OnAgentRegistered(const std::string& agent_id) {
   absl::MutexLock lock(&mu_);
-  for (const auto& [id, run] : runs_) {
-    if (!run.finished && run.agent_ids.count(agent_id)) SendKey(run, agent_id, false);
+  for (auto& [id, run] : runs_) {
+    if (run.finished) continue;
+    if (run.agent_ids.count(agent_id)) SendKey(run, agent_id, false);
+    // Assignments sent on a stream that then broke may never have arrived: every task this
+    // agent initiates and has not reported goes again. The agent ignores the ones it has
+    // (it keeps the ids of its runs' tasks), so none runs twice.
+    for (size_t i = run.next_open; i < run.tasks.size(); ++i) {
+      LiveTask& task = run.tasks[i];
+      if (task.final || !task.assigned || task.initiator_seen) continue;
+      if (task.record.source != agent_id) continue;
+      task.assigned = false;
+      if (task.in_flight) {
+        task.in_flight = false;
+        --in_flight_[task.record.source];
+      }
+      run.next_pending = std::min(run.next_pending, i);
+    }
   }
 }
 
@@ -426,7 +541,8 @@ void RunManager::MaybeFinish(LiveRun& run) {
   // No new test connection belongs to the run from now on.
   for (const std::string& agent : run.agent_ids) SendKey(run, agent, true);
   const RunState state = run.cancelled ? RunState::kCancelled : RunState::kFinished;
-  store_->SetRunState(run.record.run_id, state, UnixMs()).IgnoreError();
+  run.record.finished_unix_ms = UnixMillisNow();
+  run.finish_place = writer_->SubmitRunState(run.record.run_id, state, run.record.finished_unix_ms);
   run.record.state = state;
   run.finished = true;
 }
@@ -448,7 +564,7 @@ std::vector<std::string> RunManager::Tick() {
   // Finished runs leave the live set (their reports come from the store).
   std::vector<std::string> finished;
   for (auto it = runs_.begin(); it != runs_.end();) {
-    if (it->second.finished) {
+    if (it->second.finished && writer_->Stored(it->second.finish_place)) {
       finished.push_back(it->first);
       it = runs_.erase(it);
     } else {
@@ -456,7 +572,8 @@ std::vector<std::string> RunManager::Tick() {
     }
   }
   if (runs_.empty()) return finished;
-  const auto now = Clock::now();
+  const auto now = Now();
+  if (PausedForStore(now)) return finished;
   // Every tick needs the agents; copying them costs, with thousands of agents, far more
   // than the tick itself: only when they changed.
   if (const uint64_t generation = registry_->generation(); generation != agents_generation_) {
@@ -464,7 +581,8 @@ std::vector<std::string> RunManager::Tick() {
     agents_.clear();
     for (v1::AgentInfo& a : registry_->Agents()) {
       lost_agents_.erase(a.id());
-      agents_[a.id()] = std::move(a);
+      // A member whose stream is down keeps its tasks but gets none until it is back.
+      if (a.connected()) agents_[a.id()] = std::move(a);
     }
   }
   const std::map<std::string, v1::AgentInfo>& agents = agents_;
@@ -494,9 +612,7 @@ std::vector<std::string> RunManager::Tick() {
       if (past_deadline) {
         Finalize(run, task, TaskState::kTimedOut);
       } else if (task.initiator_seen) {
-        if (now - task.initiator_at > options_.responder_grace) {
-          Finalize(run, task, TaskState::kDone);
-        }
+        Settle(run, task, now);
       } else if (task.assigned) {
         if (now - task.assigned_at > task.timeout) Finalize(run, task, TaskState::kTimedOut);
       } else if (i >= run.next_pending) {
@@ -554,13 +670,13 @@ std::vector<std::string> RunManager::Tick() {
         a->set_run_key(std::string(run.key.begin(), run.key.end()));
         *a->mutable_params() = task.record.params;
         if (!registry_->Send(source, std::move(message))) {
-          Finalize(run, task, TaskState::kAgentLost);
-          continue;
+          continue;  // its stream just ended: the task waits for it (within its lease)
         }
         bucket.tokens -= 1.0;
         task.assigned = true;
         task.assigned_at = now;
         task.target_incarnation = dst->incarnation();
+        task.target_host = dst->host_incarnation();
         task.in_flight = true;
         ++*flight[task.source_party];
         pair_last_[pair] = now;
@@ -575,25 +691,46 @@ std::vector<std::string> RunManager::Tick() {
   return finished;
 }
 
+bool RunManager::PausedForStore(Clock::time_point now) {
+  if (writer_->health().failing) {
+    if (!paused_since_) paused_since_ = now;
+    return true;
+  }
+  if (!paused_since_) return false;
+  const auto pause = now - *paused_since_;
+  paused_since_.reset();
+  for (auto& [id, run] : runs_) {
+    run.deadline += pause;
+    for (size_t i = run.next_open; i < run.tasks.size(); ++i) {
+      LiveTask& task = run.tasks[i];
+      if (task.final) continue;
+      task.assigned_at += pause;
+      task.initiator_at += pause;
+    }
+  }
+  return false;
+}
+
 absl::StatusOr<RunProgress> RunManager::Progress(const std::string& run_id) {
   {
     absl::MutexLock lock(&mu_);
     auto it = runs_.find(run_id);
-    // A finished run is counted exactly from the store, like its report.
+    // A finished run is counted exactly, like its report.
     if (it != runs_.end() && !it->second.finished) {
       const LiveRun& run = it->second;
       RunProgress p;
       p.run_id = run_id;
-      p.state = run.record.state;
+      p.state = RunState::kRunning;
       p.total = run.tasks.size();
       p.done = run.final_count;
       // While it runs, an estimate: the report judges each task from both ends.
       for (const LiveTask& t : run.tasks) {
         if (!t.final) continue;
-        if (t.deviated) {
-          ++p.deviation;
-        } else if (t.record.state != TaskState::kPending && t.record.state != TaskState::kDone) {
+        if (t.record.state != TaskState::kPending && t.record.state != TaskState::kDone &&
+            t.record.state != TaskState::kPeerLost) {
           ++p.inconclusive;
+        } else if (t.deviated) {
+          ++p.deviation;
         } else {
           ++p.pass;
         }
@@ -619,18 +756,35 @@ absl::StatusOr<RunReport> RunManager::Report(const std::string& run_id) {
     by_task[{obs.task_id(), obs.role()}] = std::move(obs);
   }
   std::set<uint64_t> open;  // tasks of a live run still under way
+  // The store writer may not have caught up with a live run: its final states and the
+  // run's own come from memory.
+  std::map<uint64_t, TaskState> live_states;
+  std::optional<RunState> live_state;
+  int64_t finished_unix_ms = (*run)->finished_unix_ms;
   {
     absl::MutexLock lock(&mu_);
     if (auto it = runs_.find(run_id); it != runs_.end()) {
+      if (it->second.finished) {
+        live_state = it->second.record.state;
+        finished_unix_ms = it->second.record.finished_unix_ms;
+      }
       for (const LiveTask& t : it->second.tasks) {
-        if (!t.final) open.insert(t.record.task_id);
+        if (!t.final) {
+          open.insert(t.record.task_id);
+        } else if (t.record.state != TaskState::kPending) {
+          live_states[t.record.task_id] = t.record.state;
+        }
       }
     }
+  }
+  for (TaskRecord& task : *tasks) {
+    if (auto it = live_states.find(task.task_id); it != live_states.end()) task.state = it->second;
   }
   RunReport report;
   report.plan = (*run)->plan;
   report.progress.run_id = run_id;
-  report.progress.state = (*run)->state;
+  report.progress.state = live_state.value_or((*run)->state);
+  report.progress.finished_unix_ms = finished_unix_ms;
   report.progress.total = tasks->size();
   // Zones as the agents had them when the run started (a lost agent keeps its zone).
   std::map<std::string, std::string>& zone_of = report.zone_of;

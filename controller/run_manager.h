@@ -23,7 +23,10 @@
 #include "controller/agent_registry.h"
 #include "controller/idle_discovery.h"
 #include "controller/store.h"
+#include "controller/store_writer.h"
+#include "core/monotonic_clock.h"
 #include "core/run_keys.h"
+#include "core/task_id.h"
 #include "rstmesh/v1/report.pb.h"
 
 namespace rstmesh {
@@ -36,6 +39,7 @@ struct RunProgress {
   uint64_t pass = 0;
   uint64_t deviation = 0;
   uint64_t inconclusive = 0;
+  int64_t finished_unix_ms = 0;  // 0 while running
 };
 
 struct RunReport {
@@ -64,6 +68,8 @@ class RunManager {
     int max_parallel_runs = 16;                      // more are refused
     double max_closures_per_second = 500;            // test connections an agent starts
     std::chrono::milliseconds min_pair_spacing{10};  // between two tasks of one pair
+    // Where time comes from (tests drive it by hand); null: the steady clock.
+    const MonotonicClock* clock = nullptr;
   };
 
   // How often each limit held something back (for /metrics).
@@ -86,14 +92,27 @@ class RunManager {
   absl::Status Start();
   void Stop();
 
-  // kInvalidArgument / kFailedPrecondition from validation, naming the field.
-  absl::StatusOr<std::string> StartRun(const v1::Plan& plan);
+  // kInvalidArgument / kFailedPrecondition from validation, naming the field. With a
+  // `request_id` that started a run before, that run's id (nothing new starts).
+  absl::StatusOr<std::string> StartRun(const v1::Plan& plan, const std::string& request_id = "");
   absl::Status CancelRun(const std::string& run_id);
 
-  // AgentHub's sink: stores the batch (filling run ids from task ids), then updates runs.
+  // AgentHub's sink: queues the batch (run ids filled from task ids) for the store writer
+  // and returns at once; after the commit the runs are updated and `done` runs (OK: ack;
+  // kUnavailable: the agent holds the batch and resends it). Never blocks on the store.
+  void Ingest(const std::string& agent_id, const std::vector<v1::Observation>& observations,
+              std::function<void(const absl::Status&)> done);
+  // Ingest, waiting for the outcome (tests, fuzzing).
   absl::Status OnObservations(const std::string& agent_id,
                               const std::vector<v1::Observation>& observations);
+  // The store writer's state (for /metrics, run status and tests).
+  StoreWriter::Health store_health() const { return writer_->health(); }
+  // The agent's lease expired: its open tasks end (AGENT_LOST, or judged from the initiator
+  // alone where the responder vanished mid-test).
   void OnAgentLost(const std::string& agent_id);
+  // A new process took over the agent's id: the tests the old one had under way are gone
+  // with it; its remaining tasks go to the new process.
+  void OnAgentRestarted(const std::string& agent_id);
   // An agent (re)registered: it gets the keys of the running runs it takes part in.
   void OnAgentRegistered(const std::string& agent_id);
 
@@ -110,8 +129,10 @@ class RunManager {
     bool in_flight = false;          // counted in in_flight_ of its initiator
     bool responder_expected = true;  // known once the initiator's observation arrived
     bool deviated = false;           // an end did not match (progress only)
+    bool initiator_matched = false;  // the initiator saw what Linux predicts
     bool peer_lost = false;          // the responder's agent went away mid-test
     std::string target_incarnation;  // the responder's process when the task was assigned
+    std::string target_host;         // and its host incarnation
     bool rate_delayed = false;       // counted once in LimitCounts
     bool spacing_delayed = false;
     Clock::time_point assigned_at;
@@ -123,12 +144,14 @@ class RunManager {
   };
   struct LiveRun {
     RunRecord record;
-    std::vector<LiveTask> tasks;  // by index: task id = run number << 32 | (index + 1)
+    std::vector<LiveTask> tasks;  // by TaskId::index() - 1
     size_t next_pending = 0;      // tasks before it are all assigned or final
     size_t next_open = 0;         // tasks before it are all final
     size_t final_count = 0;
     bool cancelled = false;
-    bool finished = false;  // all tasks final; leaves runs_ at the next tick
+    // All tasks final; leaves runs_ once its final state is in the store (finish_place).
+    bool finished = false;
+    uint64_t finish_place = 0;
     Clock::time_point deadline;
     Clock::time_point loaded_at;
     int concurrency = 4;  // per initiator agent, unless the plan sets it
@@ -154,21 +177,39 @@ class RunManager {
   // Returns the runs that ended since the last tick.
   std::vector<std::string> Tick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Finalize(LiveRun& run, LiveTask& task, TaskState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A task whose initiator has reported: finalizes it once the responder's side is settled
+  // (its observation, or none expected, or its agent proven alive or silent).
+  void Settle(LiveRun& run, LiveTask& task, Clock::time_point now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Clock::time_point Now() const { return clock_->Now(); }
   // Advances idle discovery first: a run whose search adds probes has not finished.
   void MaybeFinish(LiveRun& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AdvanceDiscovery(LiveRun& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether `agent_id` is registered now under another process than `incarnation`.
   bool ReturnedAsNewProcess(const std::string& agent_id, const std::string& incarnation);
+  // A task whose responder's process was replaced mid-test: judged from the initiator alone
+  // (kPeerLost) when the host itself restarted, as its own kernel gives no sign of the
+  // connection; only the agent restarted: its kernel closed the connection (kAgentLost).
+  TaskState ResponderReplaced(const LiveTask& task);
   // Sends the run's key to `agent` (valid until the run's deadline and a little), or its
   // revocation.
   void SendKey(const LiveRun& run, const std::string& agent, bool revoke)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   LiveTask* FindTask(uint64_t task_id, LiveRun** run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status Load(const RunRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes a run live from what the store holds of it (read beforehand, without the lock).
+  void Load(const RunRecord& record, const std::vector<TaskRecord>& tasks,
+            const std::vector<v1::Observation>& observations) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Updates the live runs with observations that were just stored.
+  void Apply(const std::vector<v1::Observation>& stored);
+  // While the store cannot write, runs pause (no assignments, no timeouts); when it can
+  // again, open tasks' clocks move on by the pause so that none times out for it.
+  bool PausedForStore(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store* const store_;
   AgentRegistry* const registry_;
   const Options options_;
+  const MonotonicClock* const clock_;
+  std::unique_ptr<StoreWriter> writer_;  // every write to the store goes through it
   std::thread thread_;
   std::function<void(const std::string&)> on_finished_;  // set before Start()
 
@@ -177,7 +218,12 @@ class RunManager {
   uint64_t last_run_number_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, LiveRun> runs_ ABSL_GUARDED_BY(mu_);   // active runs only
   std::map<std::string, int> in_flight_ ABSL_GUARDED_BY(mu_);  // per initiator agent
-  std::set<std::string> lost_agents_ ABSL_GUARDED_BY(mu_);     // gone and not back yet
+  // Every run in the store by number, with its task count: ingest checks that a task exists
+  // without reading the store.
+  std::map<uint32_t, uint64_t> known_runs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> run_of_request_ ABSL_GUARDED_BY(mu_);  // request id -> run
+  std::optional<Clock::time_point> paused_since_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> lost_agents_ ABSL_GUARDED_BY(mu_);  // gone and not back yet
   // The registry's agents as of `agents_generation_` (refreshed by Tick when it changes).
   std::map<std::string, v1::AgentInfo> agents_ ABSL_GUARDED_BY(mu_);
   uint64_t agents_generation_ ABSL_GUARDED_BY(mu_) = ~uint64_t{0};

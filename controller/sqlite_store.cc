@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS runs (
   finished_unix_ms INTEGER NOT NULL DEFAULT 0,
   total_tasks INTEGER NOT NULL,
   agents BLOB NOT NULL DEFAULT x'',
-  run_key BLOB NOT NULL DEFAULT x''
+  run_key BLOB NOT NULL DEFAULT x'',
+  request_id TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS tasks (
   run_id TEXT NOT NULL,
@@ -70,6 +71,10 @@ class Statement {
   int rc_;
 };
 
+constexpr const char* kRestoreAdvice =
+    "refusing to start on it: restore it from a backup, or move it (with its -wal and -shm "
+    "files) aside to start with an empty store";
+
 absl::Status SqlError(sqlite3* db, absl::string_view what) {
   return absl::InternalError(absl::StrCat("store: ", what, ": ", sqlite3_errmsg(db)));
 }
@@ -101,18 +106,48 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   sqlite3_busy_timeout(db, 5000);
   std::unique_ptr<SqliteStore> store(new SqliteStore(db));
   absl::MutexLock lock(&store->mu_);
-  for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;", kSchema}) {
-    if (absl::Status s = store->Exec(sql); !s.ok()) return s;
+  for (const char* sql : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;"}) {
+    if (absl::Status s = store->Exec(sql); !s.ok()) {
+      return absl::DataLossError(absl::StrCat("store: ", path, " is not a readable rstmesh store (",
+                                              s.message(), "); ", kRestoreAdvice));
+    }
   }
+  // A damaged file must not be served as an empty or partial store: every page and index
+  // is checked before anything is read (linear in the file's size).
+  if (absl::Status intact = store->CheckIntegrity(path); !intact.ok()) return intact;
+  if (absl::Status s = store->Exec(kSchema); !s.ok()) return s;
   // Stores made before run keys existed gain the column (a running run without a key gets
   // a new one when it is loaded).
   store->Exec("ALTER TABLE runs ADD COLUMN run_key BLOB NOT NULL DEFAULT x'';").IgnoreError();
+  // And before client request ids existed.
+  store->Exec("ALTER TABLE runs ADD COLUMN request_id TEXT NOT NULL DEFAULT '';").IgnoreError();
   return store;
 }
 
 SqliteStore::~SqliteStore() {
   absl::MutexLock lock(&mu_);
   sqlite3_close(db_);
+}
+
+absl::Status SqliteStore::CheckIntegrity(const std::string& path) {
+  Statement check(db_, "PRAGMA quick_check;");
+  if (!check.ok()) {
+    return absl::DataLossError(absl::StrCat("store: ", path, " is corrupted (", sqlite3_errmsg(db_),
+                                            "); ", kRestoreAdvice));
+  }
+  std::vector<std::string> problems;
+  int rc;
+  while ((rc = sqlite3_step(check.get())) == SQLITE_ROW) problems.push_back(check.Text(0));
+  if (rc != SQLITE_DONE) {
+    return absl::DataLossError(absl::StrCat("store: ", path, " is corrupted (", sqlite3_errmsg(db_),
+                                            "); ", kRestoreAdvice));
+  }
+  if (problems.size() == 1 && problems[0] == "ok") return absl::OkStatus();
+  return absl::DataLossError(absl::StrCat(
+      "store: ", path,
+      " is corrupted (integrity check: ", problems.empty() ? std::string("no answer") : problems[0],
+      problems.size() > 1 ? absl::StrCat(" and ", problems.size() - 1, " more problems") : "",
+      "); ", kRestoreAdvice));
 }
 
 absl::Status SqliteStore::Exec(const char* sql) {
@@ -135,8 +170,8 @@ absl::Status SqliteStore::CreateRun(const RunRecord& run, const std::vector<Task
   {
     Statement insert(db_,
                      "INSERT INTO runs (run_id, plan, state, created_unix_ms, "
-                     "finished_unix_ms, total_tasks, agents, run_key) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+                     "finished_unix_ms, total_tasks, agents, run_key, request_id) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     if (!insert.ok()) return fail(SqlError(db_, "prepare runs"));
     insert.Bind(1, run.run_id);
     insert.BindBlob(2, run.plan.SerializeAsString());
@@ -148,6 +183,7 @@ absl::Status SqliteStore::CreateRun(const RunRecord& run, const std::vector<Task
     for (const v1::AgentInfo& a : run.agents) *agents.add_agents() = a;
     insert.BindBlob(7, agents.SerializeAsString());
     insert.BindBlob(8, run.run_key);
+    insert.Bind(9, run.request_id);
     int rc = sqlite3_step(insert.get());
     if (rc == SQLITE_CONSTRAINT) {
       return fail(absl::AlreadyExistsError(absl::StrCat("run ", run.run_id, " already exists")));
@@ -249,10 +285,10 @@ absl::StatusOr<int> SqliteStore::InsertObservations(
 absl::StatusOr<std::vector<RunRecord>> SqliteStore::QueryRuns(const std::string& where_id) {
   Statement query(db_, where_id.empty()
                            ? "SELECT run_id, plan, state, created_unix_ms, finished_unix_ms, "
-                             "total_tasks, agents, run_key FROM runs "
+                             "total_tasks, agents, run_key, request_id FROM runs "
                              "ORDER BY created_unix_ms, run_id"
                            : "SELECT run_id, plan, state, created_unix_ms, finished_unix_ms, "
-                             "total_tasks, agents, run_key FROM runs WHERE run_id = ?");
+                             "total_tasks, agents, run_key, request_id FROM runs WHERE run_id = ?");
   if (!where_id.empty()) query.Bind(1, where_id);
   std::vector<RunRecord> runs;
   int rc;
@@ -272,6 +308,7 @@ absl::StatusOr<std::vector<RunRecord>> SqliteStore::QueryRuns(const std::string&
     }
     run.agents.assign(agents.agents().begin(), agents.agents().end());
     run.run_key = query.Blob(7);
+    run.request_id = query.Text(8);
     runs.push_back(std::move(run));
   }
   if (rc != SQLITE_DONE) return SqlError(db_, "query runs");

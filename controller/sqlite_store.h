@@ -16,7 +16,8 @@ namespace rstmesh {
 
 class SqliteStore : public Store {
  public:
-  // Opens (creating if needed) `path` and its schema.
+  // Opens (creating if needed) `path` and its schema. kDataLoss, naming the file and what is
+  // wrong, when it is not a database or fails SQLite's integrity check.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
   ~SqliteStore() override;
 
@@ -34,6 +35,8 @@ class SqliteStore : public Store {
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // kDataLoss naming the file and the first problem unless SQLite's quick_check says "ok".
+  absl::Status CheckIntegrity(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Inside a transaction.
   absl::Status InsertTasks(const std::string& run_id, const std::vector<TaskRecord>& tasks)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -19,7 +19,17 @@ namespace rstmesh {
 enum class RunState { kRunning, kFinished, kCancelled };
 // kPeerLost: the responder's agent went away while the initiator's test was under way; the
 // task is judged from the initiator's account alone.
-enum class TaskState { kPending, kAssigned, kDone, kTimedOut, kAgentLost, kPeerLost };
+// kResponderSilent: the initiator reported, but the responder's agent was not heard from
+// after it (host hung, agent stopped reporting): nothing to judge the path by.
+enum class TaskState {
+  kPending,
+  kAssigned,
+  kDone,
+  kTimedOut,
+  kAgentLost,
+  kPeerLost,
+  kResponderSilent
+};
 
 absl::string_view RunStateName(RunState state);
 
@@ -36,6 +46,8 @@ struct RunRecord {
   // The run's data-plane key (32 bytes): test headers are signed with it. Kept so that a
   // restarted controller resumes the run under the same key.
   std::string run_key;
+  // The client's request id that started it ("" if none): a retried StartRun finds it.
+  std::string request_id;
 };
 
 struct TaskRecord {

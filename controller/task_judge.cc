@@ -1,6 +1,7 @@
 #include "controller/task_judge.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/accounting.h"
 #include "core/closure.h"
 #include "core/scenario.h"
@@ -82,6 +83,13 @@ v1::TaskResult JudgeTask(const TaskRecord& task, const std::optional<v1::Observa
   if (!initiator) {
     return inconclusive(v1::OUTCOME_TIMEOUT, "no observation from the initiator in time");
   }
+  if (task.state == TaskState::kResponderSilent) {
+    return inconclusive(
+        v1::OUTCOME_AGENT_LOST,
+        absl::StrCat("the responder's agent (", task.target,
+                     ") was not heard from after the initiator's test (its host hung or the "
+                     "agent stopped reporting); not judged as a path finding"));
+  }
   if (task.state == TaskState::kPeerLost) {
     // The responder's agent went away mid-test; only the initiator's account exists. A RST
     // on the initiator's next segment is the signature of a host that lost the connection's
@@ -99,6 +107,18 @@ v1::TaskResult JudgeTask(const TaskRecord& task, const std::optional<v1::Observa
         "the responder's host lost the connection mid-test (crashed and rebooted): the next "
         "segment met a host without the socket");
     return result;
+  }
+  // An end whose process was frozen around the test (its host hung) answered late or
+  // missed its own deadlines: nothing in that is the path's doing.
+  for (const auto* obs : {&*initiator, responder ? &*responder : nullptr}) {
+    if (obs == nullptr || obs->agent_stalled_ms() == 0) continue;
+    return inconclusive(
+        v1::OUTCOME_AGENT_LOST,
+        absl::StrCat("the ", RoleName(obs->role()), "'s agent (",
+                     obs->role() == v1::ROLE_INITIATOR ? task.source : task.target,
+                     ") was frozen for ", absl::StrFormat("%.1f", obs->agent_stalled_ms() / 1000.0),
+                     " s around the test (its host hung or the process was stopped); not "
+                     "judged as a path finding"));
   }
   result.set_outcome(v1::OUTCOME_COMPLETED);
   const ScenarioDef* def = FindScenario(task.scenario);

@@ -6,6 +6,8 @@
 // KeyRing is thread-safe.
 #pragma once
 
+#include "core/task_id.h"
+
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -34,7 +36,7 @@ absl::StatusOr<RunKey> RunKeyFromHex(std::string_view hex);
 // Writes the authenticator of an encoded header under `key`.
 void SignHeader(std::array<uint8_t, kHeaderSize>& bytes, const RunKey& key);
 
-inline uint32_t RunOfTask(uint64_t task_id) { return static_cast<uint32_t>(task_id >> 32); }
+inline uint32_t RunOfTask(uint64_t task_id) { return TaskId::FromRaw(task_id).run(); }
 
 enum class KeyCheck { kOk, kUnknownRun, kExpired, kBadAuthenticator, kReplayed };
 const char* KeyCheckName(KeyCheck check);

@@ -114,7 +114,8 @@ RoleContext::RoleContext(v1::Role role, const ScenarioDef& def, uint64_t task_id
       params_(params),
       timeouts_(timeouts),
       tcp_repair_(tcp_repair),
-      trigger_(Clock::now()) {
+      started_(Clock::now()),
+      trigger_(started_) {
   obs_.set_task_id(task_id);
   obs_.set_role(role);
   obs_.set_scenario(def.id);
@@ -178,6 +179,8 @@ v1::Observation RoleContext::Finish() {
   }
   if (action_ == v1::ACTION_UNSPECIFIED) action_ = v1::ACTION_NOTHING;
   obs_.set_action(action_);
+  obs_.set_duration_us(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_).count());
   Judge(def_, params_, obs_);
   return obs_;
 }

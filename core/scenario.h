@@ -100,6 +100,9 @@ class RoleContext {
 
   // Time-to-observe counts from the last trigger (by default, the start of the task).
   void MarkTrigger() { trigger_ = Clock::now(); }
+  // When the role's part began, if before this context was made (the duration counts
+  // from it; the trigger too, until marked).
+  void set_started(Clock::time_point started) { started_ = trigger_ = started; }
   // Records the closure `result` shows, unless it is ok or one was already recorded.
   // Returns true when `result` ended the operation badly (recorded or not).
   bool Observe(const IoResult& result, v1::Stage stage);
@@ -121,6 +124,7 @@ class RoleContext {
   v1::Observation obs_;
   bool observed_ = false;
   v1::LocalAction action_ = v1::ACTION_UNSPECIFIED;
+  Clock::time_point started_;
   Clock::time_point trigger_;
 };
 

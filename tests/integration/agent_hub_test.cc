@@ -29,12 +29,13 @@ class AgentHubTest : public ::testing::Test {
     });
     service_ = std::make_unique<AgentHubService>(
         &registry_,
-        [this](const std::string&, const std::vector<v1::Observation>& batch) -> absl::Status {
-          for (const v1::Observation& obs : batch) {
-            if (obs.task_id() == fail_task_) return absl::UnavailableError("store down");
-          }
-          return store_->InsertObservations(batch).status();
-        },
+        AgentHubService::Synchronous(
+            [this](const std::string&, const std::vector<v1::Observation>& batch) -> absl::Status {
+              for (const v1::Observation& obs : batch) {
+                if (obs.task_id() == fail_task_) return absl::UnavailableError("store down");
+              }
+              return store_->InsertObservations(batch).status();
+            }),
         milliseconds(500));
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
@@ -126,7 +127,7 @@ TEST_F(AgentHubTest, HelloRegistersAndBatchesAreStoredBeforeTheAck) {
   EXPECT_TRUE(WaitFor([&] { return !registry_.IsConnected("node-1") && Lost() == 1; }, seconds(5)));
 }
 
-TEST_F(AgentHubTest, UnstoredBatchIsNotAcknowledged) {
+TEST_F(AgentHubTest, UnstoredBatchIsNotAcknowledgedButRefusedWithTheCause) {
   Stream s = Open();
   ASSERT_TRUE(s.rw->Write(Hello("node-1")));
   v1::ControllerMessage in;
@@ -135,7 +136,12 @@ TEST_F(AgentHubTest, UnstoredBatchIsNotAcknowledged) {
   ASSERT_TRUE(s.rw->Write(Batch(1, 1, 2)));
   ASSERT_TRUE(s.rw->Write(Batch(2, 3, 2)));
   ASSERT_TRUE(s.rw->Read(&in));
-  EXPECT_EQ(in.ack().sequence(), 2u) << "batch 1 must stay unacknowledged";
+  ASSERT_TRUE(in.has_nack()) << "batch 1 must not be acknowledged";
+  EXPECT_EQ(in.nack().sequence(), 1u);
+  EXPECT_EQ(in.nack().reason(), "store down");
+  EXPECT_GT(in.nack().retry_after_ms(), 0u);
+  ASSERT_TRUE(s.rw->Read(&in));
+  EXPECT_EQ(in.ack().sequence(), 2u);
   EXPECT_EQ(store_->GetObservations("r1")->size(), 2u);
   s.context->TryCancel();
 }

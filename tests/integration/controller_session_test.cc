@@ -26,10 +26,11 @@ class ControllerSessionTest : public ::testing::Test {
     store_ = std::move(*SqliteStore::Open(dir_ + "/db"));
     service_ = std::make_unique<AgentHubService>(
         &registry_,
-        [this](const std::string&, const std::vector<v1::Observation>& batch) -> absl::Status {
-          if (refuse_) return absl::UnavailableError("store down");
-          return store_->InsertObservations(batch).status();
-        },
+        AgentHubService::Synchronous(
+            [this](const std::string&, const std::vector<v1::Observation>& batch) -> absl::Status {
+              if (refuse_) return absl::UnavailableError("store down");
+              return store_->InsertObservations(batch).status();
+            }),
         milliseconds(200));
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);

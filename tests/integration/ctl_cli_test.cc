@@ -22,6 +22,7 @@
 #include "absl/strings/strip.h"
 #include "core/scenario.h"
 #include "core/wire_header.h"
+#include "tests/support/http_get.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/text.h"
@@ -33,6 +34,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::Count;
+using testing::HttpGet;
 using testing::RunProcess;
 using testing::RunResult;
 using testing::Subprocess;
@@ -41,27 +43,6 @@ using testing::WaitFor;
 const std::string kController = RSTMESH_CONTROLLER_BIN;
 const std::string kAgent = RSTMESH_AGENT_BIN;
 const std::string kCtl = RSTMESH_CTL_BIN;
-
-// Plain HTTP GET on loopback.
-std::string HttpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "";
-  }
-  std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
-  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string response;
-  char buf[4096];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, n);
-  close(fd);
-  return response;
-}
 
 // One sample line of the Prometheus text format: name{label="value",...} number.
 bool ParseSample(const std::string& line, std::string* name, double* value) {

@@ -1,0 +1,205 @@
+#include "controller/store_writer.h"
+
+#include <chrono>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "core/monotonic_clock.h"
+
+namespace rstmesh {
+StoreWriter::StoreWriter(Store* store, Options options)
+    : store_(store), options_(std::move(options)) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+StoreWriter::~StoreWriter() { Stop(); }
+
+void StoreWriter::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void StoreWriter::SubmitObservations(std::vector<v1::Observation> observations, Done done) {
+  absl::Status refused;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      refused = absl::UnavailableError("store: the controller is stopping");
+    } else if (queued_observations_ + observations.size() > options_.max_queued_observations) {
+      refused = absl::UnavailableError("store: the writer is behind; resend later");
+    } else {
+      queued_observations_ += observations.size();
+      queue_.push_back(Item{next_place_++, Batch{std::move(observations), std::move(done)}});
+      return;
+    }
+  }
+  done(refused);
+}
+
+uint64_t StoreWriter::SubmitTaskState(std::string run_id, uint64_t task_id, TaskState state) {
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(Item{next_place_, TaskUpdate{std::move(run_id), task_id, state}});
+  return next_place_++;
+}
+
+uint64_t StoreWriter::SubmitRunState(std::string run_id, RunState state, int64_t finished_unix_ms) {
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(Item{next_place_, RunUpdate{std::move(run_id), state, finished_unix_ms}});
+  return next_place_++;
+}
+
+bool StoreWriter::Stored(uint64_t place) const {
+  absl::MutexLock lock(&mu_);
+  return stored_through_ >= place;
+}
+
+StoreWriter::Health StoreWriter::health() const {
+  absl::MutexLock lock(&mu_);
+  Health h = health_;
+  h.queued_updates = 0;
+  for (const Item& item : queue_)
+    h.queued_updates += std::holds_alternative<Batch>(item.what) ? 0 : 1;
+  return h;
+}
+
+bool StoreWriter::Idle() const {
+  absl::MutexLock lock(&mu_);
+  return queue_.empty() && !busy_;
+}
+
+absl::Status StoreWriter::Write(std::vector<Item>& items) {
+  if (std::holds_alternative<Batch>(items.front().what)) {
+    std::vector<v1::Observation> all;
+    for (Item& item : items) {
+      for (v1::Observation& obs : std::get<Batch>(item.what).observations) all.push_back(obs);
+    }
+    absl::StatusOr<int> stored = store_->InsertObservations(all);
+    if (!stored.ok()) return stored.status();
+    absl::MutexLock lock(&mu_);
+    ++health_.groups_committed;
+    health_.observations_stored += static_cast<uint64_t>(*stored);
+    return absl::OkStatus();
+  }
+  absl::Status status;
+  if (const auto* task = std::get_if<TaskUpdate>(&items.front().what)) {
+    status = store_->SetTaskState(task->run_id, task->task_id, task->state);
+  } else {
+    const RunUpdate& run = std::get<RunUpdate>(items.front().what);
+    status = store_->SetRunState(run.run_id, run.state, run.finished_unix_ms);
+  }
+  // A task or run that is not there has nothing to update (a run created before a crash
+  // that lost it); only a store that cannot write is an error.
+  return absl::IsNotFound(status) ? absl::OkStatus() : status;
+}
+
+void StoreWriter::Failed(const absl::Status& status) {
+  ++health_.errors_total;
+  const std::string cause(status.message());
+  if (!health_.failing || cause != health_.error) {
+    const std::string line = absl::StrCat(
+        "rstmesh-controller: ", cause,
+        health_.failing ? ""
+                        : "; agents hold their observations and resend them, runs pause "
+                          "until the store can write again");
+    if (options_.log) {
+      options_.log(line);
+    } else {
+      std::cerr << line << std::endl;
+    }
+  }
+  if (!health_.failing) health_.failing_since_unix_ms = UnixMillisNow();
+  health_.failing = true;
+  health_.error = cause;
+}
+
+void StoreWriter::Loop() {
+  absl::MutexLock lock(&mu_);
+  for (;;) {
+    auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
+    mu_.Await(absl::Condition(&ready));
+    if (queue_.empty()) return;  // stopping, with everything written
+    // The head: every batch queued behind it (one transaction), or one state change.
+    std::vector<Item> items;
+    if (std::holds_alternative<Batch>(queue_.front().what)) {
+      size_t group = 0;
+      while (!queue_.empty() && std::holds_alternative<Batch>(queue_.front().what)) {
+        const size_t n = std::get<Batch>(queue_.front().what).observations.size();
+        if (!items.empty() && group + n > options_.max_group_observations) break;
+        group += n;
+        queued_observations_ -= n;
+        items.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    } else {
+      items.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    busy_ = true;
+    mu_.Unlock();
+    const absl::Status status = Write(items);
+    mu_.Lock();
+    busy_ = false;
+
+    std::vector<Done> answers;
+    absl::Status answer = status;
+    if (status.ok()) {
+      if (health_.failing) {
+        const std::string line =
+            absl::StrCat("rstmesh-controller: store: writing again after ",
+                         (UnixMillisNow() - health_.failing_since_unix_ms) / 1000,
+                         " s; held observations are "
+                         "stored as their agents resend them");
+        if (options_.log) {
+          options_.log(line);
+        } else {
+          std::cerr << line << std::endl;
+        }
+      }
+      health_.failing = false;
+      health_.error.clear();
+      stored_through_ = items.back().place;
+      for (Item& item : items) {
+        if (auto* batch = std::get_if<Batch>(&item.what)) answers.push_back(std::move(batch->done));
+      }
+    } else {
+      Failed(status);
+      answer = absl::UnavailableError(std::string(status.message()));
+      // Batches go back to their agents; state changes wait at the head for the retry.
+      for (auto it = items.rbegin(); it != items.rend(); ++it) {
+        if (auto* batch = std::get_if<Batch>(&it->what)) {
+          answers.push_back(std::move(batch->done));
+        } else if (!stopping_) {
+          queue_.push_front(std::move(*it));
+        }
+      }
+      // A refused batch is done with here: the order of state changes is what counts.
+      if (std::holds_alternative<Batch>(items.front().what) &&
+          (queue_.empty() || queue_.front().place > items.back().place)) {
+        stored_through_ = items.back().place;
+      }
+      for (auto it = queue_.begin(); it != queue_.end();) {
+        if (auto* batch = std::get_if<Batch>(&it->what)) {
+          queued_observations_ -= batch->observations.size();
+          answers.push_back(std::move(batch->done));
+          it = queue_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (stopping_) queue_.clear();  // what is not stored now is resumed from the store
+    }
+    mu_.Unlock();
+    for (Done& done : answers) {
+      if (done) done(answer);
+    }
+    mu_.Lock();
+    if (!status.ok() && !stopping_) {
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(options_.retry_interval));
+    }
+  }
+}
+
+}  // namespace rstmesh

@@ -1,0 +1,124 @@
+#include "tests/support/process_fleet.h"
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "absl/strings/numbers.h"
+#include "tests/support/text.h"
+#include "tests/support/wait_for.h"
+
+namespace rstmesh::testing {
+
+ProcessFleet::ProcessFleet() {
+  char tmpl[] = "/tmp/rstmesh-fleet-XXXXXX";
+  dir_ = mkdtemp(tmpl);
+}
+
+ProcessFleet::~ProcessFleet() {
+  for (auto& [i, agent] : agents_) {
+    agent->Signal(SIGTERM);
+    agent->Wait(std::chrono::seconds(10));
+  }
+  agents_.clear();
+  if (controller_) StopController();
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+::testing::AssertionResult ProcessFleet::StartController(std::vector<std::string> extra,
+                                                         std::string listen) {
+  std::vector<std::string> argv = {
+      RSTMESH_CONTROLLER_BIN, "--insecure", "--listen",         listen,
+      "--data-dir",           data_dir(),   "--metrics-listen", "127.0.0.1:0"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  controller_ = std::make_unique<Subprocess>(argv);
+  auto line = controller_->ReadLine(std::chrono::seconds(15));
+  if (!line) {
+    controller_->Wait(std::chrono::seconds(5));
+    return ::testing::AssertionFailure() << "controller did not start: " << controller_->err();
+  }
+  std::smatch m;
+  if (!std::regex_search(*line, m, std::regex(R"(grpc=(\d+) metrics=(\d+))"))) {
+    return ::testing::AssertionFailure() << "unexpected first line: " << *line;
+  }
+  address_ = "127.0.0.1:" + m[1].str();
+  metrics_port_ = std::stoi(m[2]);
+  return ::testing::AssertionSuccess();
+}
+
+int ProcessFleet::StopController(int signal) {
+  if (!controller_) return -1;
+  controller_->Signal(signal);
+  const int code = controller_->Wait(std::chrono::seconds(15));
+  return code;
+}
+
+::testing::AssertionResult ProcessFleet::StartAgent(int i, const std::string& zone,
+                                                    std::vector<std::string> extra,
+                                                    const std::string& via) {
+  std::vector<std::string> argv = {RSTMESH_AGENT_BIN,
+                                   "run",
+                                   "--insecure",
+                                   "--controller",
+                                   via.empty() ? address_ : via,
+                                   "--id",
+                                   Id(i),
+                                   "--labels",
+                                   "zone=" + zone,
+                                   "--listen",
+                                   Address(i),
+                                   "--port",
+                                   "0",
+                                   "--closed-port",
+                                   "0"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto agent = std::make_unique<Subprocess>(argv);
+  auto first = agent->ReadLine(std::chrono::seconds(15));
+  Subprocess* started = agent.get();
+  agents_[i] = std::move(agent);
+  if (!first) {
+    started->Wait(std::chrono::seconds(5));
+    return ::testing::AssertionFailure() << Id(i) << " did not start: " << started->err();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+int ProcessFleet::StopAgent(int i, int signal) {
+  Subprocess& a = *agents_.at(i);
+  a.Signal(signal);
+  return a.Wait(std::chrono::seconds(15));
+}
+
+long ProcessFleet::Completed(const Subprocess& agent) {
+  std::smatch m;
+  const std::string out = agent.out();
+  if (!std::regex_search(out, m, std::regex(R"(completed=(\d+) )"))) return -1;
+  return std::stol(m[1]);
+}
+
+bool ProcessFleet::WaitForAgents(size_t n, std::chrono::milliseconds timeout) {
+  return WaitFor(
+      [&] {
+        RunResult r = Ctl({"agents", "-o", "json"});
+        return Count(r.out, "\"data_endpoint\"") == n && Count(r.out, "\"connected\": true") == n;
+      },
+      timeout, std::chrono::milliseconds(200));
+}
+
+RunResult ProcessFleet::Ctl(std::vector<std::string> args, std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv = {RSTMESH_CTL_BIN, "--insecure", "--controller", address_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProcess(argv, timeout);
+}
+
+std::string ProcessFleet::WritePlan(const std::string& name, const std::string& text) {
+  const std::string path = dir_ + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+}  // namespace rstmesh::testing

@@ -1,0 +1,68 @@
+// ProcessFleet: the product as an operator runs it, for tests: rstmesh-controller and
+// rstmesh-agent as real processes on loopback (plaintext), driven by rstmeshctl. Agent i is
+// `node-i` on 127.0.0.(30+i). Everything lives in a temporary directory that goes with the
+// fleet; every process it started is ended by its pid.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/subprocess.h"
+
+namespace rstmesh::testing {
+
+class ProcessFleet {
+ public:
+  ProcessFleet();
+  ~ProcessFleet();
+  ProcessFleet(const ProcessFleet&) = delete;
+  ProcessFleet& operator=(const ProcessFleet&) = delete;
+
+  // Starts the controller with --insecure, its store in data_dir(), metrics on a free port,
+  // plus `extra` flags. `listen` "127.0.0.1:0" picks a port; pass address() to restart on
+  // the same one. Fails when it does not print its "serving" line.
+  ::testing::AssertionResult StartController(std::vector<std::string> extra = {},
+                                             std::string listen = "127.0.0.1:0");
+  // Ends the controller with `signal` and waits for it; its exit code.
+  int StopController(int signal = SIGTERM);
+  Subprocess& controller() { return *controller_; }
+
+  // Agent `i` (node-i) in `zone`, dialling `via` (default: the controller's address).
+  ::testing::AssertionResult StartAgent(int i, const std::string& zone = "a",
+                                        std::vector<std::string> extra = {},
+                                        const std::string& via = "");
+  // Ends agent i with `signal`, waits, and returns its exit code (stdout stays readable).
+  int StopAgent(int i, int signal = SIGTERM);
+  Subprocess& agent(int i) { return *agents_.at(i); }
+  // The responder's count of tests it answered, from the counters an agent prints when it
+  // stops (-1 when absent).
+  static long Completed(const Subprocess& agent);
+
+  // Waits until `n` agents are connected.
+  bool WaitForAgents(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  // rstmeshctl against the controller.
+  RunResult Ctl(std::vector<std::string> args,
+                std::chrono::milliseconds timeout = std::chrono::seconds(180));
+  // Writes a plan file into the fleet's directory; its path.
+  std::string WritePlan(const std::string& name, const std::string& text);
+
+  const std::string& dir() const { return dir_; }
+  std::string data_dir() const { return dir_ + "/data"; }
+  const std::string& address() const { return address_; }
+  int metrics_port() const { return metrics_port_; }
+  static std::string Id(int i) { return "node-" + std::to_string(i); }
+  static std::string Address(int i) { return "127.0.0." + std::to_string(30 + i); }
+
+ private:
+  std::string dir_;
+  std::string address_;
+  int metrics_port_ = 0;
+  std::unique_ptr<Subprocess> controller_;
+  std::map<int, std::unique_ptr<Subprocess>> agents_;
+};
+
+}  // namespace rstmesh::testing
