@@ -23,6 +23,7 @@
 #include "core/scenario.h"
 #include "core/wire_header.h"
 #include "tests/support/http_get.h"
+#include "tests/support/process_fleet.h"
 #include "tests/support/raw_client.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/text.h"
@@ -40,8 +41,6 @@ using testing::RunResult;
 using testing::Subprocess;
 using testing::WaitFor;
 
-const std::string kController = RSTMESH_CONTROLLER_BIN;
-const std::string kAgent = RSTMESH_AGENT_BIN;
 const std::string kCtl = RSTMESH_CTL_BIN;
 
 // One sample line of the Prometheus text format: name{label="value",...} number.
@@ -73,81 +72,38 @@ bool ParseSample(const std::string& line, std::string* name, double* value) {
   return absl::SimpleAtod(line.substr(i + 1), value);
 }
 
+// The product on loopback: a controller and three agents (node-1 and node-2 in zone a,
+// node-3 in zone b), as real processes.
 class CtlCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/rstmesh-ctl-XXXXXX";
-    dir_ = mkdtemp(tmpl);
     StartController("127.0.0.1:0");
     for (int i = 1; i <= 3; ++i) StartAgent(i, i == 3 ? "b" : "a");
     ASSERT_TRUE(WaitForAgents(3));
   }
 
-  void TearDown() override {
-    agents_.clear();
-    if (controller_) {
-      controller_->Signal(SIGTERM);
-      controller_->Wait(seconds(10));
-    }
-    std::filesystem::remove_all(dir_);
-  }
-
   void StartController(const std::string& listen, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {
-        kController,          "--insecure",   "--listen",         listen,
-        "--data-dir",         dir_ + "/data", "--metrics-listen", "127.0.0.1:0",
-        "--agent-timeout-ms", "3000"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    controller_ = std::make_unique<Subprocess>(argv);
-    auto line = controller_->ReadLine(seconds(10));
-    ASSERT_TRUE(line.has_value()) << controller_->err();
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(*line, m, std::regex(R"(grpc=(\d+) metrics=(\d+))"))) << *line;
-    grpc_port_ = std::stoi(m[1]);
-    metrics_port_ = std::stoi(m[2]);
-    address_ = "127.0.0.1:" + std::to_string(grpc_port_);
+    extra.insert(extra.begin(), {"--agent-timeout-ms", "3000"});
+    ASSERT_TRUE(fleet_.StartController(extra, listen));
+    address_ = fleet_.address();
+    metrics_port_ = fleet_.metrics_port();
   }
 
   void StartAgent(int i, const std::string& zone, bool misbehave = false) {
-    std::vector<std::string> argv = {
-        kAgent,     "run",    "--insecure", "--controller",  address_,
-        "--id",     Id(i),    "--labels",   "zone=" + zone,  "--listen",
-        Address(i), "--port", "0",          "--closed-port", "0"};
-    if (misbehave) argv.push_back("--test-reset-everything");
-    agents_.push_back(std::make_unique<Subprocess>(argv));
-    std::optional<std::string> first = agents_.back()->ReadLine(seconds(10));
-    ASSERT_TRUE(first.has_value()) << agents_.back()->err();
-    first_lines_.push_back(*first);
+    std::vector<std::string> extra;
+    if (misbehave) extra.push_back("--test-reset-everything");
+    ASSERT_TRUE(fleet_.StartAgent(i, zone, extra));
   }
 
-  static std::string Id(int i) { return "node-" + std::to_string(i); }
-  static std::string Address(int i) { return "127.0.0." + std::to_string(30 + i); }
-
-  bool WaitForAgents(size_t n) {
-    return WaitFor(
-        [&] {
-          return Count(Ctl({"agents", "-o", "json"}).out, "\"data_endpoint\"") == n;
-        },
-        seconds(20));
-  }
-
-  RunResult Ctl(std::vector<std::string> args) {
-    std::vector<std::string> argv = {kCtl, "--insecure", "--controller", address_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunProcess(argv, seconds(180));
-  }
-
+  bool WaitForAgents(size_t n) { return fleet_.WaitForAgents(n); }
+  RunResult Ctl(std::vector<std::string> args) { return fleet_.Ctl(std::move(args)); }
   std::string WritePlan(const std::string& name, const std::string& text) {
-    std::string path = dir_ + "/" + name;
-    std::ofstream(path) << text;
-    return path;
+    return fleet_.WritePlan(name, text);
   }
 
-  std::string dir_, address_;
-  int grpc_port_ = 0, metrics_port_ = 0;
-  std::unique_ptr<Subprocess> controller_;
-  std::vector<std::unique_ptr<Subprocess>> agents_;
-  std::vector<std::string> first_lines_;  // each agent's "... data=IP:PORT ..." line
+  testing::ProcessFleet fleet_;
+  std::string address_;
+  int metrics_port_ = 0;
 };
 
 constexpr const char* kEveryScenario = R"(
@@ -231,8 +187,8 @@ TEST_F(CtlCliTest, DataPortActsOnlyOnHeadersOfALiveRun) {
                   "--wait"});
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(first_lines_[0], m, std::regex(R"(data=([\d.]+):(\d+))")))
-      << first_lines_[0];
+  ASSERT_TRUE(std::regex_search(fleet_.first_line(1), m, std::regex(R"(data=([\d.]+):(\d+))")))
+      << fleet_.first_line(1);
   asio::ip::tcp::endpoint node1(asio::ip::make_address(m[1].str()),
                                 static_cast<uint16_t>(std::stoi(m[2])));
   for (uint64_t run_number : {1, 99}) {
@@ -246,19 +202,18 @@ TEST_F(CtlCliTest, DataPortActsOnlyOnHeadersOfALiveRun) {
     ASSERT_TRUE(client.Send({bytes.begin(), bytes.end()}));
     EXPECT_TRUE(client.WaitClosedByPeer(seconds(10)));
   }
-  agents_[0]->Signal(SIGTERM);
-  EXPECT_EQ(agents_[0]->Wait(seconds(10)), 0);
+  fleet_.agent(1).Signal(SIGTERM);
+  EXPECT_EQ(fleet_.agent(1).Wait(seconds(10)), 0);
   // node-1 answered its two tests of the run and nothing else.
-  EXPECT_NE(agents_[0]->out().find("completed=2 "), std::string::npos) << agents_[0]->out();
-  EXPECT_NE(agents_[0]->out().find("unknown_run=1 expired_run=1 replayed=0"), std::string::npos)
-      << agents_[0]->out();
+  EXPECT_NE(fleet_.agent(1).out().find("completed=2 "), std::string::npos) << fleet_.agent(1).out();
+  EXPECT_NE(fleet_.agent(1).out().find("unknown_run=1 expired_run=1 replayed=0"), std::string::npos)
+      << fleet_.agent(1).out();
 }
 
 // Limits on a controller restarted with tight ones: a second run at once is refused with
 // the limit named, and each agent starts no more test connections per second than allowed.
 TEST_F(CtlCliTest, LimitsOnParallelRunsAndClosureRateHoldAndAreCounted) {
-  controller_->Signal(SIGTERM);
-  controller_->Wait(seconds(10));
+  fleet_.StopController();
   StartController(address_, {"--max-parallel-runs", "1", "--max-closures-per-second", "10"});
   ASSERT_TRUE(WaitForAgents(3));
   auto slow = Ctl({"run", "-f",
@@ -408,7 +363,7 @@ TEST_F(CtlCliTest, InvalidPlansExitTwoNamingTheField) {
     EXPECT_EQ(result.exit_code, 2) << message;
     EXPECT_NE(result.err.find(message), std::string::npos) << result.err;
   }
-  auto missing = Ctl({"run", "-f", dir_ + "/absent.yaml"});
+  auto missing = Ctl({"run", "-f", fleet_.dir() + "/absent.yaml"});
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.err.find("cannot read"), std::string::npos);
   EXPECT_EQ(Ctl({"bogus"}).exit_code, 2);
@@ -478,9 +433,8 @@ limits: {concurrency_per_agent: 2}
         return done >= 300;
       },
       seconds(60)));
-  controller_->Signal(SIGKILL);
-  EXPECT_EQ(controller_->Wait(seconds(10)), 128 + SIGKILL);
-  auto before = CountObservations(dir_ + "/data/rstmesh.db", run_id);
+  EXPECT_EQ(fleet_.StopController(SIGKILL), 128 + SIGKILL);
+  auto before = CountObservations(fleet_.data_dir() + "/rstmesh.db", run_id);
   EXPECT_GT(before.first, 0);
   ASSERT_LT(before.first, 4080) << "killed too late to prove anything";
 
@@ -493,7 +447,7 @@ limits: {concurrency_per_agent: 2}
   EXPECT_EQ(report.exit_code, 0) << report.out;
   EXPECT_NE(report.out.find("finished, 2040/2040 tasks: 2040 pass"), std::string::npos)
       << report.out.substr(0, 300);
-  auto after = CountObservations(dir_ + "/data/rstmesh.db", run_id);
+  auto after = CountObservations(fleet_.data_dir() + "/rstmesh.db", run_id);
   EXPECT_EQ(after.first, 4080) << "every task's two observations";
   EXPECT_EQ(after.second, after.first) << "each stored exactly once";
 }
@@ -508,7 +462,7 @@ limits: {concurrency_per_agent: 1}
   const std::string run_id = started.out.substr(0, started.out.find('\n'));
   ASSERT_TRUE(WaitFor([&] { return Ctl({"runs"}).out.find("running, 0/60") == std::string::npos; },
                       seconds(30)));
-  agents_[2]->Signal(SIGKILL);  // node-3 dies without a word
+  fleet_.agent(3).Signal(SIGKILL);  // node-3 dies without a word
   auto watch = Ctl({"watch", run_id});
   EXPECT_EQ(watch.exit_code, 0) << watch.out << watch.err;
   auto json = Ctl({"report", run_id, "-o", "json"});

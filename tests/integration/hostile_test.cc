@@ -25,6 +25,7 @@
 #include "core/wire_header.h"
 #include "rstmesh/v1/agent_hub.grpc.pb.h"
 #include "rstmesh/v1/control.grpc.pb.h"
+#include "tests/support/process_fleet.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/text.h"
 #include "tests/support/wait_for.h"
@@ -36,10 +37,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::RunProcess;
 using testing::Subprocess;
-
-const std::string kController = RSTMESH_CONTROLLER_BIN;
-const std::string kAgent = RSTMESH_AGENT_BIN;
-const std::string kCtl = RSTMESH_CTL_BIN;
 
 // Resident memory of a process in KiB (VmRSS).
 long RssKib(pid_t pid) {
@@ -132,52 +129,24 @@ FloodResult FloodDataPort(const std::string& ip, int port, int total, size_t max
 class HostileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/rstmesh-hostile-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    controller_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{kController, "--insecure", "--listen", "127.0.0.1:0", "--data-dir",
-                                 dir_ + "/data", "--metrics-listen", "127.0.0.1:0"});
-    auto line = controller_->ReadLine(seconds(10));
-    ASSERT_TRUE(line.has_value()) << controller_->err();
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(*line, m, std::regex(R"(grpc=(\d+))")));
-    grpc_port_ = std::stoi(m[1]);
-    address_ = absl::StrCat("127.0.0.1:", grpc_port_);
+    ASSERT_TRUE(fleet_.StartController());
     for (int i = 1; i <= 3; ++i) {
-      agents_.push_back(std::make_unique<Subprocess>(std::vector<std::string>{
-          kAgent, "run", "--insecure", "--controller", address_, "--id", absl::StrCat("node-", i),
-          "--listen", absl::StrCat("127.0.0.", 70 + i), "--port", "0", "--closed-port", "0",
-          "--header-timeout-ms", "1000"}));
-      auto first = agents_.back()->ReadLine(seconds(10));
-      ASSERT_TRUE(first.has_value()) << agents_.back()->err();
-      if (i == 1) {
-        ASSERT_TRUE(std::regex_search(*first, m, std::regex(R"(data=127\.0\.0\.71:(\d+))")));
-        data_port_ = std::stoi(m[1]);
-      }
+      ASSERT_TRUE(fleet_.StartAgent(i, "a", {"--header-timeout-ms", "1000"}));
     }
-    ASSERT_TRUE(testing::WaitFor(
-        [&] {
-          return testing::Count(Ctl({"agents", "-o", "json"}).out, "\"data_endpoint\"") == 3;
-        },
-        seconds(20)));
-  }
-
-  void TearDown() override {
-    agents_.clear();
-    controller_.reset();
-    std::filesystem::remove_all(dir_);
+    data_port_ = fleet_.data_port(1);
+    ASSERT_GT(data_port_, 0) << fleet_.first_line(1);
+    ASSERT_TRUE(fleet_.WaitForAgents(3));
+    address_ = fleet_.address();
+    grpc_port_ = std::stoi(address_.substr(address_.rfind(':') + 1));
   }
 
   testing::RunResult Ctl(std::vector<std::string> args) {
-    std::vector<std::string> argv = {kCtl, "--insecure", "--controller", address_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunProcess(argv, seconds(300));
+    return fleet_.Ctl(std::move(args), seconds(300));
   }
 
-  std::string dir_, address_;
+  testing::ProcessFleet fleet_;
+  std::string address_;
   int grpc_port_ = 0, data_port_ = 0;
-  std::unique_ptr<Subprocess> controller_;
-  std::vector<std::unique_ptr<Subprocess>> agents_;
 };
 
 // Malformed gRPC against the controller; returns how many calls were answered with an error
@@ -243,9 +212,9 @@ int MalformRpcs(const std::string& address, int port) {
 }
 
 TEST_F(HostileTest, AuditPassesWhileAgentAndControllerAreAttacked) {
-  const long agent_before = RssKib(agents_[0]->pid());
-  const long controller_before = RssKib(controller_->pid());
-  std::string plan = dir_ + "/plan.yaml";
+  const long agent_before = RssKib(fleet_.agent(1).pid());
+  const long controller_before = RssKib(fleet_.controller().pid());
+  std::string plan = fleet_.dir() + "/plan.yaml";
   std::ofstream(plan) << R"(name: under attack
 pattern: {kind: full_mesh}
 scenarios:
@@ -262,10 +231,10 @@ limits: {concurrency_per_agent: 2}
   });
   std::future<int> rpcs =
       std::async(std::launch::async, [&] { return MalformRpcs(address_, grpc_port_); });
-  FloodResult flood = FloodDataPort("127.0.0.71", data_port_, 10'000, 800);
+  FloodResult flood = FloodDataPort(testing::ProcessFleet::Address(1), data_port_, 10'000, 800);
   const int refused = rpcs.get();
-  const long agent_after = RssKib(agents_[0]->pid());
-  const long controller_after = RssKib(controller_->pid());
+  const long agent_after = RssKib(fleet_.agent(1).pid());
+  const long controller_after = RssKib(fleet_.controller().pid());
   std::cout << "hostile: " << flood.dialled << " connections to the data port (" << flood.slow
             << " slow, " << flood.slow_closed_by_agent << " closed by the agent); " << refused
             << " malformed RPCs refused; agent RSS " << agent_before << " -> " << agent_after
@@ -286,11 +255,11 @@ limits: {concurrency_per_agent: 2}
   EXPECT_EQ(cells, 6 * 6);
   // Bounded: a second attack as large as the first leaves memory where the first did (the
   // first one's growth is allocator pools, and ASan's quarantine in sanitizer builds).
-  FloodResult again = FloodDataPort("127.0.0.71", data_port_, 10'000, 800);
+  FloodResult again = FloodDataPort(testing::ProcessFleet::Address(1), data_port_, 10'000, 800);
   EXPECT_EQ(again.slow_closed_by_agent, again.slow);
   EXPECT_EQ(MalformRpcs(address_, grpc_port_), 3 * 50 + 100 + 1);
-  const long agent_again = RssKib(agents_[0]->pid());
-  const long controller_again = RssKib(controller_->pid());
+  const long agent_again = RssKib(fleet_.agent(1).pid());
+  const long controller_again = RssKib(fleet_.controller().pid());
   std::cout << "hostile: after a second attack, agent RSS " << agent_again
             << " KiB, controller RSS " << controller_again << " KiB\n";
   EXPECT_LT(agent_again - agent_after, 8 * 1024) << "the agent's memory grows with the flood";
@@ -299,10 +268,10 @@ limits: {concurrency_per_agent: 2}
 
   // Both still serve, and the agent counted every bad connection under a reason.
   EXPECT_EQ(Ctl({"agents"}).exit_code, 0);
-  agents_[0]->Signal(SIGTERM);
-  ASSERT_EQ(agents_[0]->Wait(seconds(10)), 0);
+  fleet_.agent(1).Signal(SIGTERM);
+  ASSERT_EQ(fleet_.agent(1).Wait(seconds(10)), 0);
   std::smatch m;
-  const std::string out = agents_[0]->out();
+  const std::string out = fleet_.agent(1).out();
   ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(rejected=(\d+) )"))) << out;
   EXPECT_GE(std::stoi(m[1]), 20'000) << out;
 }

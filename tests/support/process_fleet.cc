@@ -84,7 +84,15 @@ int ProcessFleet::StopController(int signal) {
     started->Wait(std::chrono::seconds(5));
     return ::testing::AssertionFailure() << Id(i) << " did not start: " << started->err();
   }
+  first_lines_[i] = *first;
   return ::testing::AssertionSuccess();
+}
+
+int ProcessFleet::data_port(int i) const {
+  std::smatch m;
+  const std::string& line = first_line(i);
+  if (!std::regex_search(line, m, std::regex(R"(data=\S+:(\d+))"))) return 0;
+  return std::stoi(m[1]);
 }
 
 int ProcessFleet::StopAgent(int i, int signal) {

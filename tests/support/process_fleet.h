@@ -38,6 +38,9 @@ class ProcessFleet {
   // Ends agent i with `signal`, waits, and returns its exit code (stdout stays readable).
   int StopAgent(int i, int signal = SIGTERM);
   Subprocess& agent(int i) { return *agents_.at(i); }
+  // What agent i printed first ("rstmesh-agent: ... data=IP:PORT ..."), and its data port.
+  const std::string& first_line(int i) const { return first_lines_.at(i); }
+  int data_port(int i) const;
   // The responder's count of tests it answered, from the counters an agent prints when it
   // stops (-1 when absent).
   static long Completed(const Subprocess& agent);
@@ -63,6 +66,7 @@ class ProcessFleet {
   int metrics_port_ = 0;
   std::unique_ptr<Subprocess> controller_;
   std::map<int, std::unique_ptr<Subprocess>> agents_;
+  std::map<int, std::string> first_lines_;
 };
 
 }  // namespace rstmesh::testing
