@@ -160,17 +160,21 @@ void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& ta
   MaybeFinish(runs_[id]);
 }
 
-bool RunManager::ReturnedAsNewProcess(const std::string& agent_id, const std::string& incarnation) {
-  for (const v1::AgentInfo& a : registry_->Agents()) {
-    if (a.id() == agent_id) return a.incarnation() != incarnation;
-  }
-  return false;
+bool RunManager::ReturnedAsNewProcess(const std::string& agent_id, uint32_t incarnation) {
+  const std::optional<AgentRegistry::Liveness> now = registry_->LivenessOf(agent_id);
+  return now.has_value() && Intern(now->incarnation) != incarnation;
+}
+
+uint32_t RunManager::Intern(const std::string& incarnation) {
+  if (incarnation.empty()) return 0;
+  auto [it, fresh] = interned_.emplace(incarnation, static_cast<uint32_t>(interned_.size() + 1));
+  return it->second;
 }
 
 TaskState RunManager::ResponderReplaced(const LiveTask& task) {
   const std::optional<AgentRegistry::Liveness> now = registry_->LivenessOf(task.record.target);
   const bool same_host =
-      now.has_value() && !task.target_host.empty() && now->host_incarnation == task.target_host;
+      now.has_value() && task.target_host != 0 && Intern(now->host_incarnation) == task.target_host;
   return same_host ? TaskState::kAgentLost : TaskState::kPeerLost;
 }
 
@@ -375,8 +379,8 @@ void RunManager::Settle(LiveRun& run, LiveTask& task, Clock::time_point now) {
   // which would read as a path that swallows resets; a restarted one refuses them.
   const std::optional<AgentRegistry::Liveness> responder =
       registry_->LivenessOf(task.record.target);
-  if (responder && !task.target_incarnation.empty() &&
-      responder->incarnation != task.target_incarnation) {
+  if (responder && task.target_incarnation != 0 &&
+      Intern(responder->incarnation) != task.target_incarnation) {
     Finalize(run, task, ResponderReplaced(task));
     return;
   }
@@ -675,8 +679,8 @@ std::vector<std::string> RunManager::Tick() {
         bucket.tokens -= 1.0;
         task.assigned = true;
         task.assigned_at = now;
-        task.target_incarnation = dst->incarnation();
-        task.target_host = dst->host_incarnation();
+        task.target_incarnation = Intern(dst->incarnation());
+        task.target_host = Intern(dst->host_incarnation());
         task.in_flight = true;
         ++*flight[task.source_party];
         pair_last_[pair] = now;

@@ -131,9 +131,11 @@ class RunManager {
     bool deviated = false;           // an end did not match (progress only)
     bool initiator_matched = false;  // the initiator saw what Linux predicts
     bool peer_lost = false;          // the responder's agent went away mid-test
-    std::string target_incarnation;  // the responder's process when the task was assigned
-    std::string target_host;         // and its host incarnation
-    bool rate_delayed = false;       // counted once in LimitCounts
+    // The responder's process and host incarnations when the task was assigned, interned
+    // (Interned(); 0: not assigned yet): two strings per task would cost more than the rest.
+    uint32_t target_incarnation = 0;
+    uint32_t target_host = 0;
+    bool rate_delayed = false;  // counted once in LimitCounts
     bool spacing_delayed = false;
     Clock::time_point assigned_at;
     Clock::time_point initiator_at;
@@ -186,11 +188,14 @@ class RunManager {
   void MaybeFinish(LiveRun& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AdvanceDiscovery(LiveRun& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether `agent_id` is registered now under another process than `incarnation`.
-  bool ReturnedAsNewProcess(const std::string& agent_id, const std::string& incarnation);
+  bool ReturnedAsNewProcess(const std::string& agent_id, uint32_t incarnation)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A task whose responder's process was replaced mid-test: judged from the initiator alone
   // (kPeerLost) when the host itself restarted, as its own kernel gives no sign of the
   // connection; only the agent restarted: its kernel closed the connection (kAgentLost).
-  TaskState ResponderReplaced(const LiveTask& task);
+  TaskState ResponderReplaced(const LiveTask& task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A small number for an incarnation string, the same for the same string (0 for "").
+  uint32_t Intern(const std::string& incarnation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends the run's key to `agent` (valid until the run's deadline and a little), or its
   // revocation.
   void SendKey(const LiveRun& run, const std::string& agent, bool revoke)
@@ -223,7 +228,8 @@ class RunManager {
   std::map<uint32_t, uint64_t> known_runs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> run_of_request_ ABSL_GUARDED_BY(mu_);  // request id -> run
   std::optional<Clock::time_point> paused_since_ ABSL_GUARDED_BY(mu_);
-  std::set<std::string> lost_agents_ ABSL_GUARDED_BY(mu_);  // gone and not back yet
+  std::map<std::string, uint32_t> interned_ ABSL_GUARDED_BY(mu_);  // incarnation -> number
+  std::set<std::string> lost_agents_ ABSL_GUARDED_BY(mu_);         // gone and not back yet
   // The registry's agents as of `agents_generation_` (refreshed by Tick when it changes).
   std::map<std::string, v1::AgentInfo> agents_ ABSL_GUARDED_BY(mu_);
   uint64_t agents_generation_ ABSL_GUARDED_BY(mu_) = ~uint64_t{0};
