@@ -32,6 +32,7 @@ Agent::~Agent() { Stop(); }
 absl::Status Agent::Start() {
   // Under a controller the data port acts only on headers signed with a current run key.
   options_.responder.keys = keys_;
+  options_.responder.maybe_frozen = [this] { return stalls_.MaybeFrozen(); };
   absl::Status started = plane_.StartResponder(options_.responder, [this](v1::Observation obs) {
     stalls_.Annotate(obs);
     if (session_) session_->Report(std::move(obs));

@@ -264,10 +264,13 @@ asio::awaitable<void> Responder::Serve(asio::ip::tcp::socket socket, asio::ip::a
   // The test began when the header arrived, which is earlier than now when this process
   // was frozen (a hung host's kernel queues the connection and its header): the kernel
   // knows how long ago data last came in.
-  tcp_info info{};
-  socklen_t info_len = sizeof(info);
-  if (getsockopt(conn->fd(), IPPROTO_TCP, TCP_INFO, &info, &info_len) == 0) {
-    ctx.set_started(Clock::now() - std::chrono::milliseconds(info.tcpi_last_data_recv));
+  // Only around a freeze: it costs a system call per test.
+  if (options_.maybe_frozen && options_.maybe_frozen()) {
+    tcp_info info{};
+    socklen_t info_len = sizeof(info);
+    if (getsockopt(conn->fd(), IPPROTO_TCP, TCP_INFO, &info, &info_len) == 0) {
+      ctx.set_started(Clock::now() - std::chrono::milliseconds(info.tcpi_last_data_recv));
+    }
   }
   ctx.set_connection(conn);
   RoleFn role = def->run_responder;

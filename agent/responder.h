@@ -47,6 +47,9 @@ struct ResponderOptions {
   // Tests only: play abortive_close's responder role whatever the scenario, as a peer that
   // resets everything would. Lets end-to-end tests provoke deviations on a clean path.
   bool test_reset_everything = false;
+  // Whether this process may just have been frozen (StallWatch::MaybeFrozen); then a test
+  // counts from when its header arrived, which costs a TCP_INFO look. Null: never.
+  std::function<bool()> maybe_frozen;
 };
 
 // A snapshot of the responder's counters.

@@ -24,9 +24,19 @@ void StallWatch::Loop() {
     if (now - last_tick_ > options_.stall) {
       stalls_.push_back({last_tick_, now});
       if (stalls_.size() > 64) stalls_.pop_front();
+      last_stall_end_ns_ = now.time_since_epoch().count();
     }
     last_tick_ = now;
+    last_tick_ns_ = now.time_since_epoch().count();
   }
+}
+
+bool StallWatch::MaybeFrozen(std::chrono::milliseconds recent) const {
+  const int64_t now = Clock::now().time_since_epoch().count();
+  const int64_t stall_ns = std::chrono::nanoseconds(options_.stall).count();
+  return now - last_tick_ns_.load(std::memory_order_relaxed) > stall_ns ||
+         now - last_stall_end_ns_.load(std::memory_order_relaxed) <
+             std::chrono::nanoseconds(recent).count();
 }
 
 std::chrono::milliseconds StallWatch::StalledWithin(Clock::time_point from,

@@ -8,9 +8,12 @@
 // Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <thread>
+#include <type_traits>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -21,6 +24,7 @@ namespace rstmesh {
 class StallWatch {
  public:
   using Clock = std::chrono::steady_clock;
+  static_assert(std::is_same_v<Clock::duration, std::chrono::nanoseconds>);
   struct Options {
     std::chrono::milliseconds tick{100};
     std::chrono::milliseconds stall{1000};  // a gap longer than this is a freeze
@@ -35,6 +39,9 @@ class StallWatch {
   // Sets obs.agent_stalled_ms to the frozen time overlapping [its test's start - lookback,
   // now], the start taken from duration_us.
   void Annotate(v1::Observation& obs) const;
+  // Lock-free and cheap: whether a freeze ended within the last `recent`, or one may be
+  // under way or just over (the watch's own tick is late).
+  bool MaybeFrozen(std::chrono::milliseconds recent = std::chrono::seconds(30)) const;
   // Frozen time overlapping [from, to].
   std::chrono::milliseconds StalledWithin(Clock::time_point from, Clock::time_point to) const;
 
@@ -49,6 +56,9 @@ class StallWatch {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<Stall> stalls_ ABSL_GUARDED_BY(mu_);  // the last 64, oldest first
   Clock::time_point last_tick_ ABSL_GUARDED_BY(mu_) = Clock::now();
+  // The same two moments for MaybeFrozen, without the lock (nanoseconds of the clock).
+  std::atomic<int64_t> last_tick_ns_{Clock::now().time_since_epoch().count()};
+  std::atomic<int64_t> last_stall_end_ns_{INT64_MIN / 2};
   std::thread thread_;
 };
 

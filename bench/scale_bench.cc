@@ -36,12 +36,14 @@ using testing::WaitFor;
 constexpr std::chrono::milliseconds kPoll(50);  // each poll is a ListAgents call
 
 std::atomic<uint64_t> g_registered{0};
+int g_heartbeat_ms = 0;  // asked of agents by the controller; 0: its default
 
 // One simulated agent: a stream that says hello, heartbeats when told, and answers every
 // assignment with the initiator's and the responder's observations of a clean close.
 class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
  public:
-  SimAgent(const std::string& address, int index) : id_(absl::StrCat("sim-", index)) {
+  SimAgent(const std::string& address, int index)
+      : id_(absl::StrCat("sim-", index)), index_(index) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // its own connection, as a real agent
     channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
@@ -61,6 +63,13 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
     StartCall();
   }
 
+  // Heartbeats when its interval (the controller's welcome says it) comes round in second
+  // `second`; agents' phases are spread over the interval, as their start times spread them.
+  void MaybeHeartbeat(int64_t second) {
+    const int64_t period = std::max<int64_t>(1, heartbeat_ms_.load() / 1000);
+    if ((second + index_) % period == 0) Heartbeat();
+  }
+
   void Heartbeat() {
     v1::AgentMessage beat;
     beat.mutable_heartbeat()->set_running_tasks(0);
@@ -77,6 +86,7 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
   void OnReadDone(bool ok) override {
     if (!ok) return;
     if (in_.has_welcome()) {
+      heartbeat_ms_ = in_.welcome().heartbeat_interval_ms();
       g_registered++;
     } else if (in_.has_assignment()) {
       const v1::Assignment& a = in_.assignment();
@@ -123,6 +133,8 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
   }
 
   std::string id_;
+  const int index_;
+  std::atomic<uint32_t> heartbeat_ms_{1000};
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AgentHub::Stub> stub_;
   grpc::ClientContext context_;
@@ -148,8 +160,8 @@ Usage Observe(const Subprocess& controller, std::vector<std::unique_ptr<SimAgent
   const double cpu0 = CpuSecondsOf(controller.pid());
   const auto t0 = Clock::now();
   auto next = t0;
-  while (Clock::now() - t0 < std::chrono::duration<double>(seconds)) {
-    for (auto& a : agents) a->Heartbeat();
+  for (int64_t second = 0; Clock::now() - t0 < std::chrono::duration<double>(seconds); ++second) {
+    for (auto& a : agents) a->MaybeHeartbeat(second);
     next += std::chrono::seconds(1);
     std::this_thread::sleep_until(std::min<Clock::time_point>(
         next,
@@ -161,10 +173,13 @@ Usage Observe(const Subprocess& controller, std::vector<std::unique_ptr<SimAgent
 
 std::unique_ptr<Subprocess> StartController(const std::string& dir, std::string* address,
                                             std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {
-      RSTMESH_CONTROLLER_BIN, "--insecure", "--listen",           "127.0.0.1:0",
-      "--data-dir",           dir,          "--metrics-listen",   "127.0.0.1:0",
-      "--heartbeat-ms",       "1000",       "--agent-timeout-ms", "15000"};
+  std::vector<std::string> argv = {RSTMESH_CONTROLLER_BIN, "--insecure", "--listen",
+                                   "127.0.0.1:0",          "--data-dir", dir,
+                                   "--metrics-listen",     "127.0.0.1:0"};
+  if (g_heartbeat_ms > 0) {
+    argv.push_back("--heartbeat-ms");
+    argv.push_back(std::to_string(g_heartbeat_ms));
+  }
   argv.insert(argv.end(), extra.begin(), extra.end());
   auto controller = std::make_unique<Subprocess>(argv);
   auto line = controller->ReadLine(std::chrono::seconds(10));
@@ -398,13 +413,19 @@ int main(int argc, char** argv) {
   app.add_option("--steady-seconds", steady, "Heartbeat-only measurement")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 600.0));
+  app.add_option("--heartbeat-ms", g_heartbeat_ms,
+                 "The controller's --heartbeat-ms (0: its default); simulated agents beat as "
+                 "its welcome asks")
+      ->check(CLI::Range(0, 60000));
   CLI11_PARSE(app, argc, argv);
   char tmpl[] = "/tmp/rstmesh-scale-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   int failures = 0;
   std::printf(
       "### Agent sessions on one controller (simulated agents, one connection each, "
-      "heartbeat 1 s)\n\n");
+      "heartbeat %s)\n\n",
+      g_heartbeat_ms > 0 ? absl::StrCat(g_heartbeat_ms, " ms").c_str()
+                         : "as the controller's default asks");
   for (int n : simulated) failures += SimulatedFleet(n, steady, random_k, repetitions, dir);
   if (real > 0) {
     std::printf("### Full mesh of real agents, every scenario (quick settings)\n\n");

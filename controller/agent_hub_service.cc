@@ -73,7 +73,7 @@ class HubSession : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Controll
       End(grpc::Status::OK);
       return;
     }
-    grpc::Status handled = Handle(in_);
+    grpc::Status handled = Handle(in_);  // may move what it keeps out of in_
     if (!handled.ok()) {
       End(handled);
       return;
@@ -104,7 +104,7 @@ class HubSession : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Controll
   }
 
  private:
-  grpc::Status Handle(const v1::AgentMessage& message) {
+  grpc::Status Handle(v1::AgentMessage& message) {
     if (agent_id_.empty()) {
       if (!message.has_hello()) {
         return {grpc::StatusCode::INVALID_ARGUMENT, "the first message must be hello"};
@@ -128,23 +128,28 @@ class HubSession : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Controll
         return grpc::Status::OK;
       case v1::AgentMessage::kBatch: {
         registry_->Heartbeat(agent_id_);
-        std::vector<v1::Observation> observations(message.batch().observations().begin(),
-                                                  message.batch().observations().end());
+        std::vector<v1::Observation> observations;
+        observations.reserve(message.batch().observations_size());
+        for (v1::Observation& obs : *message.mutable_batch()->mutable_observations()) {
+          observations.push_back(std::move(obs));
+        }
         const uint64_t sequence = message.batch().sequence();
         // The answer comes after the commit, on the store writer's thread: through the
         // link, which outlives this reactor.
-        (*sink_)(agent_id_, observations, [link = link_, sequence](const absl::Status& stored) {
-          v1::ControllerMessage reply;
-          if (stored.ok()) {
-            reply.mutable_ack()->set_sequence(sequence);
-          } else {
-            v1::BatchNack* nack = reply.mutable_nack();
-            nack->set_sequence(sequence);
-            nack->set_retry_after_ms(static_cast<uint32_t>(AgentHubService::kResendAfter.count()));
-            nack->set_reason(std::string(stored.message()));
-          }
-          link->Send(std::move(reply));
-        });
+        (*sink_)(agent_id_, std::move(observations),
+                 [link = link_, sequence](const absl::Status& stored) {
+                   v1::ControllerMessage reply;
+                   if (stored.ok()) {
+                     reply.mutable_ack()->set_sequence(sequence);
+                   } else {
+                     v1::BatchNack* nack = reply.mutable_nack();
+                     nack->set_sequence(sequence);
+                     nack->set_retry_after_ms(
+                         static_cast<uint32_t>(AgentHubService::kResendAfter.count()));
+                     nack->set_reason(std::string(stored.message()));
+                   }
+                   link->Send(std::move(reply));
+                 });
         return grpc::Status::OK;
       }
       case v1::AgentMessage::kHello:
@@ -200,8 +205,7 @@ absl::Status CheckHello(const v1::Hello& hello) {
 
 AgentHubService::ObservationSink AgentHubService::Synchronous(
     std::function<absl::Status(const std::string&, const std::vector<v1::Observation>&)> store) {
-  return [store = std::move(store)](const std::string& agent,
-                                    const std::vector<v1::Observation>& batch,
+  return [store = std::move(store)](const std::string& agent, std::vector<v1::Observation> batch,
                                     Done done) { done(store(agent, batch)); };
 }
 

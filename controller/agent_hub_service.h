@@ -28,7 +28,7 @@ class AgentHubService final : public v1::AgentHub::CallbackService {
   // thread, also before the sink returns.
   using Done = std::function<void(const absl::Status&)>;
   using ObservationSink = std::function<void(const std::string& agent_id,
-                                             const std::vector<v1::Observation>& batch, Done done)>;
+                                             std::vector<v1::Observation> batch, Done done)>;
   // A sink that stores synchronously (tests).
   static ObservationSink Synchronous(
       std::function<absl::Status(const std::string&, const std::vector<v1::Observation>&)> store);

@@ -48,8 +48,10 @@ absl::Status Controller::Start() {
   });
   hub_ = std::make_unique<AgentHubService>(
       &registry_,
-      [this](const std::string& agent, const std::vector<v1::Observation>& batch,
-             AgentHubService::Done done) { runs_->Ingest(agent, batch, std::move(done)); },
+      [this](const std::string& agent, std::vector<v1::Observation> batch,
+             AgentHubService::Done done) {
+        runs_->Ingest(agent, std::move(batch), std::move(done));
+      },
       options_.heartbeat_interval, policy);
   control_ = std::make_unique<ControlService>(runs_.get(), &registry_, store_.get(), policy);
   if (absl::Status started = runs_->Start(); !started.ok()) return started;

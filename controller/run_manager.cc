@@ -279,37 +279,37 @@ absl::Status RunManager::CancelRun(const std::string& run_id) {
   return absl::OkStatus();
 }
 
-void RunManager::Ingest(const std::string& /*agent_id*/,
-                        const std::vector<v1::Observation>& observations,
+void RunManager::Ingest(const std::string& /*agent_id*/, std::vector<v1::Observation> observations,
                         std::function<void(const absl::Status&)> done) {
-  std::vector<v1::Observation> valid;
-  valid.reserve(observations.size());
+  std::vector<v1::Observation>& valid = observations;  // filtered in place
+  size_t kept = 0;
   {
     // Only tasks that exist are stored: a confused or hostile agent cannot fill the store
     // with observations of runs or tasks that never were. Anything else is dropped (and
     // acknowledged, so that it is not resent forever).
     absl::MutexLock lock(&mu_);
-    for (const v1::Observation& obs : observations) {
+    for (v1::Observation& obs : observations) {
       const TaskId id = TaskId::FromRaw(obs.task_id());
       if (!id.valid()) continue;
       if (obs.role() != v1::ROLE_INITIATOR && obs.role() != v1::ROLE_RESPONDER) continue;
       auto run = known_runs_.find(id.run());
       if (run == known_runs_.end() || id.index() > run->second) continue;
-      v1::Observation copy = obs;
-      copy.set_run_id(RunIdFor(id.run()));
-      valid.push_back(std::move(copy));
+      obs.set_run_id(RunIdFor(id.run()));
+      if (&valid[kept] != &obs) valid[kept] = std::move(obs);
+      ++kept;
     }
   }
+  valid.resize(kept);
   if (valid.empty()) {
     done(absl::OkStatus());
     return;
   }
-  auto stored = std::make_shared<std::vector<v1::Observation>>(valid);
-  writer_->SubmitObservations(std::move(valid),
-                              [this, stored, done = std::move(done)](const absl::Status& status) {
-                                if (status.ok()) Apply(*stored);
-                                done(status);
-                              });
+  writer_->SubmitObservations(
+      std::move(valid), [this, done = std::move(done)](const absl::Status& status,
+                                                       const std::vector<v1::Observation>& batch) {
+        if (status.ok()) Apply(batch);
+        done(status);
+      });
 }
 
 absl::Status RunManager::OnObservations(const std::string& agent_id,

@@ -100,7 +100,7 @@ class RunManager {
   // AgentHub's sink: queues the batch (run ids filled from task ids) for the store writer
   // and returns at once; after the commit the runs are updated and `done` runs (OK: ack;
   // kUnavailable: the agent holds the batch and resends it). Never blocks on the store.
-  void Ingest(const std::string& agent_id, const std::vector<v1::Observation>& observations,
+  void Ingest(const std::string& agent_id, std::vector<v1::Observation> observations,
               std::function<void(const absl::Status&)> done);
   // Ingest, waiting for the outcome (tests, fuzzing).
   absl::Status OnObservations(const std::string& agent_id,

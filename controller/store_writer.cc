@@ -22,7 +22,7 @@ void StoreWriter::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void StoreWriter::SubmitObservations(std::vector<v1::Observation> observations, Done done) {
+void StoreWriter::SubmitObservations(std::vector<v1::Observation> observations, BatchDone done) {
   absl::Status refused;
   {
     absl::MutexLock lock(&mu_);
@@ -36,7 +36,7 @@ void StoreWriter::SubmitObservations(std::vector<v1::Observation> observations, 
       return;
     }
   }
-  done(refused);
+  done(refused, observations);
 }
 
 uint64_t StoreWriter::SubmitTaskState(std::string run_id, uint64_t task_id, TaskState state) {
@@ -72,11 +72,27 @@ bool StoreWriter::Idle() const {
 
 absl::Status StoreWriter::Write(std::vector<Item>& items) {
   if (std::holds_alternative<Batch>(items.front().what)) {
-    std::vector<v1::Observation> all;
-    for (Item& item : items) {
-      for (v1::Observation& obs : std::get<Batch>(item.what).observations) all.push_back(obs);
+    // One transaction for the group: the batches are moved into one vector and back.
+    std::vector<v1::Observation>& first = std::get<Batch>(items.front().what).observations;
+    std::vector<v1::Observation> group;
+    std::vector<v1::Observation>* all = &first;
+    if (items.size() > 1) {
+      for (Item& item : items) {
+        for (v1::Observation& obs : std::get<Batch>(item.what).observations) {
+          group.push_back(std::move(obs));
+        }
+      }
+      all = &group;
     }
-    absl::StatusOr<int> stored = store_->InsertObservations(all);
+    absl::StatusOr<int> stored = store_->InsertObservations(*all);
+    if (items.size() > 1) {
+      size_t next = 0;
+      for (Item& item : items) {
+        for (v1::Observation& obs : std::get<Batch>(item.what).observations) {
+          obs = std::move(group[next++]);
+        }
+      }
+    }
     if (!stored.ok()) return stored.status();
     absl::MutexLock lock(&mu_);
     ++health_.groups_committed;
@@ -143,7 +159,7 @@ void StoreWriter::Loop() {
     mu_.Lock();
     busy_ = false;
 
-    std::vector<Done> answers;
+    std::vector<Batch> answers;
     absl::Status answer = status;
     if (status.ok()) {
       if (health_.failing) {
@@ -162,7 +178,7 @@ void StoreWriter::Loop() {
       health_.error.clear();
       stored_through_ = items.back().place;
       for (Item& item : items) {
-        if (auto* batch = std::get_if<Batch>(&item.what)) answers.push_back(std::move(batch->done));
+        if (auto* batch = std::get_if<Batch>(&item.what)) answers.push_back(std::move(*batch));
       }
     } else {
       Failed(status);
@@ -170,7 +186,7 @@ void StoreWriter::Loop() {
       // Batches go back to their agents; state changes wait at the head for the retry.
       for (auto it = items.rbegin(); it != items.rend(); ++it) {
         if (auto* batch = std::get_if<Batch>(&it->what)) {
-          answers.push_back(std::move(batch->done));
+          answers.push_back(std::move(*batch));
         } else if (!stopping_) {
           queue_.push_front(std::move(*it));
         }
@@ -183,7 +199,7 @@ void StoreWriter::Loop() {
       for (auto it = queue_.begin(); it != queue_.end();) {
         if (auto* batch = std::get_if<Batch>(&it->what)) {
           queued_observations_ -= batch->observations.size();
-          answers.push_back(std::move(batch->done));
+          answers.push_back(std::move(*batch));
           it = queue_.erase(it);
         } else {
           ++it;
@@ -192,8 +208,8 @@ void StoreWriter::Loop() {
       if (stopping_) queue_.clear();  // what is not stored now is resumed from the store
     }
     mu_.Unlock();
-    for (Done& done : answers) {
-      if (done) done(answer);
+    for (Batch& batch : answers) {
+      if (batch.done) batch.done(answer, batch.observations);
     }
     mu_.Lock();
     if (!status.ok() && !stopping_) {

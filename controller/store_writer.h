@@ -30,6 +30,10 @@ namespace rstmesh {
 class StoreWriter {
  public:
   using Done = std::function<void(const absl::Status&)>;
+  // For observation batches: also gets the batch back (stored or not), so that nobody
+  // keeps a copy meanwhile.
+  using BatchDone =
+      std::function<void(const absl::Status&, const std::vector<v1::Observation>& batch)>;
   struct Options {
     // Observations queued at most; beyond, a batch is answered kUnavailable at once.
     size_t max_queued_observations = 200'000;
@@ -55,7 +59,7 @@ class StoreWriter {
 
   // Queues a batch; `done` after it was committed (OK) or could not be (kUnavailable with the
   // cause: the agent keeps it and resends it).
-  void SubmitObservations(std::vector<v1::Observation> observations, Done done);
+  void SubmitObservations(std::vector<v1::Observation> observations, BatchDone done);
   // Queues a state change, stored in order with everything else, retried until it is.
   // Returns its place in the queue's order: Stored(place) says when it is in the store.
   uint64_t SubmitTaskState(std::string run_id, uint64_t task_id, TaskState state);
@@ -72,7 +76,7 @@ class StoreWriter {
  private:
   struct Batch {
     std::vector<v1::Observation> observations;
-    Done done;
+    BatchDone done;
   };
   struct TaskUpdate {
     std::string run_id;

@@ -73,7 +73,7 @@ class StoreWriterTest : public ::testing::Test {
     obs.set_role(v1::ROLE_INITIATOR);
     absl::Notification answered;
     absl::Status outcome;
-    writer_->SubmitObservations({obs}, [&](const absl::Status& status) {
+    writer_->SubmitObservations({obs}, [&](const absl::Status& status, const auto&) {
       outcome = status;
       answered.Notify();
     });
