@@ -148,10 +148,11 @@ ControllerSession::Stats ControllerSession::stats() const {
 void ControllerSession::OnMessage(const v1::ControllerMessage& message) {
   switch (message.body_case()) {
     case v1::ControllerMessage::kWelcome: {
+      // Also mid-stream: the controller asks a growing fleet to beat less often.
       absl::MutexLock lock(&mu_);
+      if (!welcomed_) ++stats_.connects;
       welcomed_ = true;
       stats_.connected = true;
-      ++stats_.connects;
       if (message.welcome().heartbeat_interval_ms() > 0) {
         heartbeat_interval_ = std::chrono::milliseconds(message.welcome().heartbeat_interval_ms());
       }

@@ -87,7 +87,8 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
     if (!ok) return;
     if (in_.has_welcome()) {
       heartbeat_ms_ = in_.welcome().heartbeat_interval_ms();
-      g_registered++;
+      if (!welcomed_) g_registered++;  // later welcomes only change the interval
+      welcomed_ = true;
     } else if (in_.has_assignment()) {
       const v1::Assignment& a = in_.assignment();
       v1::AgentMessage batch;
@@ -135,6 +136,7 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
   std::string id_;
   const int index_;
   std::atomic<uint32_t> heartbeat_ms_{1000};
+  bool welcomed_ = false;  // only touched in OnReadDone
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AgentHub::Stub> stub_;
   grpc::ClientContext context_;
@@ -173,9 +175,10 @@ Usage Observe(const Subprocess& controller, std::vector<std::unique_ptr<SimAgent
 
 std::unique_ptr<Subprocess> StartController(const std::string& dir, std::string* address,
                                             std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {RSTMESH_CONTROLLER_BIN, "--insecure", "--listen",
-                                   "127.0.0.1:0",          "--data-dir", dir,
-                                   "--metrics-listen",     "127.0.0.1:0"};
+  // Simulated agents beat only while the steady state is measured: a long silence limit.
+  std::vector<std::string> argv = {
+      RSTMESH_CONTROLLER_BIN, "--insecure",  "--listen",           "127.0.0.1:0", "--data-dir", dir,
+      "--metrics-listen",     "127.0.0.1:0", "--agent-timeout-ms", "60000"};
   if (g_heartbeat_ms > 0) {
     argv.push_back("--heartbeat-ms");
     argv.push_back(std::to_string(g_heartbeat_ms));

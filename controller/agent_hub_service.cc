@@ -115,11 +115,13 @@ class HubSession : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Controll
       }
       if (grpc::Status allowed = identity_check_(info.id()); !allowed.ok()) return allowed;
       agent_id_ = info.id();
+      // The welcome goes first; the interval is the larger of the hub's and the fleet's.
+      const std::chrono::milliseconds interval =
+          std::max(heartbeat_interval_, registry_->HeartbeatIntervalForNewAgent());
       v1::ControllerMessage welcome;
-      welcome.mutable_welcome()->set_heartbeat_interval_ms(
-          static_cast<uint32_t>(heartbeat_interval_.count()));
+      welcome.mutable_welcome()->set_heartbeat_interval_ms(static_cast<uint32_t>(interval.count()));
       Send(std::move(welcome));
-      registry_->Register(info, link_);
+      registry_->Register(info, link_, interval);
       return grpc::Status::OK;
     }
     switch (message.body_case()) {

@@ -1,9 +1,26 @@
 #include "controller/agent_registry.h"
 
+#include <algorithm>
+
 namespace rstmesh {
 
-AgentRegistry::AgentRegistry(Duration lease, const MonotonicClock* clock)
-    : lease_(lease), clock_(clock != nullptr ? clock : MonotonicClock::Real()) {}
+AgentRegistry::AgentRegistry(Duration lease, const MonotonicClock* clock,
+                             HeartbeatPolicy heartbeats)
+    : lease_(lease),
+      clock_(clock != nullptr ? clock : MonotonicClock::Real()),
+      heartbeats_(heartbeats) {}
+
+std::chrono::milliseconds AgentRegistry::IntervalFor(size_t members) const {
+  const auto spread = std::chrono::milliseconds(
+      static_cast<int64_t>(1000.0 * static_cast<double>(members) / heartbeats_.per_second));
+  return std::clamp(spread, heartbeats_.min_interval,
+                    std::max(heartbeats_.min_interval, heartbeats_.max_interval));
+}
+
+std::chrono::milliseconds AgentRegistry::HeartbeatIntervalForNewAgent() const {
+  absl::MutexLock lock(&mu_);
+  return IntervalFor(agents_.size() + 1);
+}
 
 void AgentRegistry::set_on_lost(Listener listener) {
   absl::MutexLock lock(&mu_);
@@ -20,10 +37,12 @@ void AgentRegistry::set_on_registered(Listener listener) {
   on_registered_ = std::move(listener);
 }
 
-void AgentRegistry::Register(const v1::AgentInfo& info,
-                             std::shared_ptr<AgentConnection> connection) {
+void AgentRegistry::Register(const v1::AgentInfo& info, std::shared_ptr<AgentConnection> connection,
+                             std::chrono::milliseconds heartbeat_interval) {
   std::shared_ptr<AgentConnection> replaced;
   Listener restarted, registered;
+  std::vector<std::shared_ptr<AgentConnection>> retell;
+  std::chrono::milliseconds retold{0};
   {
     absl::MutexLock lock(&mu_);
     registered = on_registered_;
@@ -38,9 +57,26 @@ void AgentRegistry::Register(const v1::AgentInfo& info,
     entry.info.set_connected(true);
     entry.connection = std::move(connection);
     entry.last_heard = clock_->Now();
+    entry.heartbeat_interval = std::max(heartbeat_interval, heartbeats_.min_interval);
     ++generation_;
+    // The fleet grew: everyone beats less often, so that the total stays in the budget.
+    const auto needed = IntervalFor(agents_.size());
+    if (told_interval_.count() == 0) told_interval_ = entry.heartbeat_interval;
+    if (told_interval_.count() > 0 && needed * 4 >= told_interval_ * 5) {
+      // A quarter longer than what they were told: tell everyone.
+      told_interval_ = retold = needed;
+      for (auto& [id, other] : agents_) {
+        other.heartbeat_interval = std::max(other.heartbeat_interval, needed);
+        if (other.connection != nullptr) retell.push_back(other.connection);
+      }
+    }
   }
   if (replaced != nullptr) replaced->Close();
+  for (const auto& other : retell) {
+    v1::ControllerMessage welcome;
+    welcome.mutable_welcome()->set_heartbeat_interval_ms(static_cast<uint32_t>(retold.count()));
+    other->Send(std::move(welcome));
+  }
   if (restarted) restarted(info.id());
   if (registered) registered(info.id());
 }
@@ -86,7 +122,8 @@ std::vector<std::string> AgentRegistry::ExpireSilent(Duration silence) {
       Entry& entry = it->second;
       const std::string id = it->first;
       auto next = std::next(it);
-      if (entry.connection != nullptr && now - entry.last_heard > silence) {
+      const Duration limit = std::max<Duration>(silence, 3 * entry.heartbeat_interval);
+      if (entry.connection != nullptr && now - entry.last_heard > limit) {
         closed.push_back(entry.connection);
         if (Disconnect(it)) lost.push_back(id);
       } else if (entry.connection == nullptr && now - entry.last_heard > lease_) {

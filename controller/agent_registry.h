@@ -38,6 +38,15 @@ class AgentConnection {
   virtual void Close() = 0;
 };
 
+// How often agents are asked to heartbeat: the fleet shares a budget of heartbeats per
+// second, so a large fleet costs the controller no more than a small one; never more often
+// than `min_interval`, never less often than `max_interval`.
+struct AgentHeartbeatPolicy {
+  std::chrono::milliseconds min_interval{0};  // the hub's own interval is the floor too
+  std::chrono::milliseconds max_interval{10000};
+  double per_second = 1000;
+};
+
 class AgentRegistry {
  public:
   using TimePoint = MonotonicClock::time_point;
@@ -45,8 +54,14 @@ class AgentRegistry {
   using Listener = std::function<void(const std::string& agent_id)>;
   using LostListener = Listener;
 
+  using HeartbeatPolicy = AgentHeartbeatPolicy;
+
   // `clock` outlives the registry; null: the steady clock.
-  explicit AgentRegistry(Duration lease = {}, const MonotonicClock* clock = nullptr);
+  explicit AgentRegistry(Duration lease = {}, const MonotonicClock* clock = nullptr,
+                         HeartbeatPolicy heartbeats = {});
+
+  // The interval to ask of an agent joining now (for its welcome).
+  std::chrono::milliseconds HeartbeatIntervalForNewAgent() const;
 
   // Called once per agent whose lease expired (or, with a zero lease, whose stream ended).
   void set_on_lost(Listener listener);
@@ -55,12 +70,17 @@ class AgentRegistry {
   // Called after every registration (a new agent, or one that reconnected).
   void set_on_registered(Listener listener);
 
-  void Register(const v1::AgentInfo& info, std::shared_ptr<AgentConnection> connection);
+  // `heartbeat_interval`: what its welcome asked (0: the policy's minimum). When the fleet
+  // has grown so that the interval it needs is a quarter longer than what connected agents
+  // were told, they are all told the new one (a welcome on their stream).
+  void Register(const v1::AgentInfo& info, std::shared_ptr<AgentConnection> connection,
+                std::chrono::milliseconds heartbeat_interval = {});
   // Ends `connection`'s registration if it is still the current one for `agent_id`: the
   // agent is disconnected (or lost, with a zero lease).
   void Unregister(const std::string& agent_id, const AgentConnection* connection);
   void Heartbeat(const std::string& agent_id);
-  // Closes the streams of agents not heard from within `silence` (they are disconnected),
+  // Closes the streams of agents not heard from within `silence`, or three of their
+  // heartbeat intervals if that is longer (they are disconnected),
   // then ends the membership of agents disconnected longer than the lease. Returns the ids
   // of the agents lost.
   std::vector<std::string> ExpireSilent(Duration silence);
@@ -87,15 +107,19 @@ class AgentRegistry {
     v1::AgentInfo info;
     std::shared_ptr<AgentConnection> connection;  // null while disconnected
     TimePoint last_heard;
+    std::chrono::milliseconds heartbeat_interval{0};
   };
+  std::chrono::milliseconds IntervalFor(size_t members) const;
   // Disconnects (or, with a zero lease, removes) `it`; returns whether it was removed.
   bool Disconnect(std::map<std::string, Entry>::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Duration lease_;
   const MonotonicClock* const clock_;
+  const HeartbeatPolicy heartbeats_;
   mutable absl::Mutex mu_;
   std::map<std::string, Entry> agents_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  std::chrono::milliseconds told_interval_ ABSL_GUARDED_BY(mu_){0};  // last broadcast
   Listener on_lost_ ABSL_GUARDED_BY(mu_);
   Listener on_restarted_ ABSL_GUARDED_BY(mu_);
   Listener on_registered_ ABSL_GUARDED_BY(mu_);

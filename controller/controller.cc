@@ -10,7 +10,11 @@
 namespace rstmesh {
 
 Controller::Controller(ControllerOptions options)
-    : options_(std::move(options)), registry_(options_.agent_lease, options_.runs.clock) {
+    : options_(std::move(options)),
+      registry_(options_.agent_lease, options_.runs.clock,
+                AgentRegistry::HeartbeatPolicy{options_.heartbeat_interval,
+                                               std::chrono::milliseconds(10000),
+                                               options_.max_heartbeats_per_second}) {
   // A restarted controller starts with no agents: they get one lease to come back.
   options_.runs.reconnect_grace = options_.agent_lease;
 }

@@ -35,7 +35,10 @@ struct ControllerOptions {
   bool allow_shared_agent_certificate = false;
   std::string health_listen;  // plaintext grpc.health.v1 only (Kubernetes probes); "" = none
   std::string data_dir;       // holds rstmesh.db
+  // Agents heartbeat at least this far apart; a large fleet shares
+  // max_heartbeats_per_second among its members (each beats at most every 10 s).
   std::chrono::milliseconds heartbeat_interval{1000};
+  double max_heartbeats_per_second = 1000;
   // Silent longer than agent_timeout: the agent's stream is closed (it is disconnected).
   // Unreachable longer than agent_lease: it is lost and its open tasks end. A reconnect
   // inside the lease changes nothing.

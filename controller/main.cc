@@ -53,9 +53,16 @@ int main(int argc, char** argv) {
                  "Least time between two tests of one agent pair (plans may ask for more)")
       ->capture_default_str()
       ->check(CLI::Range(0, 3600000));
-  app.add_option("--heartbeat-ms", heartbeat_ms, "Heartbeat interval asked of agents")
+  app.add_option("--heartbeat-ms", heartbeat_ms,
+                 "Heartbeat interval asked of agents, at least (a large fleet is asked for "
+                 "less, see --max-heartbeats-per-second)")
       ->capture_default_str()
       ->check(CLI::Range(50, 60000));
+  app.add_option("--max-heartbeats-per-second", options.max_heartbeats_per_second,
+                 "Heartbeats the whole fleet sends per second, at most: agents beat every "
+                 "fleet size / this seconds (up to 10 s), so idle cost stays flat as it grows")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1000000.0));
   app.add_option("--agent-timeout-ms", agent_timeout_ms,
                  "An agent silent this long has its stream closed (it may reconnect)")
       ->capture_default_str()

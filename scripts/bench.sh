@@ -11,7 +11,7 @@ trap 'rm -f "$tmp"' EXIT
 closure_args=(--seconds 2 --rounds 3)
 ingest_args=(--agents 8 --repetitions 2000 --rounds 3)
 footprint_args=(--idle-seconds 10 --tasks 20000 --rate 1000)
-scale_args=(--agents 1000,5000 --real-agents 32 --steady-seconds 10)
+scale_args=(--agents 1000,10000 --real-agents 32 --steady-seconds 10)
 if [[ $quick == --quick ]]; then
   closure_args=(--seconds 0.3 --rounds 1)
   ingest_args=(--agents 4 --repetitions 200 --rounds 1)

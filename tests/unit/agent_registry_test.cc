@@ -14,9 +14,13 @@ using std::chrono::seconds;
 
 class Link : public AgentConnection {
  public:
-  bool Send(v1::ControllerMessage) override { return !closed; }
+  bool Send(v1::ControllerMessage message) override {
+    if (message.has_welcome()) told_ms = message.welcome().heartbeat_interval_ms();
+    return !closed;
+  }
   void Close() override { closed = true; }
   bool closed = false;
+  uint32_t told_ms = 0;  // the last heartbeat interval a welcome asked for
 };
 
 v1::AgentInfo Info(const std::string& id, const std::string& incarnation) {
@@ -92,6 +96,38 @@ TEST_F(AgentRegistryTest, SilentStreamIsClosedAndItsAgentKeptForItsLease) {
   // The lease counts from the last word heard.
   clock_.Advance(seconds(25));
   EXPECT_EQ(registry_.ExpireSilent(seconds(5)), std::vector<std::string>{"a"});
+}
+
+// A fleet of 40 with a budget of 10 heartbeats a second: agents are asked to beat every
+// 1 s while that fits, then (as it grows) less often, and all connected ones are told when
+// the interval grew by a quarter; each agent's silence is judged against its own interval.
+TEST(AgentRegistryHeartbeatTest, LargerFleetBeatsLessOftenWithinTheBudget) {
+  ManualClock clock;
+  AgentRegistry registry(seconds(30), &clock,
+                         AgentHeartbeatPolicy{std::chrono::milliseconds(1000), seconds(10), 10});
+  std::vector<std::shared_ptr<Link>> links;
+  for (int i = 0; i < 40; ++i) {
+    const auto interval = registry.HeartbeatIntervalForNewAgent();
+    if (i < 10) {
+      EXPECT_EQ(interval, std::chrono::milliseconds(1000)) << i;
+    }
+    links.push_back(std::make_shared<Link>());
+    registry.Register(Info("a" + std::to_string(i), "p"), links.back(), interval);
+  }
+  EXPECT_EQ(registry.HeartbeatIntervalForNewAgent(), std::chrono::milliseconds(4100));
+  // Told at 13 members (1.3 s), 17, 22, 28, 35 and 44: the first agent as well as later ones.
+  EXPECT_EQ(links.front()->told_ms, 3500u);
+  EXPECT_EQ(links[25]->told_ms, 3500u);
+  // 3 intervals of silence (10.5 s), not the 5 s silence limit, closes a stream.
+  for (int i = 1; i < 40; ++i) registry.Heartbeat("a" + std::to_string(i));
+  clock.Advance(seconds(10));
+  for (int i = 1; i < 40; ++i) registry.Heartbeat("a" + std::to_string(i));
+  registry.ExpireSilent(seconds(5));
+  EXPECT_TRUE(registry.IsConnected("a0"));
+  clock.Advance(seconds(1));
+  registry.ExpireSilent(seconds(5));
+  EXPECT_FALSE(registry.IsConnected("a0"));
+  EXPECT_TRUE(registry.IsConnected("a1"));
 }
 
 }  // namespace
