@@ -3,6 +3,8 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -68,14 +70,19 @@ class FleetTest : public ::testing::Test {
         << Ctl({"agents"}).out;
   }
 
+  // The plan file goes with the test (the fleet's namespaces go with fleet_).
+  void TearDown() override { std::remove(PlanPath().c_str()); }
+
   testing::RunResult Ctl(std::vector<std::string> args) {
     return fleet_->Ctl(RSTMESH_CTL_BIN, std::move(args));
   }
 
+  static std::string PlanPath() {
+    return absl::StrCat("/tmp/rstmesh-fleet-plan-", getpid(), ".yaml");
+  }
   std::string Plan(const std::string& text) {
-    std::string path = absl::StrCat("/tmp/rstmesh-fleet-plan-", getpid(), ".yaml");
-    std::ofstream(path) << text;
-    return path;
+    std::ofstream(PlanPath()) << text;
+    return PlanPath();
   }
 
   // Applies nft rules in the router's forward chain.
