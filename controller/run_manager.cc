@@ -696,7 +696,7 @@ std::vector<std::string> RunManager::Tick() {
 }
 
 bool RunManager::PausedForStore(Clock::time_point now) {
-  if (writer_->health().failing) {
+  if (writer_->failing()) {
     if (!paused_since_) paused_since_ = now;
     return true;
   }

@@ -65,6 +65,11 @@ StoreWriter::Health StoreWriter::health() const {
   return h;
 }
 
+bool StoreWriter::failing() const {
+  absl::MutexLock lock(&mu_);
+  return health_.failing;
+}
+
 bool StoreWriter::Idle() const {
   absl::MutexLock lock(&mu_);
   return queue_.empty() && !busy_;

@@ -68,6 +68,8 @@ class StoreWriter {
   bool Stored(uint64_t place) const;
 
   Health health() const;
+  // Whether the store cannot write now: cheap, for the scheduler's every tick.
+  bool failing() const;
   // Whether everything queued so far has been stored (tests, shutdown).
   bool Idle() const;
   // Writes what it can (one more attempt), then stops; batches not stored get kUnavailable.
