@@ -69,19 +69,29 @@ absl::Status Agent::Start() {
       return absl::UnavailableError(absl::StrCat("--health-listen: ", health.status().message()));
     health_ = std::move(*health);
   }
-  max_held_ = session.max_unacked;
+  const size_t max_held = session.max_unacked;
   session_ = std::make_unique<ControllerSession>(
-      session, [this](const v1::Assignment& a) { RunAssignment(a); }, nullptr);
-  session_->set_on_drained([this] { Resume(); });
+      session, [this](const v1::Schedule& part) { runner_->Add(part); },
+      [this](const v1::CancelRun& cancel) { runner_->Cancel(cancel); });
+  ScheduleRunner::Options runner;
+  runner.may_start = [this, max_held] { return session_->held() < max_held; };
+  runner.on_started = [this] { session_->ProgressChanged(); };
+  runner_ = std::make_unique<ScheduleRunner>(runner,
+                                             [this](ScheduledTest test, ScheduleRunner::Done done) {
+                                               StartTest(std::move(test), std::move(done));
+                                             });
+  session_->set_on_drained([this] { runner_->Wake(); });
+  session_->set_progress([this] { return runner_->Progress(); });
   session_->set_on_run_key([this, keys = keys_](const v1::RunKey& k) {
     absl::StatusOr<RunKey> key = RunKeyFromBytes(k.key());
     if (!key.ok() || k.ttl_ms() == 0) {
       keys->Forget(k.run_number());
-      ForgetRun(k.run_number());
+      runner_->Forget(k.run_number());
       return;
     }
     keys->Put(k.run_number(), *key, KeyRing::Clock::now() + std::chrono::milliseconds(k.ttl_ms()));
   });
+  runner_->Start();
   session_->Start();
   return absl::OkStatus();
 }
@@ -89,6 +99,7 @@ absl::Status Agent::Start() {
 void Agent::Stop() {
   health_.reset();
   if (session_) session_->Stop();
+  if (runner_) runner_->Stop();
   plane_.Stop();
 }
 
@@ -96,56 +107,17 @@ ControllerSession::Stats Agent::session_stats() const {
   return session_ ? session_->stats() : ControllerSession::Stats{};
 }
 
-bool Agent::FirstAssignment(uint64_t task_id) {
-  absl::MutexLock lock(&assigned_mu_);
-  return assigned_[TaskId::FromRaw(task_id).run()].insert(task_id).second;
-}
-
-void Agent::ForgetRun(uint32_t run_number) {
-  absl::MutexLock lock(&assigned_mu_);
-  assigned_.erase(run_number);
-}
-
-void Agent::RunAssignment(const v1::Assignment& assignment) {
-  if (!FirstAssignment(assignment.task_id())) return;  // a resend of one it has
-  {
-    absl::MutexLock lock(&assigned_mu_);
-    if (!paused_.empty() || session_->held() >= max_held_) {
-      paused_.push_back(assignment);
-      return;
-    }
-  }
-  StartAssignment(assignment);
-}
-
-void Agent::Resume() {
-  for (;;) {
-    v1::Assignment next;
-    {
-      absl::MutexLock lock(&assigned_mu_);
-      if (paused_.empty() || session_->held() >= max_held_) return;
-      next = std::move(paused_.front());
-      paused_.pop_front();
-    }
-    StartAssignment(next);
-  }
-}
-
-void Agent::StartAssignment(const v1::Assignment& assignment) {
+void Agent::StartTest(ScheduledTest test, ScheduleRunner::Done done) {
   Task task;
-  task.task_id = assignment.task_id();
-  task.scenario = assignment.scenario();
-  task.closed_port = static_cast<uint16_t>(assignment.closed_port());
-  task.params = assignment.params();
-  if (absl::StatusOr<RunKey> key = RunKeyFromBytes(assignment.run_key()); key.ok()) {
-    task.key = *key;
+  task.task_id = test.task_id;
+  task.scenario = test.scenario;
+  task.closed_port = static_cast<uint16_t>(test.closed_port);
+  task.params = std::move(test.params);
+  if (absl::StatusOr<RunKey> key = RunKeyFromBytes(test.run_key); key.ok()) task.key = *key;
+  if (test.connect_timeout_ms > 0) {
+    task.timeouts.connect = std::chrono::milliseconds(test.connect_timeout_ms);
   }
-  if (assignment.connect_timeout_ms() > 0) {
-    task.timeouts.connect = std::chrono::milliseconds(assignment.connect_timeout_ms());
-  }
-  if (assignment.io_timeout_ms() > 0) {
-    task.timeouts.io = std::chrono::milliseconds(assignment.io_timeout_ms());
-  }
+  if (test.io_timeout_ms > 0) task.timeouts.io = std::chrono::milliseconds(test.io_timeout_ms);
   // Test connections leave from the address peers know this agent by.
   if (!options_.advertise.empty()) {
     boost::system::error_code ec;
@@ -154,8 +126,9 @@ void Agent::StartAssignment(const v1::Assignment& assignment) {
   } else if (!plane_.responder()->data_endpoint().address().is_unspecified()) {
     task.source = plane_.responder()->data_endpoint().address();
   }
-  const std::string run_id = assignment.run_id();
-  auto peer = ParseHostPort(assignment.target_endpoint(), 0);
+  const std::string run_id = test.run_id;
+  const std::string target_incarnation = test.target_incarnation;
+  auto peer = ParseHostPort(test.target_endpoint, 0);
   absl::StatusOr<asio::ip::tcp::endpoint> endpoint =
       peer.ok() ? Resolve(*peer) : absl::StatusOr<asio::ip::tcp::endpoint>(peer.status());
   if (!endpoint.ok()) {
@@ -165,17 +138,22 @@ void Agent::StartAssignment(const v1::Assignment& assignment) {
     obs.set_role(v1::ROLE_INITIATOR);
     obs.set_scenario(task.scenario);
     obs.set_observed(v1::CLOSURE_LOCAL_ERROR);
+    obs.set_target_incarnation(target_incarnation);
     obs.set_detail(absl::StrCat("target_endpoint: ", endpoint.status().message()));
     session_->Report(std::move(obs));
+    done();
     return;
   }
   if (task.source && task.source->is_v4() != endpoint->address().is_v4()) task.source.reset();
   task.peer = *endpoint;
-  plane_.RunTask(std::move(task), [this, run_id](v1::Observation obs) {
-    obs.set_run_id(run_id);
-    stalls_.Annotate(obs);
-    session_->Report(std::move(obs));
-  });
+  plane_.RunTask(std::move(task),
+                 [this, run_id, target_incarnation, done = std::move(done)](v1::Observation obs) {
+                   obs.set_run_id(run_id);
+                   obs.set_target_incarnation(target_incarnation);
+                   stalls_.Annotate(obs);
+                   session_->Report(std::move(obs));
+                   done();
+                 });
 }
 
 }  // namespace rstmesh

@@ -7,6 +7,9 @@
 
 namespace rstmesh {
 namespace {
+constexpr std::chrono::milliseconds kProgressSpacing{5};
+}  // namespace
+namespace {
 
 std::string StatusCodeName(grpc::StatusCode code) {
   switch (code) {
@@ -107,10 +110,10 @@ class ControllerSession::Stream
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-ControllerSession::ControllerSession(ControllerSessionOptions options,
-                                     AssignmentHandler on_assignment, CancelHandler on_cancel)
+ControllerSession::ControllerSession(ControllerSessionOptions options, ScheduleHandler on_schedule,
+                                     CancelHandler on_cancel)
     : options_(std::move(options)),
-      on_assignment_(std::move(on_assignment)),
+      on_schedule_(std::move(on_schedule)),
       on_cancel_(std::move(on_cancel)) {}
 
 ControllerSession::~ControllerSession() { Stop(); }
@@ -131,6 +134,11 @@ void ControllerSession::Report(v1::Observation observation) {
   absl::MutexLock lock(&mu_);
   fresh_.push_back(std::move(observation));
   ++held_;
+}
+
+void ControllerSession::ProgressChanged() {
+  absl::MutexLock lock(&mu_);
+  progress_changed_ = true;
 }
 
 size_t ControllerSession::held() const {
@@ -195,8 +203,8 @@ void ControllerSession::OnMessage(const v1::ControllerMessage& message) {
       }
       return;
     }
-    case v1::ControllerMessage::kAssignment:
-      if (on_assignment_) on_assignment_(message.assignment());
+    case v1::ControllerMessage::kSchedule:
+      if (on_schedule_) on_schedule_(message.schedule());
       return;
     case v1::ControllerMessage::kCancel:
       if (on_cancel_) on_cancel_(message.cancel());
@@ -252,15 +260,32 @@ void ControllerSession::Run() {
 
     bool resent = false;
     auto last_heartbeat = std::chrono::steady_clock::now();
+    std::string last_progress;  // as sent on this stream
+    auto last_progress_at = std::chrono::steady_clock::time_point{};
+    auto last_batch_at = std::chrono::steady_clock::time_point{};
     for (;;) {
       std::vector<v1::AgentMessage> out;
-      bool stop = false, done = false;
+      bool stop = false, done = false, welcomed = false;
       {
         absl::MutexLock lock(&mu_);
-        auto wake = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ || stream_done_; };
+        auto wake = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+          return stopping_ || stream_done_ || (progress_changed_ && welcomed_);
+        };
         mu_.AwaitWithTimeout(absl::Condition(&wake), absl::FromChrono(options_.batch_interval));
+        if (progress_changed_) {
+          // Progress at most every 5 ms, however many tests start.
+          const auto since = std::chrono::steady_clock::now() - last_progress_at;
+          if (since < kProgressSpacing) {
+            auto ended = [this]()
+                             ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ || stream_done_; };
+            mu_.AwaitWithTimeout(absl::Condition(&ended),
+                                 absl::FromChrono(kProgressSpacing - since));
+          }
+          progress_changed_ = false;
+        }
         stop = stopping_;
         done = stream_done_;
+        welcomed = welcomed_;
         if (!stop && !done && welcomed_) {
           // After a (re)connect, everything unacknowledged goes again, oldest first; on a
           // stream, what a nack refused goes again when the nack said.
@@ -275,7 +300,10 @@ void ControllerSession::Run() {
             resent = true;
             backoff = options_.backoff_min;
           }
-          while (!fresh_.empty()) {
+          // Observations in batches once per interval (progress may wake the loop sooner).
+          const bool batch_due = now - last_batch_at >= options_.batch_interval;
+          if (batch_due) last_batch_at = now;
+          while (batch_due && !fresh_.empty()) {
             size_t n = std::min(fresh_.size(), options_.batch_max);
             Batch batch{next_sequence_++, {}, std::nullopt};
             batch.observations.assign(std::make_move_iterator(fresh_.begin()),
@@ -297,6 +325,17 @@ void ControllerSession::Run() {
         stream->Cancel();
       }
       if (stop || done) break;
+      // Outside the lock: the schedules' owner asks this session whether it may start tests.
+      if (welcomed && progress_) {
+        v1::AgentMessage m;
+        *m.mutable_progress() = progress_();
+        std::string bytes = m.SerializeAsString();
+        if (bytes != last_progress) {
+          last_progress = std::move(bytes);
+          last_progress_at = std::chrono::steady_clock::now();
+          out.push_back(std::move(m));
+        }
+      }
       for (auto& m : out) stream->Send(std::move(m));
     }
     // Wait for OnDone before the reactor goes away.

@@ -1,5 +1,6 @@
 // ControllerSession: the agent's end of AgentHub.Connect. Dials the controller, says hello,
-// hands assignments to the caller, and sends observations in numbered batches. A batch is
+// hands schedules to the caller, sends observations in numbered batches and, when it
+// changed, how far the schedules got. A batch is
 // kept until the controller acknowledges it (it is then durable there) and resent, in
 // order, after a reconnect, or after the delay a nack asks for (the controller's store
 // could not take it). Nothing held is ever dropped: past `max_unacked` the caller is told
@@ -39,19 +40,25 @@ struct ControllerSessionOptions {
 
 class ControllerSession {
  public:
-  using AssignmentHandler = std::function<void(const v1::Assignment&)>;
+  using ScheduleHandler = std::function<void(const v1::Schedule&)>;
   using CancelHandler = std::function<void(const v1::CancelRun&)>;
   using RunKeyHandler = std::function<void(const v1::RunKey&)>;
 
-  ControllerSession(ControllerSessionOptions options, AssignmentHandler on_assignment,
+  ControllerSession(ControllerSessionOptions options, ScheduleHandler on_schedule,
                     CancelHandler on_cancel);
   ~ControllerSession();
 
   // Before Start(): where run keys go (the data port's key ring).
   void set_on_run_key(RunKeyHandler handler) { on_run_key_ = std::move(handler); }
+  // Before Start(): how far the schedules got; sent when it changed (at most once per batch
+  // interval) and at the start of every stream.
+  void set_progress(std::function<v1::ScheduleProgress()> source) { progress_ = std::move(source); }
   void Start();
   void Stop();  // ends the stream; unacknowledged observations are lost with the process
 
+  // The schedules started tests: their progress goes out now (at most every 5 ms), not at
+  // the next batch interval, so that a process killed right after has said what it started.
+  void ProgressChanged();
   // Queues an observation for the next batch.
   void Report(v1::Observation observation);
   // Observations not yet acknowledged (queued, sent or refused).
@@ -82,9 +89,10 @@ class ControllerSession {
   void OnStreamDone(const grpc::Status& status);
 
   const ControllerSessionOptions options_;
-  const AssignmentHandler on_assignment_;
+  const ScheduleHandler on_schedule_;
   const CancelHandler on_cancel_;
   RunKeyHandler on_run_key_;
+  std::function<v1::ScheduleProgress()> progress_;
   std::function<void()> on_drained_;
   std::thread worker_;
 
@@ -92,6 +100,7 @@ class ControllerSession {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stream_done_ ABSL_GUARDED_BY(mu_) = false;
   bool welcomed_ ABSL_GUARDED_BY(mu_) = false;
+  bool progress_changed_ ABSL_GUARDED_BY(mu_) = false;
   std::chrono::milliseconds heartbeat_interval_ ABSL_GUARDED_BY(mu_){1000};
   std::vector<v1::Observation> fresh_ ABSL_GUARDED_BY(mu_);
   std::deque<Batch> unacked_ ABSL_GUARDED_BY(mu_);

@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
   labels = env("RSTMESH_LABELS", "");
   agent.advertise = env("POD_IP", "");
   CLI::App* run_cmd =
-      app.add_subcommand("run", "Join a controller: run its assignments, answer peer agents");
+      app.add_subcommand("run", "Join a controller: run its schedules, answer peer agents");
   run_cmd->add_option("--controller", agent.controller, "Controller address (RSTMESH_CONTROLLER)")
       ->capture_default_str();
   run_cmd->add_option("--id", agent.id, "Agent id, the node name (NODE_NAME)")

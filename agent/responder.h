@@ -42,7 +42,7 @@ struct ResponderOptions {
   // (in-process tests, and `serve --insecure`).
   std::shared_ptr<KeyRing> keys;
   // A header of a run whose key has not arrived yet waits this long for it (the key and
-  // the initiator's assignment travel on different streams).
+  // the initiator's schedule travel on different streams).
   std::chrono::milliseconds key_wait{2000};
   // Tests only: play abortive_close's responder role whatever the scenario, as a peer that
   // resets everything would. Lets end-to-end tests provoke deviations on a clean path.

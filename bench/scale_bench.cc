@@ -18,6 +18,7 @@
 #include <fstream>
 #include <mutex>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -38,8 +39,14 @@ constexpr std::chrono::milliseconds kPoll(50);  // each poll is a ListAgents cal
 std::atomic<uint64_t> g_registered{0};
 int g_heartbeat_ms = 0;  // asked of agents by the controller; 0: its default
 
-// One simulated agent: a stream that says hello, heartbeats when told, and answers every
-// assignment with the initiator's and the responder's observations of a clean close.
+class SimAgent;
+// The simulated agents by id: an initiator hands its target the responder's observation.
+std::map<std::string, SimAgent*> g_sims;
+
+// One simulated agent: a stream that says hello, heartbeats when told, and runs each schedule
+// it gets at once: it reports every work item started, and each test's initiator observation
+// (itself) and responder observation (its target) of a clean close, in batches of 512 with at
+// most a few unacknowledged, as a real agent sends them.
 class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
  public:
   SimAgent(const std::string& address, int index)
@@ -76,6 +83,35 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
     Write(std::move(beat));
   }
 
+  // A test's observation to send (built when it goes out: a large schedule's would not fit).
+  void Enqueue(uint64_t task_id, v1::Role role) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      pending_.push_back({task_id, role});
+    }
+  }
+
+  // Sends batches while fewer than kWindow are unacknowledged.
+  void Pump() {
+    std::vector<v1::AgentMessage> out;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      while (unacked_ < kWindow && !pending_.empty()) {
+        v1::AgentMessage batch;
+        batch.mutable_batch()->set_sequence(++sequence_);
+        for (size_t n = 0; n < kBatch && !pending_.empty(); ++n) {
+          const auto [task, role] = pending_.front();
+          pending_.pop_front();
+          *batch.mutable_batch()->add_observations() = Realistic(
+              task, role, role == v1::ROLE_INITIATOR ? "10.255.0.2:7402" : "10.255.0.1:40000");
+        }
+        ++unacked_;
+        out.push_back(std::move(batch));
+      }
+    }
+    for (auto& m : out) Write(std::move(m));
+  }
+
   void Stop() {
     context_.TryCancel();
     RemoveHold();
@@ -89,17 +125,55 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
       heartbeat_ms_ = in_.welcome().heartbeat_interval_ms();
       if (!welcomed_) g_registered++;  // later welcomes only change the interval
       welcomed_ = true;
-    } else if (in_.has_assignment()) {
-      const v1::Assignment& a = in_.assignment();
-      v1::AgentMessage batch;
-      batch.mutable_batch()->set_sequence(++sequence_);
-      *batch.mutable_batch()->add_observations() =
-          Realistic(a.task_id(), v1::ROLE_INITIATOR, a.target_endpoint());
-      *batch.mutable_batch()->add_observations() =
-          Realistic(a.task_id(), v1::ROLE_RESPONDER, "10.255.0.1:40000");
-      Write(std::move(batch));
+    } else if (in_.has_schedule()) {
+      RunSchedule(in_.schedule());
+    } else if (in_.has_ack()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        --unacked_;
+      }
+      Pump();
     }
     StartRead(&in_);
+  }
+
+  void RunSchedule(const v1::Schedule& part) {
+    const uint64_t run = part.run_number();
+    std::set<SimAgent*> targets;
+    auto test = [&](uint64_t index, const std::string& target) {
+      Enqueue(run << 32 | index, v1::ROLE_INITIATOR);
+      auto it = g_sims.find(target);
+      if (it == g_sims.end()) return;
+      it->second->Enqueue(run << 32 | index, v1::ROLE_RESPONDER);
+      targets.insert(it->second);
+    };
+    uint64_t items = 0;
+    if (part.blocks_size() > 0 && part_seen_[run].insert(part.part()).second) {
+      for (const v1::ScheduleBlock& block : part.blocks()) {
+        for (uint32_t rep = 0; rep < std::max(1u, block.repetitions()); ++rep) {
+          for (const v1::ScheduleTarget& t : part.targets()) {
+            test(uint64_t{block.first_index()} + uint64_t{rep} * block.stride() + t.pair() + 1,
+                 t.agent());
+            ++items;
+          }
+        }
+      }
+    }
+    for (const v1::ScheduledTask& task : part.tasks()) {
+      test(task.task_id() & 0xffffffffu, part.targets(static_cast<int>(task.target())).agent());
+    }
+    started_[run] += items;
+    v1::AgentMessage progress;
+    for (const auto& [number, started] : started_) {
+      v1::RunProgress* p = progress.mutable_progress()->add_runs();
+      p->set_run_number(static_cast<uint32_t>(number));
+      p->set_started(started);
+    }
+    Write(std::move(progress));
+    Pump();
+    for (SimAgent* target : targets) {
+      if (target != this) target->Pump();
+    }
   }
 
   void OnWriteDone(bool ok) override {
@@ -143,7 +217,14 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
   v1::ControllerMessage in_;
   v1::AgentMessage current_;
   std::deque<v1::AgentMessage> queue_;
-  uint64_t sequence_ = 0;  // only touched in OnReadDone (reactions are serialized)
+  static constexpr size_t kWindow = 4;                 // unacknowledged batches
+  static constexpr size_t kBatch = 512;                // observations per batch
+  std::deque<std::pair<uint64_t, v1::Role>> pending_;  // guarded by mu_
+  size_t unacked_ = 0;                                 // guarded by mu_
+  uint64_t sequence_ = 0;                              // guarded by mu_
+  // Only touched in OnReadDone (reactions are serialized):
+  std::map<uint64_t, std::set<uint32_t>> part_seen_;  // run -> numbered parts run
+  std::map<uint64_t, uint64_t> started_;              // run -> work items started
   std::mutex mu_;
   std::condition_variable cv_;
   bool writing_ = false;
@@ -225,6 +306,9 @@ v1::RunStatus RunToEnd(v1::Control::Stub& control, const v1::Plan& plan, std::st
   return last;
 }
 
+int g_mesh_agents = 0;       // the full-mesh plan's agents (0: no such plan)
+int g_mesh_repetitions = 9;  // its graceful_close repetitions per pair
+
 int SimulatedFleet(int agents, double steady_seconds, int random_k, int repetitions,
                    const std::string& dir) {
   std::string address;
@@ -241,7 +325,11 @@ int SimulatedFleet(int agents, double steady_seconds, int random_k, int repetiti
   g_registered = 0;
   std::vector<std::unique_ptr<SimAgent>> sims;
   const auto t0 = Clock::now();
-  for (int i = 0; i < agents; ++i) sims.push_back(std::make_unique<SimAgent>(address, i));
+  g_sims.clear();
+  for (int i = 0; i < agents; ++i) {
+    sims.push_back(std::make_unique<SimAgent>(address, i));
+    g_sims[absl::StrCat("sim-", i)] = sims.back().get();
+  }
   const bool all = WaitFor([&] { return AgentCount(*control) == static_cast<size_t>(agents); },
                            std::chrono::seconds(300), kPoll);
   const double connect_s = Seconds(Clock::now() - t0);
@@ -258,13 +346,23 @@ int SimulatedFleet(int agents, double steady_seconds, int random_k, int repetiti
     v1::RunStatus status;
     double seconds = 0;
     double controller_cpu_s = 0;
+    double peak_rss_mib = 0;
   };
   auto timed = [&](const v1::Plan& plan) {
     Timed t;
     std::string error;
     const double cpu0 = CpuSecondsOf(controller->pid());
     const auto r0 = Clock::now();
+    std::atomic<bool> running{true};
+    std::thread sampler([&] {
+      while (running) {
+        t.peak_rss_mib = std::max(t.peak_rss_mib, RssMiB(controller->pid()));
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    });
     t.status = RunToEnd(*control, plan, &error);
+    running = false;
+    sampler.join();
     t.seconds = Seconds(Clock::now() - r0);
     t.controller_cpu_s = CpuSecondsOf(controller->pid()) - cpu0;
     if (!error.empty() || t.status.pass() != t.status.total() || t.status.total() == 0) {
@@ -293,11 +391,28 @@ int SimulatedFleet(int agents, double steady_seconds, int random_k, int repetiti
   run->set_name("graceful_close");
   run->set_repetitions(repetitions);
   const Timed big_run = timed(big);
+  // A full mesh over the first g_mesh_agents agents (the audit shape; graceful_close
+  // repeated in place of the nine scenarios: the controller's load is per task).
+  Timed mesh_run;
+  const int mesh_agents = std::min(g_mesh_agents, agents);
+  if (mesh_agents >= 2) {
+    v1::Plan mesh;
+    mesh.set_name("full mesh");
+    mesh.mutable_pattern()->set_kind(v1::PATTERN_KIND_FULL_MESH);
+    for (int i = 0; i < mesh_agents; ++i)
+      mesh.mutable_selector()->add_agents(absl::StrCat("sim-", i));
+    v1::ScenarioRun* s = mesh.add_scenarios();
+    s->set_name("graceful_close");
+    s->set_repetitions(g_mesh_repetitions);
+    mesh_run = timed(mesh);
+  }
   Table table({"agents", "all registered after",
                "controller RSS MiB: no agents / steady / after the ring",
                "controller CPU % of a core: no agents / steady",
                "ring plan: tasks, start to finished report",
-               "random_k plan: tasks, start to finished report, controller CPU s, RSS MiB"});
+               "random_k plan: tasks, start to finished report, controller CPU s, peak RSS MiB",
+               "full mesh: agents, tasks, start to finished report, tasks/s, controller CPU s, "
+               "peak RSS MiB"});
   table.Row(
       {std::to_string(agents), Fmt(connect_s, 1) + " s",
        Fmt(empty.rss_mib, 1) + " / " + Fmt(steady.rss_mib, 1) + " / " + Fmt(rss_after_run, 1),
@@ -306,7 +421,13 @@ int SimulatedFleet(int agents, double steady_seconds, int random_k, int repetiti
            std::to_string(ring_run.status.pass()) + " pass), " + Fmt(ring_run.seconds, 2) + " s",
        std::to_string(big_run.status.total()) + " tasks (" + std::to_string(big_run.status.pass()) +
            " pass), " + Fmt(big_run.seconds, 2) + " s, " + Fmt(big_run.controller_cpu_s, 1) + ", " +
-           Fmt(RssMiB(controller->pid()), 1)});
+           Fmt(big_run.peak_rss_mib, 1),
+       mesh_agents < 2
+           ? std::string("-")
+           : absl::StrCat(mesh_agents, ", ", mesh_run.status.total(), " (", mesh_run.status.pass(),
+                          " pass), ", Fmt(mesh_run.seconds, 1), " s, ",
+                          Fmt(mesh_run.status.total() / std::max(mesh_run.seconds, 1e-9)), ", ",
+                          Fmt(mesh_run.controller_cpu_s, 1), ", ", Fmt(mesh_run.peak_rss_mib, 1))});
   std::printf("\n");
   for (auto& s : sims) s->Stop();
   return failures;
@@ -404,6 +525,14 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   app.add_option("--repetitions", repetitions, "Repetitions per pair in the large plan")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  app.add_option("--mesh-agents", g_mesh_agents,
+                 "A full mesh over this many of the simulated agents (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 20000));
+  app.add_option("--mesh-repetitions", g_mesh_repetitions,
+                 "The full mesh's repetitions per pair (9: the nine scenarios' task count)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
   app.add_option("--agents", simulated, "Simulated agent counts, each on a fresh controller")

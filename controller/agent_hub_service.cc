@@ -32,10 +32,12 @@ class SessionLink : public AgentConnection {
 class HubSession : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
  public:
   HubSession(AgentRegistry* registry, const AgentHubService::ObservationSink* sink,
+             const AgentHubService::ProgressSink* progress,
              std::chrono::milliseconds heartbeat_interval,
              std::function<grpc::Status(const std::string&)> identity_check)
       : registry_(registry),
         sink_(sink),
+        progress_(progress),
         heartbeat_interval_(heartbeat_interval),
         identity_check_(std::move(identity_check)),
         link_(std::make_shared<SessionLink>(this)) {
@@ -154,6 +156,10 @@ class HubSession : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Controll
                  });
         return grpc::Status::OK;
       }
+      case v1::AgentMessage::kProgress:
+        registry_->Heartbeat(agent_id_);
+        if (*progress_) (*progress_)(agent_id_, message.progress());
+        return grpc::Status::OK;
       case v1::AgentMessage::kHello:
         return {grpc::StatusCode::INVALID_ARGUMENT, "hello: sent twice on one stream"};
       default:
@@ -163,6 +169,7 @@ class HubSession : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Controll
 
   AgentRegistry* const registry_;
   const AgentHubService::ObservationSink* const sink_;
+  const AgentHubService::ProgressSink* const progress_;
   const std::chrono::milliseconds heartbeat_interval_;
   // Whether the caller's certificate may register an agent id (checked on Hello).
   const std::function<grpc::Status(const std::string&)> identity_check_;
@@ -221,7 +228,7 @@ AgentHubService::AgentHubService(AgentRegistry* registry, ObservationSink sink,
 grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentHubService::Connect(
     grpc::CallbackServerContext* context) {
   // The context lives as long as the stream (until OnDone).
-  return new HubSession(registry_, &sink_, heartbeat_interval_,
+  return new HubSession(registry_, &sink_, &progress_, heartbeat_interval_,
                         [policy = policy_, context](const std::string& agent_id) {
                           return policy.RequireAgent(*context, agent_id);
                         });

@@ -40,12 +40,18 @@ class AgentHubService final : public v1::AgentHub::CallbackService {
                   std::chrono::milliseconds heartbeat_interval,
                   PeerPolicy policy = PeerPolicy(/*tls=*/false));
 
+  // Where agents' schedule progress goes (on gRPC threads; must not block). Before serving.
+  using ProgressSink =
+      std::function<void(const std::string& agent_id, const v1::ScheduleProgress&)>;
+  void set_progress_sink(ProgressSink sink) { progress_ = std::move(sink); }
+
   grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* Connect(
       grpc::CallbackServerContext* context) override;
 
  private:
   AgentRegistry* registry_;
   ObservationSink sink_;
+  ProgressSink progress_;
   std::chrono::milliseconds heartbeat_interval_;
   PeerPolicy policy_;
 };

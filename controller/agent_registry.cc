@@ -171,6 +171,13 @@ std::optional<AgentRegistry::Liveness> AgentRegistry::LivenessOf(
                   it->second.info.host_incarnation(), it->second.connection != nullptr};
 }
 
+std::optional<v1::AgentInfo> AgentRegistry::Find(const std::string& agent_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) return std::nullopt;
+  return it->second.info;
+}
+
 bool AgentRegistry::Send(const std::string& agent_id, v1::ControllerMessage message) {
   std::shared_ptr<AgentConnection> connection;
   {

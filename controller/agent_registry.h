@@ -99,6 +99,8 @@ class AgentRegistry {
   };
   // Where a member stands; nullopt for an agent that is not (or no longer) one.
   std::optional<Liveness> LivenessOf(const std::string& agent_id) const;
+  // A member's registration (nullopt for one that is not a member).
+  std::optional<v1::AgentInfo> Find(const std::string& agent_id) const;
   bool Send(const std::string& agent_id, v1::ControllerMessage message);
   Duration lease() const { return lease_; }
 

@@ -57,6 +57,9 @@ absl::Status Controller::Start() {
         runs_->Ingest(agent, std::move(batch), std::move(done));
       },
       options_.heartbeat_interval, policy);
+  hub_->set_progress_sink([this](const std::string& agent, const v1::ScheduleProgress& progress) {
+    runs_->OnProgress(agent, progress);
+  });
   control_ = std::make_unique<ControlService>(runs_.get(), &registry_, store_.get(), policy);
   if (absl::Status started = runs_->Start(); !started.ok()) return started;
 

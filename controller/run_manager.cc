@@ -8,7 +8,6 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "controller/aggregator.h"
-#include "controller/plan_expander.h"
 #include "controller/plan_validator.h"
 #include "controller/task_judge.h"
 #include "core/monotonic_clock.h"
@@ -30,6 +29,9 @@ bool ResponderExpected(const v1::Observation& initiator) {
   return def != nullptr && def->responder.observes && initiator.stage() != v1::STAGE_CONNECT &&
          initiator.observed() != v1::CLOSURE_LOCAL_ERROR;
 }
+
+// How often open tasks are swept for deadlines, timeouts and lost agents.
+constexpr std::chrono::seconds kSweepInterval{1};
 
 // "run-7" -> 7; 0 for anything else.
 uint64_t RunNumberOf(const std::string& run_id) {
@@ -113,12 +115,16 @@ void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& ta
   }
   for (const v1::AgentInfo& a : record.agents) run.agent_ids.insert(a.id());
   run.number = static_cast<uint32_t>(RunNumberOf(record.run_id));
+  run.layout = std::make_shared<const TaskLayout>(TaskLayout::Compile(record.plan, record.agents));
+  for (uint32_t source : run.layout->Initiators()) {
+    Work& work = run.work[run.layout->agents()[source]];
+    work.layout_index = source;
+    work.order = run.layout->WorkOrder(source, kTargetsPerPart);
+  }
   std::map<uint64_t, size_t> index;
   for (const TaskRecord& t : tasks) {
     LiveTask live;
     live.record = t;
-    live.source_party = run.PartyOf(t.source);
-    live.target_party = run.PartyOf(t.target);
     live.timeout = TaskTimeout(record.plan, t.params);
     live.probe = ProbeFromObservation(t.params, nullptr, false);
     index[t.task_id] = run.tasks.size();
@@ -140,7 +146,8 @@ void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& ta
       task.deviated |= !obs.matched() && !IsUnsupported(obs) && obs.agent_stalled_ms() == 0;
     }
   }
-  for (LiveTask& task : run.tasks) {
+  for (uint32_t i = 0; i < run.tasks.size(); ++i) {
+    LiveTask& task = run.tasks[i];
     bool done = task.record.state == TaskState::kTimedOut ||
                 task.record.state == TaskState::kAgentLost ||
                 task.record.state == TaskState::kPeerLost ||
@@ -149,15 +156,147 @@ void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& ta
     if (done) {
       task.final = true;
       ++run.final_count;
+      Count(run, task);
       if (!task.initiator_seen) task.probe.result = ProbeResult::kInconclusive;
+    } else if (task.initiator_seen) {
+      run.joins.insert(i);
     }
   }
   std::string id = record.run_id;
-  runs_[id] = std::move(run);
-  // Keys before any assignment, so that responders know them first (an agent that is not
-  // connected yet gets them when it registers).
-  for (const std::string& agent : runs_[id].agent_ids) SendKey(runs_[id], agent, false);
-  MaybeFinish(runs_[id]);
+  LiveRun& live = runs_[id] = std::move(run);
+  // Keys before any schedule, so that responders know them first (an agent that is not
+  // connected yet gets them, and its schedule, when it registers).
+  for (const std::string& agent : live.agent_ids) SendKey(live, agent, false);
+  for (const std::string& agent : live.agent_ids) {
+    std::optional<v1::AgentInfo> info = registry_->Find(agent);
+    if (info) live.told[agent] = absl::StrCat(info->data_endpoint(), "/", info->closed_port());
+    if (!info || !info->connected()) live.paused.insert(agent);
+  }
+  for (const std::string& agent : live.agent_ids) SendSchedule(live, agent);
+  MaybeFinish(live);
+}
+
+void RunManager::Count(LiveRun& run, const LiveTask& task) {
+  // While it runs, an estimate: the report judges each task from both ends.
+  if (task.record.state != TaskState::kPending && task.record.state != TaskState::kDone &&
+      task.record.state != TaskState::kPeerLost) {
+    ++run.inconclusive;
+  } else if (task.deviated) {
+    ++run.deviation;
+  } else {
+    ++run.pass;
+  }
+}
+
+void RunManager::FillSchedule(const LiveRun& run, v1::Schedule& part) {
+  const v1::Limits& limits = run.record.plan.limits();
+  part.set_run_id(run.record.run_id);
+  part.set_run_number(run.number);
+  part.set_run_key(std::string(run.key.begin(), run.key.end()));
+  part.set_concurrency(limits.concurrency_per_agent() > 0 ? limits.concurrency_per_agent()
+                                                          : static_cast<uint32_t>(run.concurrency));
+  part.set_pair_spacing_ms(static_cast<uint32_t>(
+      std::max<int64_t>(limits.pair_spacing_ms(), options_.min_pair_spacing.count())));
+  part.set_closures_per_second(options_.max_closures_per_second);
+  FillTargets(part, [this](const std::string& agent, v1::AgentInfo* info) {
+    std::optional<v1::AgentInfo> found = registry_->Find(agent);
+    if (found) *info = std::move(*found);
+    return found.has_value();
+  });
+  for (v1::ScheduleTarget& target : *part.mutable_targets()) {
+    target.set_paused(run.paused.count(target.agent()) > 0);
+  }
+}
+
+void RunManager::MarkStarted(LiveTask& task, Clock::time_point now) {
+  task.assigned = true;
+  task.assigned_at = now;
+  if (std::optional<AgentRegistry::Liveness> target = registry_->LivenessOf(task.record.target)) {
+    task.target_incarnation = Intern(target->incarnation);
+    task.target_host = Intern(target->host_incarnation);
+  }
+}
+
+void RunManager::SendExplicit(LiveRun& run, const std::string& source,
+                              const std::vector<uint32_t>& indices) {
+  if (indices.empty()) return;
+  v1::ControllerMessage message;
+  v1::Schedule& part = *message.mutable_schedule();
+  std::map<std::string, uint32_t> target_of;
+  for (uint32_t i : indices) {
+    const TaskRecord& record = run.tasks[i].record;
+    auto [it, fresh] = target_of.emplace(record.target, part.targets_size());
+    if (fresh) part.add_targets()->set_agent(record.target);
+    v1::ScheduledTask* task = part.add_tasks();
+    task->set_task_id(record.task_id);
+    task->set_target(it->second);
+    task->set_scenario(record.scenario);
+    *task->mutable_params() = record.params;
+  }
+  FillSchedule(run, part);
+  if (!registry_->Send(source, std::move(message))) return;  // resent when it is back
+  const auto now = Now();
+  for (uint32_t i : indices) {
+    if (!run.tasks[i].assigned) MarkStarted(run.tasks[i], now);
+  }
+}
+
+void RunManager::SendSchedule(LiveRun& run, const std::string& agent) {
+  if (run.finished || run.cancelled) return;
+  if (auto it = run.work.find(agent); it != run.work.end()) {
+    Work& work = it->second;
+    // Past what the agent (or its predecessor) said it started, the work that is over.
+    uint64_t resume = work.started;
+    while (resume < work.order.size()) {
+      const LiveTask& task = run.tasks[work.order[resume] - 1];
+      if (!task.final && !task.initiator_seen) break;
+      ++resume;
+    }
+    if (resume < work.order.size()) {
+      for (v1::Schedule& part : run.layout->Parts(work.layout_index, kTargetsPerPart)) {
+        part.set_resume_from(resume);
+        FillSchedule(run, part);
+        v1::ControllerMessage message;
+        *message.mutable_schedule() = std::move(part);
+        if (!registry_->Send(agent, std::move(message))) return;  // sent when it is back
+      }
+    }
+  }
+  // Idle discovery's later rounds: the ones it has not reported (it ignores those it has).
+  std::vector<uint32_t> explicit_tasks;
+  for (size_t i = run.layout->size(); i < run.tasks.size(); ++i) {
+    const LiveTask& task = run.tasks[i];
+    if (task.final || task.initiator_seen || task.record.source != agent) continue;
+    explicit_tasks.push_back(static_cast<uint32_t>(i));
+  }
+  SendExplicit(run, agent, explicit_tasks);
+}
+
+void RunManager::OnProgress(const std::string& agent_id, const v1::ScheduleProgress& progress) {
+  absl::MutexLock lock(&mu_);
+  // Each process counts from 0: a smaller count is a new process's.
+  auto& [rate, spacing] = reported_delays_[agent_id];
+  limit_counts_.rate_delayed +=
+      progress.rate_delayed() >= rate ? progress.rate_delayed() - rate : progress.rate_delayed();
+  limit_counts_.spacing_delayed += progress.spacing_delayed() >= spacing
+                                       ? progress.spacing_delayed() - spacing
+                                       : progress.spacing_delayed();
+  rate = progress.rate_delayed();
+  spacing = progress.spacing_delayed();
+  const auto now = Now();
+  for (const v1::RunProgress& p : progress.runs()) {
+    auto run = runs_.find(RunIdFor(p.run_number()));
+    if (run == runs_.end() || run->second.finished) continue;
+    auto work = run->second.work.find(agent_id);
+    if (work == run->second.work.end()) continue;
+    Work& w = work->second;
+    const uint64_t started = std::min<uint64_t>(p.started(), w.order.size());
+    for (uint64_t k = w.started; k < started; ++k) {
+      LiveTask& task = run->second.tasks[w.order[k] - 1];
+      if (!task.final && !task.assigned) MarkStarted(task, now);
+    }
+    w.started = std::max(w.started, started);
+  }
 }
 
 bool RunManager::ReturnedAsNewProcess(const std::string& agent_id, uint32_t incarnation) {
@@ -196,7 +335,7 @@ absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan,
   }
   const std::vector<v1::AgentInfo> agents = registry_->Agents();
   if (absl::Status valid = ValidatePlan(plan, agents); !valid.ok()) return valid;
-  std::vector<PlannedTask> planned = ExpandPlan(plan, agents);
+  const TaskLayout layout = TaskLayout::Compile(plan, agents);
   uint64_t number = 0;
   {
     absl::MutexLock lock(&mu_);
@@ -221,19 +360,20 @@ absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan,
   record.run_id = RunIdFor(number);
   record.plan = plan;
   record.created_unix_ms = UnixMillisNow();
-  record.total_tasks = planned.size();
+  record.total_tasks = layout.size();
   record.agents = SelectAgents(plan.selector(), agents);
   const RunKey key = NewRunKey();
   record.run_key.assign(key.begin(), key.end());
   std::vector<TaskRecord> tasks;
-  tasks.reserve(planned.size());
-  for (size_t i = 0; i < planned.size(); ++i) {
+  tasks.reserve(layout.size());
+  for (uint32_t index = 1; index <= layout.size(); ++index) {
+    PlannedTask planned = layout.At(index);
     TaskRecord t;
-    t.task_id = TaskId(static_cast<uint32_t>(number), static_cast<uint32_t>(i + 1)).raw();
-    t.source = planned[i].source;
-    t.target = planned[i].target;
-    t.scenario = planned[i].scenario;
-    t.params = planned[i].params;
+    t.task_id = TaskId(static_cast<uint32_t>(number), index).raw();
+    t.source = std::move(planned.source);
+    t.target = std::move(planned.target);
+    t.scenario = planned.scenario;
+    t.params = std::move(planned.params);
     tasks.push_back(std::move(t));
   }
   record.request_id = request_id;
@@ -267,10 +407,11 @@ absl::Status RunManager::CancelRun(const std::string& run_id) {
   }
   LiveRun& run = it->second;
   run.cancelled = true;
-  for (const auto& [agent, count] : in_flight_) {
+  // Every agent stops its schedule at once; tests under way end on their own deadlines.
+  for (const std::string& agent : run.agent_ids) {
     v1::ControllerMessage cancel;
     cancel.mutable_cancel()->set_run_id(run_id);
-    registry_->Send(agent, cancel);
+    registry_->Send(agent, std::move(cancel));
   }
   for (LiveTask& task : run.tasks) {
     if (!task.final) Finalize(run, task, TaskState::kTimedOut);
@@ -336,16 +477,17 @@ void RunManager::Apply(const std::vector<v1::Observation>& valid) {
       if (task->initiator_seen) continue;
       task->initiator_seen = true;
       task->initiator_at = now;
+      // The responder it dialled, as its schedule said (what the progress said may be late).
+      if (!obs.target_incarnation().empty()) {
+        task->target_incarnation = Intern(obs.target_incarnation());
+      }
       task->responder_expected = ResponderExpected(obs);
       task->initiator_matched = obs.matched() || IsUnsupported(obs);
       if (run->discovery) {
         task->probe = ProbeFromObservation(task->record.params, &obs, true);
         run->discovery_dirty = true;
       }
-      if (task->in_flight) {
-        task->in_flight = false;
-        --in_flight_[task->record.source];
-      }
+      if (!task->final) run->joins.insert(TaskId::FromRaw(obs.task_id()).index() - 1);
     } else {
       task->responder_seen = true;
     }
@@ -448,18 +590,16 @@ void RunManager::Finalize(LiveRun& run, LiveTask& task, TaskState state) {
   if (task.final) return;
   task.final = true;
   ++run.final_count;
+  run.joins.erase(static_cast<uint32_t>(&task - run.tasks.data()));
   if (run.discovery && task.probe.result == ProbeResult::kPending) {
     task.probe.result = ProbeResult::kInconclusive;
     run.discovery_dirty = true;
-  }
-  if (task.in_flight) {
-    task.in_flight = false;
-    --in_flight_[task.record.source];
   }
   if (state != TaskState::kDone) {
     task.record.state = state;
     writer_->SubmitTaskState(run.record.run_id, task.record.task_id, state);
   }
+  Count(run, task);
 }
 
 void RunManager::AdvanceDiscovery(LiveRun& run) {
@@ -492,16 +632,18 @@ void RunManager::AdvanceDiscovery(LiveRun& run) {
     return;
   }
   known_runs_[run.number] += added.size();
+  // Amendments to the initiators' schedules.
+  std::map<std::string, std::vector<uint32_t>> by_source;
   for (TaskRecord& t : added) {
+    by_source[t.source].push_back(static_cast<uint32_t>(run.tasks.size()));
     LiveTask live;
     live.timeout = TaskTimeout(run.record.plan, t.params);
     live.probe = ProbeFromObservation(t.params, nullptr, false);
-    live.source_party = run.PartyOf(t.source);
-    live.target_party = run.PartyOf(t.target);
     live.record = std::move(t);
     run.tasks.push_back(std::move(live));
   }
   run.record.total_tasks = run.tasks.size();
+  for (const auto& [source, indices] : by_source) SendExplicit(run, source, indices);
 }
 
 void RunManager::SendKey(const LiveRun& run, const std::string& agent, bool revoke) {
@@ -520,22 +662,19 @@ void RunManager::SendKey(const LiveRun& run, const std::string& agent, bool revo
 void RunManager::OnAgentRegistered(const std::string& agent_id) {
   absl::MutexLock lock(&mu_);
   for (auto& [id, run] : runs_) {
-    if (run.finished) continue;
-    if (run.agent_ids.count(agent_id)) SendKey(run, agent_id, false);
-    // Assignments sent on a stream that then broke may never have arrived: every task this
-    // agent initiates and has not reported goes again. The agent ignores the ones it has
-    // (it keeps the ids of its runs' tasks), so none runs twice.
-    for (size_t i = run.next_open; i < run.tasks.size(); ++i) {
-      LiveTask& task = run.tasks[i];
-      if (task.final || !task.assigned || task.initiator_seen) continue;
-      if (task.record.source != agent_id) continue;
-      task.assigned = false;
-      if (task.in_flight) {
-        task.in_flight = false;
-        --in_flight_[task.record.source];
+    if (run.finished || !run.agent_ids.count(agent_id)) continue;
+    SendKey(run, agent_id, false);
+    if (std::optional<v1::AgentInfo> info = registry_->Find(agent_id)) {
+      std::string where = absl::StrCat(info->data_endpoint(), "/", info->closed_port());
+      if (run.told[agent_id] != where) {
+        run.told[agent_id] = std::move(where);
+        run.retell.insert(agent_id);
       }
-      run.next_pending = std::min(run.next_pending, i);
     }
+    // Schedules sent on a stream that then broke may never have arrived, and a new process
+    // has none: the agent gets its schedule again, resuming where its progress got to, and
+    // ignores the parts it has.
+    SendSchedule(run, agent_id);
   }
 }
 
@@ -578,121 +717,96 @@ std::vector<std::string> RunManager::Tick() {
   if (runs_.empty()) return finished;
   const auto now = Now();
   if (PausedForStore(now)) return finished;
-  // Every tick needs the agents; copying them costs, with thousands of agents, far more
-  // than the tick itself: only when they changed.
+  bool sweep = now - last_sweep_ >= kSweepInterval;
+  // Copying the registry costs, with thousands of agents, far more than a tick: only when it
+  // changed.
   if (const uint64_t generation = registry_->generation(); generation != agents_generation_) {
     agents_generation_ = generation;
-    agents_.clear();
-    for (v1::AgentInfo& a : registry_->Agents()) {
+    members_.clear();
+    for (const v1::AgentInfo& a : registry_->Agents()) {
       lost_agents_.erase(a.id());
-      // A member whose stream is down keeps its tasks but gets none until it is back.
-      if (a.connected()) agents_[a.id()] = std::move(a);
+      members_[a.id()] = a.connected();
     }
-  }
-  const std::map<std::string, v1::AgentInfo>& agents = agents_;
-  for (auto& [run_id, run] : runs_) {
-    const v1::Limits& limits = run.record.plan.limits();
-    const int limit = limits.concurrency_per_agent() > 0
-                          ? static_cast<int>(limits.concurrency_per_agent())
-                          : run.concurrency;
-    const auto spacing =
-        std::max(std::chrono::milliseconds(limits.pair_spacing_ms()), options_.min_pair_spacing);
-    const bool past_deadline = now > run.deadline;
-    // Per party, once per tick: its registration, its tests in flight, and whether its
-    // token bucket ran dry in this tick (it cannot refill before the next).
-    const size_t parties = run.parties.size();
-    std::vector<const v1::AgentInfo*> present(parties, nullptr);
-    std::vector<int*> flight(parties);
-    std::vector<bool> rate_dry(parties, false);
-    for (size_t k = 0; k < parties; ++k) {
-      auto it = agents.find(run.parties[k]);
-      if (it != agents.end()) present[k] = &it->second;
-      flight[k] = &in_flight_[run.parties[k]];  // std::map: the address stays valid
-    }
-    while (run.next_open < run.tasks.size() && run.tasks[run.next_open].final) ++run.next_open;
-    for (size_t i = run.next_open; i < run.tasks.size(); ++i) {
-      LiveTask& task = run.tasks[i];
-      if (task.final) continue;
-      if (past_deadline) {
-        Finalize(run, task, TaskState::kTimedOut);
-      } else if (task.initiator_seen) {
-        Settle(run, task, now);
-      } else if (task.assigned) {
-        if (now - task.assigned_at > task.timeout) Finalize(run, task, TaskState::kTimedOut);
-      } else if (i >= run.next_pending) {
-        const std::string& source = task.record.source;
-        const v1::AgentInfo* dst = present[task.target_party];
-        if (present[task.source_party] == nullptr || dst == nullptr) {
-          // Known lost: at once. Not seen since this controller (re)started: after a grace.
-          if (lost_agents_.count(source) || lost_agents_.count(task.record.target) ||
-              now - run.loaded_at > options_.reconnect_grace) {
-            Finalize(run, task, TaskState::kAgentLost);
-          }
-          continue;
+    // Tests of an agent not heard from wait (its host may hang); they go on when it is back.
+    for (auto& [id, run] : runs_) {
+      for (const std::string& agent : run.agent_ids) {
+        auto member = members_.find(agent);
+        const bool paused = member == members_.end() || !member->second;
+        if (paused == (run.paused.count(agent) > 0)) continue;
+        if (paused) {
+          run.paused.insert(agent);
+        } else {
+          run.paused.erase(agent);
         }
-        if (*flight[task.source_party] >= limit) continue;
-        if (rate_dry[task.source_party]) {
-          if (!task.rate_delayed) {
-            task.rate_delayed = true;
-            ++limit_counts_.rate_delayed;
-          }
-          continue;
-        }
-        auto pair = std::make_pair(source, task.record.target);
-        if (spacing.count() > 0 && pair_last_.count(pair) && now - pair_last_[pair] < spacing) {
-          if (!task.spacing_delayed) {
-            task.spacing_delayed = true;
-            ++limit_counts_.spacing_delayed;
-          }
-          continue;
-        }
-        // A token bucket per initiator agent: up to a second's worth at once.
-        Bucket& bucket = rate_[source];
-        const double rate = options_.max_closures_per_second;
-        const double burst = std::max(1.0, rate);
-        if (bucket.refilled == Clock::time_point()) bucket = {burst, now};
-        bucket.tokens = std::min(
-            burst,
-            bucket.tokens + rate * std::chrono::duration<double>(now - bucket.refilled).count());
-        bucket.refilled = now;
-        if (bucket.tokens < 1.0) {
-          rate_dry[task.source_party] = true;
-          if (!task.rate_delayed) {
-            task.rate_delayed = true;
-            ++limit_counts_.rate_delayed;
-          }
-          continue;
-        }
-        v1::ControllerMessage message;
-        v1::Assignment* a = message.mutable_assignment();
-        a->set_run_id(run_id);
-        a->set_task_id(task.record.task_id);
-        a->set_scenario(task.record.scenario);
-        a->set_target_agent(task.record.target);
-        a->set_target_endpoint(dst->data_endpoint());
-        a->set_closed_port(dst->closed_port());
-        a->set_run_key(std::string(run.key.begin(), run.key.end()));
-        *a->mutable_params() = task.record.params;
-        if (!registry_->Send(source, std::move(message))) {
-          continue;  // its stream just ended: the task waits for it (within its lease)
-        }
-        bucket.tokens -= 1.0;
-        task.assigned = true;
-        task.assigned_at = now;
-        task.target_incarnation = Intern(dst->incarnation());
-        task.target_host = Intern(dst->host_incarnation());
-        task.in_flight = true;
-        ++*flight[task.source_party];
-        pair_last_[pair] = now;
+        run.retell.insert(agent);
       }
     }
-    while (run.next_pending < run.tasks.size() &&
-           (run.tasks[run.next_pending].assigned || run.tasks[run.next_pending].final)) {
-      ++run.next_pending;
-    }
+    sweep = true;
+  }
+  if (sweep) last_sweep_ = now;
+  for (auto& [run_id, run] : runs_) {
+    // The tasks waiting for their responder's side (Settle may finalize them).
+    const std::vector<uint32_t> joins(run.joins.begin(), run.joins.end());
+    for (uint32_t i : joins) Settle(run, run.tasks[i], now);
+    if (!run.retell.empty()) Retell(run);
+    if (sweep) Sweep(run, now);
     MaybeFinish(run);
   }
   return finished;
+}
+
+void RunManager::Retell(LiveRun& run) {
+  if (run.finished || run.cancelled) return;
+  for (const auto& [initiator, work] : run.work) {
+    v1::ControllerMessage message;
+    v1::Schedule& update = *message.mutable_schedule();
+    for (const std::string& target : run.retell) {
+      if (target != initiator) update.add_targets()->set_agent(target);
+    }
+    if (update.targets_size() == 0) continue;
+    FillSchedule(run, update);
+    registry_->Send(initiator, std::move(message));  // one not connected gets its schedule anew
+  }
+  run.retell.clear();
+}
+
+void RunManager::Sweep(LiveRun& run, Clock::time_point now) {
+  const bool past_deadline = now > run.deadline;
+  std::set<std::string> dropped;  // targets lost since the last sweep
+  while (run.next_open < run.tasks.size() && run.tasks[run.next_open].final) ++run.next_open;
+  for (size_t i = run.next_open; i < run.tasks.size(); ++i) {
+    LiveTask& task = run.tasks[i];
+    if (task.final) continue;
+    if (past_deadline) {
+      Finalize(run, task, TaskState::kTimedOut);
+    } else if (task.initiator_seen) {
+      continue;  // a join: settled each tick
+    } else if (task.assigned) {
+      if (now - task.assigned_at > task.timeout) Finalize(run, task, TaskState::kTimedOut);
+    } else {
+      // Not started: its initiator runs it unless one of its agents is gone. A member whose
+      // stream is down keeps its schedule (it runs it on its own).
+      const std::string& source = task.record.source;
+      const std::string& target = task.record.target;
+      if (members_.count(source) && members_.count(target)) continue;
+      // Known lost: at once. Not seen since this controller (re)started: after a grace.
+      if (lost_agents_.count(source) || lost_agents_.count(target) ||
+          now - run.loaded_at > options_.reconnect_grace) {
+        Finalize(run, task, TaskState::kAgentLost);
+        if (!members_.count(target) && run.dropped_targets.insert(target).second) {
+          dropped.insert(target);
+        }
+      }
+    }
+  }
+  if (dropped.empty()) return;
+  // Their initiators skip them rather than test an agent that is gone.
+  for (const auto& [agent, work] : run.work) {
+    v1::ControllerMessage cancel;
+    cancel.mutable_cancel()->set_run_id(run.record.run_id);
+    for (const std::string& target : dropped) cancel.mutable_cancel()->add_targets(target);
+    registry_->Send(agent, std::move(cancel));
+  }
 }
 
 bool RunManager::PausedForStore(Clock::time_point now) {
@@ -727,18 +841,9 @@ absl::StatusOr<RunProgress> RunManager::Progress(const std::string& run_id) {
       p.state = RunState::kRunning;
       p.total = run.tasks.size();
       p.done = run.final_count;
-      // While it runs, an estimate: the report judges each task from both ends.
-      for (const LiveTask& t : run.tasks) {
-        if (!t.final) continue;
-        if (t.record.state != TaskState::kPending && t.record.state != TaskState::kDone &&
-            t.record.state != TaskState::kPeerLost) {
-          ++p.inconclusive;
-        } else if (t.deviated) {
-          ++p.deviation;
-        } else {
-          ++p.pass;
-        }
-      }
+      p.pass = run.pass;
+      p.deviation = run.deviation;
+      p.inconclusive = run.inconclusive;
       return p;
     }
   }

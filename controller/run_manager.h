@@ -1,8 +1,9 @@
-// RunManager: turns plans into runs and runs to their end. Expands a plan into tasks,
-// stores them, hands each to its initiator agent within the plan's limits (concurrency per
-// agent, spacing per pair), takes observations from AgentHub (stored before acked), and
-// closes tasks that time out or whose agent is lost, so that a run always finishes.
-// A restarted controller resumes the runs its store says are still running.
+// RunManager: turns plans into runs and runs to their end. Compiles a plan into its task
+// layout (controller/schedule_compiler.h), stores the run, sends each initiating agent its
+// schedule (the agent paces itself within the limits and reports how far it got), takes
+// observations from AgentHub (stored before acked), joins both ends of each task, and closes
+// tasks that time out or whose agent is lost, so that a run always finishes. A restarted
+// controller resumes the runs its store says are still running.
 //
 // Thread-safe. Start() runs the scheduler on its own thread.
 #pragma once
@@ -22,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "controller/agent_registry.h"
 #include "controller/idle_discovery.h"
+#include "controller/schedule_compiler.h"
 #include "controller/store.h"
 #include "controller/store_writer.h"
 #include "core/monotonic_clock.h"
@@ -64,7 +66,8 @@ class RunManager {
     // that is still missing end as AGENT_LOST (a restarted controller starts with none).
     std::chrono::milliseconds reconnect_grace{15000};
     std::string zone_label = "zone";
-    // Limits, so that deliberate resets cannot flood a host or trip intrusion detection:
+    // Limits, so that deliberate resets cannot flood a host or trip intrusion detection
+    // (the agents enforce the last two; schedules carry them):
     int max_parallel_runs = 16;                      // more are refused
     double max_closures_per_second = 500;            // test connections an agent starts
     std::chrono::milliseconds min_pair_spacing{10};  // between two tasks of one pair
@@ -75,8 +78,9 @@ class RunManager {
   // How often each limit held something back (for /metrics).
   struct LimitCounts {
     uint64_t parallel_runs_refused = 0;  // StartRun refused
-    uint64_t rate_delayed = 0;           // tasks that waited for their agent's closure rate
-    uint64_t spacing_delayed = 0;        // tasks that waited for their pair's spacing
+    // As the agents report them (ScheduleProgress):
+    uint64_t rate_delayed = 0;     // tests that waited for their agent's closure rate
+    uint64_t spacing_delayed = 0;  // tests that waited for their pair's spacing
   };
   LimitCounts limit_counts();
 
@@ -113,8 +117,11 @@ class RunManager {
   // A new process took over the agent's id: the tests the old one had under way are gone
   // with it; its remaining tasks go to the new process.
   void OnAgentRestarted(const std::string& agent_id);
-  // An agent (re)registered: it gets the keys of the running runs it takes part in.
+  // An agent (re)registered: it gets the keys of the running runs it takes part in and its
+  // schedules in them, from where it (or its predecessor) got to.
   void OnAgentRegistered(const std::string& agent_id);
+  // How far an agent got through its schedules: the tasks it started.
+  void OnProgress(const std::string& agent_id, const v1::ScheduleProgress& progress);
 
   absl::StatusOr<RunProgress> Progress(const std::string& run_id);
   absl::StatusOr<RunReport> Report(const std::string& run_id);
@@ -122,11 +129,10 @@ class RunManager {
  private:
   struct LiveTask {
     TaskRecord record;
-    bool assigned = false;
+    bool assigned = false;  // started by its agent (as its progress says), or sent to it
     bool initiator_seen = false;
     bool responder_seen = false;
     bool final = false;
-    bool in_flight = false;          // counted in in_flight_ of its initiator
     bool responder_expected = true;  // known once the initiator's observation arrived
     bool deviated = false;           // an end did not match (progress only)
     bool initiator_matched = false;  // the initiator saw what Linux predicts
@@ -135,21 +141,27 @@ class RunManager {
     // (Interned(); 0: not assigned yet): two strings per task would cost more than the rest.
     uint32_t target_incarnation = 0;
     uint32_t target_host = 0;
-    bool rate_delayed = false;  // counted once in LimitCounts
-    bool spacing_delayed = false;
     Clock::time_point assigned_at;
     Clock::time_point initiator_at;
     std::chrono::milliseconds timeout{0};
-    IdleProbe probe;            // idle discovery: what the probe told
-    uint32_t source_party = 0;  // LiveRun::parties index of record.source
-    uint32_t target_party = 0;  // and of record.target
+    IdleProbe probe;  // idle discovery: what the probe told
+  };
+  // One initiating agent's schedule in a run.
+  struct Work {
+    std::vector<uint32_t> order;  // task indices of its numbered parts, in the agent's order
+    uint64_t started = 0;         // the agent's last progress: order[0, started) started
+    uint32_t layout_index = 0;    // in TaskLayout::agents()
   };
   struct LiveRun {
     RunRecord record;
     std::vector<LiveTask> tasks;  // by TaskId::index() - 1
-    size_t next_pending = 0;      // tasks before it are all assigned or final
-    size_t next_open = 0;         // tasks before it are all final
+    std::shared_ptr<const TaskLayout> layout;
+    std::map<std::string, Work> work;  // by initiating agent
+    // Tasks whose initiator reported and that wait for the responder's side.
+    std::set<uint32_t> joins;
+    size_t next_open = 0;  // tasks before it are all final
     size_t final_count = 0;
+    uint64_t pass = 0, deviation = 0, inconclusive = 0;  // as finalized (progress)
     bool cancelled = false;
     // All tasks final; leaves runs_ once its final state is in the store (finish_place).
     bool finished = false;
@@ -164,20 +176,38 @@ class RunManager {
     uint32_t number = 0;              // "run-7": 7, the upper half of its task ids
     RunKey key{};                     // signs this run's test headers
     std::set<std::string> agent_ids;  // the agents it was planned over
-    // The agents its tasks name, numbered: the scheduler looks each up once per tick, not
-    // once per waiting task.
-    std::vector<std::string> parties;
-    std::map<std::string, uint32_t> party_index;
-    uint32_t PartyOf(const std::string& agent) {
-      auto [it, fresh] = party_index.emplace(agent, static_cast<uint32_t>(parties.size()));
-      if (fresh) parties.push_back(agent);
-      return it->second;
-    }
+    // Targets lost mid-run whose initiators were told to skip them.
+    std::set<std::string> dropped_targets;
+    // Where each agent's data port is, as its initiators were told ("host:port/closed"), and
+    // the agents that came back elsewhere (a restarted agent may listen on a new port): the
+    // next tick tells the initiators.
+    std::map<std::string, std::string> told;
+    std::set<std::string> retell;
+    // Agents whose tests the initiators were told to hold (not connected: a host that hangs
+    // would only make them time out).
+    std::set<std::string> paused;
   };
 
   void Loop();
   // Returns the runs that ended since the last tick.
   std::vector<std::string> Tick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Once a second (and when the agents changed): deadlines, task timeouts, and the tasks
+  // whose agents are gone. Every open task of the run.
+  void Sweep(LiveRun& run, Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends `agent` its schedule in `run`: every numbered part, resuming after the work that
+  // is started or over, and the explicit tasks it has not reported.
+  void SendSchedule(LiveRun& run, const std::string& agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends `source` these explicit tasks (indices into run.tasks) as an amendment.
+  void SendExplicit(LiveRun& run, const std::string& source, const std::vector<uint32_t>& indices)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts a finalized task in its run's progress.
+  void Count(LiveRun& run, const LiveTask& task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tells every initiator of `run` where the agents in run.retell listen now.
+  void Retell(LiveRun& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The common fields of a schedule message of `run`.
+  void FillSchedule(const LiveRun& run, v1::Schedule& part) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks a task as started by its agent now (what its responder was then, for liveness).
+  void MarkStarted(LiveTask& task, Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Finalize(LiveRun& run, LiveTask& task, TaskState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A task whose initiator has reported: finalizes it once the responder's side is settled
   // (its observation, or none expected, or its agent proven alive or silent).
@@ -206,7 +236,7 @@ class RunManager {
             const std::vector<v1::Observation>& observations) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Updates the live runs with observations that were just stored.
   void Apply(const std::vector<v1::Observation>& stored);
-  // While the store cannot write, runs pause (no assignments, no timeouts); when it can
+  // While the store cannot write, runs pause (no timeouts); when it can
   // again, open tasks' clocks move on by the pause so that none times out for it.
   bool PausedForStore(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -221,8 +251,7 @@ class RunManager {
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t last_run_number_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<std::string, LiveRun> runs_ ABSL_GUARDED_BY(mu_);   // active runs only
-  std::map<std::string, int> in_flight_ ABSL_GUARDED_BY(mu_);  // per initiator agent
+  std::map<std::string, LiveRun> runs_ ABSL_GUARDED_BY(mu_);  // active runs only
   // Every run in the store by number, with its task count: ingest checks that a task exists
   // without reading the store.
   std::map<uint32_t, uint64_t> known_runs_ ABSL_GUARDED_BY(mu_);
@@ -230,16 +259,13 @@ class RunManager {
   std::optional<Clock::time_point> paused_since_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint32_t> interned_ ABSL_GUARDED_BY(mu_);  // incarnation -> number
   std::set<std::string> lost_agents_ ABSL_GUARDED_BY(mu_);         // gone and not back yet
-  // The registry's agents as of `agents_generation_` (refreshed by Tick when it changes).
-  std::map<std::string, v1::AgentInfo> agents_ ABSL_GUARDED_BY(mu_);
+  // The registry's members as of `agents_generation_` (refreshed by Tick when it changes).
+  std::map<std::string, bool> members_ ABSL_GUARDED_BY(mu_);  // id -> connected
   uint64_t agents_generation_ ABSL_GUARDED_BY(mu_) = ~uint64_t{0};
-  std::map<std::pair<std::string, std::string>, Clock::time_point> pair_last_ ABSL_GUARDED_BY(mu_);
-  struct Bucket {
-    double tokens = 0;
-    Clock::time_point refilled;
-  };
-  std::map<std::string, Bucket> rate_ ABSL_GUARDED_BY(mu_);  // per initiator agent
+  Clock::time_point last_sweep_ ABSL_GUARDED_BY(mu_);
   LimitCounts limit_counts_ ABSL_GUARDED_BY(mu_);
+  // Each agent process's last reported delay counts (rate, spacing), to add the increments.
+  std::map<std::string, std::pair<uint64_t, uint64_t>> reported_delays_ ABSL_GUARDED_BY(mu_);
 };
 
 // "run-7" <-> 7; task ids carry the run number in their upper 32 bits.

@@ -1,6 +1,7 @@
 // libFuzzer: what agents send the controller (AgentMessage, protobuf binary): a hello is
 // checked as AgentHub checks it and registered; batches go through the run manager into a
-// real SQLite store (in memory) while a run over two agents is live.
+// real SQLite store (in memory) while a run over two agents is live, and schedule progress
+// reports move that run's tasks on.
 #include <google/protobuf/stubs/logging.h>
 
 #include <cstdint>
@@ -66,6 +67,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (batch.size() <= 1000) world->runs->OnObservations("a", batch).IgnoreError();
       break;
     }
+    case v1::AgentMessage::kProgress:
+      world->runs->OnProgress("a", message.progress());
+      break;
     default:
       break;
   }

@@ -33,6 +33,10 @@ class ControllerSessionTest : public ::testing::Test {
             }),
         milliseconds(200));
     grpc::ServerBuilder builder;
+    service_->set_progress_sink([this](const std::string&, const v1::ScheduleProgress& p) {
+      if (p.runs_size() == 1 && p.runs(0).run_number() == 7) reported_ = p.runs(0).started();
+      ++progress_messages_;
+    });
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
@@ -50,7 +54,15 @@ class ControllerSessionTest : public ::testing::Test {
     options.self.set_id("node-1");
     options.self.set_data_endpoint("127.0.0.2:7402");
     session_ = std::make_unique<ControllerSession>(
-        options, [this](const v1::Assignment& a) { assignments_.push_back(a.task_id()); }, nullptr);
+        options, [this](const v1::Schedule& part) { scheduled_run_ = part.run_number(); },
+        [this](const v1::CancelRun&) { ++cancels_; });
+    session_->set_progress([this] {
+      v1::ScheduleProgress progress;
+      v1::RunProgress* run = progress.add_runs();
+      run->set_run_number(7);
+      run->set_started(started_.load());
+      return progress;
+    });
     session_->Start();
   }
 
@@ -72,7 +84,11 @@ class ControllerSessionTest : public ::testing::Test {
   int port_ = 0;
   std::atomic<bool> refuse_{false};
   std::unique_ptr<ControllerSession> session_;
-  std::vector<uint64_t> assignments_;
+  std::atomic<uint32_t> scheduled_run_{0};
+  std::atomic<int> cancels_{0};
+  std::atomic<uint64_t> started_{0};   // what the session reports as its progress
+  std::atomic<uint64_t> reported_{0};  // what the hub received last
+  std::atomic<int> progress_messages_{0};
 };
 
 TEST_F(ControllerSessionTest, RegistersAndDeliversEveryObservation) {
@@ -84,10 +100,25 @@ TEST_F(ControllerSessionTest, RegistersAndDeliversEveryObservation) {
   EXPECT_EQ(Stored(), 2000u);
   EXPECT_EQ(session_->stats().unacked_observations, 0u);
 
-  v1::ControllerMessage assignment;
-  assignment.mutable_assignment()->set_task_id(42);
-  ASSERT_TRUE(registry_.Send("node-1", assignment));
-  EXPECT_TRUE(WaitFor([&] { return assignments_.size() == 1; }, seconds(5)));
+  v1::ControllerMessage schedule;
+  schedule.mutable_schedule()->set_run_number(42);
+  ASSERT_TRUE(registry_.Send("node-1", schedule));
+  EXPECT_TRUE(WaitFor([&] { return scheduled_run_ == 42; }, seconds(5)));
+  v1::ControllerMessage cancel;
+  cancel.mutable_cancel()->set_run_id("run-42");
+  ASSERT_TRUE(registry_.Send("node-1", cancel));
+  EXPECT_TRUE(WaitFor([&] { return cancels_ == 1; }, seconds(5)));
+}
+
+TEST_F(ControllerSessionTest, ReportsScheduleProgressWhenItChanges) {
+  StartSession();
+  ASSERT_TRUE(WaitFor([&] { return progress_messages_ >= 1; }, seconds(10)));
+  EXPECT_EQ(reported_, 0u);
+  started_ = 17;
+  ASSERT_TRUE(WaitFor([&] { return reported_ == 17; }, seconds(5)));
+  // Unchanged progress is not sent again (the session checks each batch interval, 50 ms).
+  const int sent = progress_messages_;
+  EXPECT_FALSE(WaitFor([&] { return progress_messages_ > sent; }, milliseconds(500)));
 }
 
 TEST_F(ControllerSessionTest, ResendsUnacknowledgedBatchesAfterTheStreamBreaks) {

@@ -190,6 +190,29 @@ TEST_F(RunEngineFaultsTest, AgentRestartedWithTheSameIdRunsItsRemainingTasks) {
   EXPECT_GT(ProcessFleet::Completed(fleet_.agent(2)), 0) << fleet_.agent(2).out();
 }
 
+// Cancel: every agent stops its schedule at once. Measured over a window: had they gone on,
+// the paced run would have started about 300 tests a second (600 observations).
+TEST_F(RunEngineFaultsTest, CancelStopsEveryAgentsScheduleWithinASecond) {
+  ASSERT_TRUE(fleet_.StartController());
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(fleet_.StartAgent(i));
+  ASSERT_TRUE(fleet_.WaitForAgents(3));
+  const std::string run_id = Start(kPacedPlan);
+  ASSERT_TRUE(WaitDone(run_id, 150));
+  RunResult cancel = fleet_.Ctl({"cancel", run_id});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  auto stored = [&] { return Count(fleet_.Ctl({"export", run_id}).out, "\n"); };
+  const long at_cancel = stored();
+  std::this_thread::sleep_for(seconds(2));  // the window, not a synchronisation
+  const long after = stored();
+  // Only what was under way or not yet sent at the cancel: 4 tests per initiator (2
+  // observations each) and a batch interval's worth.
+  EXPECT_LE(after - at_cancel, 80)
+      << "agents went on with a cancelled run: " << at_cancel << " -> " << after;
+  EXPECT_LT(after, 2 * 1200);
+  // Each agent's responder answered only those tests.
+  EXPECT_LE(ResponderTests({1, 2, 3}), after / 2 + 24);
+}
+
 // A responder whose host hangs (SIGSTOP: its kernel still accepts connections, nothing
 // answers) mid-run: the tests aimed at it are INCONCLUSIVE with that reason, never a path
 // finding; after it resumes the run finishes.

@@ -1,0 +1,133 @@
+#include "controller/schedule_compiler.h"
+
+#include <algorithm>
+#include <map>
+
+#include "controller/idle_discovery.h"
+#include "core/scenario.h"
+
+namespace rstmesh {
+
+TaskLayout TaskLayout::Compile(const v1::Plan& plan, const std::vector<v1::AgentInfo>& registered) {
+  TaskLayout layout;
+  const std::vector<v1::AgentInfo> selected = SelectAgents(plan.selector(), registered);
+  std::map<std::string, uint32_t> index;
+  for (const v1::AgentInfo& a : selected) {
+    index[a.id()] = static_cast<uint32_t>(layout.agents_.size());
+    layout.agents_.push_back(a.id());
+  }
+  for (const auto& [source, target] : PatternPairs(plan.pattern(), selected)) {
+    layout.pairs_.emplace_back(index.at(source), index.at(target));
+  }
+  // Every pattern lists a source's pairs together already; kept so, whatever it does.
+  std::stable_sort(layout.pairs_.begin(), layout.pairs_.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  const uint32_t pairs = static_cast<uint32_t>(layout.pairs_.size());
+  layout.first_pair_.assign(layout.agents_.size(), pairs);
+  layout.pair_end_.assign(layout.agents_.size(), pairs);
+  for (uint32_t p = pairs; p-- > 0;) layout.first_pair_[layout.pairs_[p].first] = p;
+  for (uint32_t p = 0; p < pairs; ++p) layout.pair_end_[layout.pairs_[p].first] = p + 1;
+
+  uint64_t next = 0;
+  auto add = [&](v1::Scenario scenario, v1::ScenarioParams params, uint32_t repetitions) {
+    Block block;
+    block.scenario = scenario;
+    block.params = std::move(params);
+    block.repetitions = std::max(1u, repetitions);
+    block.first_index = static_cast<uint32_t>(next);
+    next += uint64_t{block.repetitions} * pairs;
+    layout.blocks_.push_back(std::move(block));
+  };
+  if (plan.has_idle_discovery()) {
+    // The ladder; the search adds the rest as amendments.
+    for (uint32_t idle : IdleLadder(ResolveIdleDiscovery(plan.idle_discovery()))) {
+      add(v1::SCENARIO_IDLE_HOLD, IdleProbeParams(idle, 1), 1);
+    }
+  } else {
+    for (const v1::ScenarioRun& run : plan.scenarios()) {
+      const ScenarioDef* def = FindScenario(run.name());
+      if (def == nullptr) continue;  // ValidatePlan rejects it first
+      add(def->id, ResolveParams(*def, run.params()), run.repetitions());
+    }
+  }
+  layout.size_ = next;
+  return layout;
+}
+
+PlannedTask TaskLayout::At(uint32_t index) const {
+  const uint32_t offset = index - 1;
+  // The last block that starts at or before the offset.
+  auto it = std::upper_bound(blocks_.begin(), blocks_.end(), offset,
+                             [](uint32_t o, const Block& b) { return o < b.first_index; });
+  const Block& block = *(it - 1);
+  const uint32_t within = offset - block.first_index;
+  const uint32_t pairs = static_cast<uint32_t>(pairs_.size());
+  const auto& [source, target] = pairs_[within % pairs];
+  return {agents_[source], agents_[target], block.scenario, block.params, within / pairs};
+}
+
+std::vector<uint32_t> TaskLayout::Initiators() const {
+  std::vector<uint32_t> out;
+  for (uint32_t a = 0; a < agents_.size(); ++a) {
+    if (first_pair_[a] < pair_end_[a]) out.push_back(a);
+  }
+  return out;
+}
+
+std::pair<uint32_t, uint32_t> TaskLayout::PairsOf(uint32_t source) const {
+  if (source >= agents_.size() || first_pair_[source] >= pair_end_[source]) return {0, 0};
+  return {first_pair_[source], pair_end_[source]};
+}
+
+std::vector<v1::Schedule> TaskLayout::Parts(uint32_t source, size_t targets_per_part) const {
+  std::vector<v1::Schedule> parts;
+  const auto [first, last] = PairsOf(source);
+  for (uint32_t chunk = first; chunk < last; chunk += static_cast<uint32_t>(targets_per_part)) {
+    v1::Schedule part;
+    part.set_part(static_cast<uint32_t>(parts.size()));
+    const uint32_t end = std::min<uint32_t>(last, chunk + static_cast<uint32_t>(targets_per_part));
+    for (uint32_t p = chunk; p < end; ++p) {
+      v1::ScheduleTarget* target = part.add_targets();
+      target->set_agent(agents_[pairs_[p].second]);
+      target->set_pair(p);
+    }
+    for (const Block& b : blocks_) {
+      v1::ScheduleBlock* block = part.add_blocks();
+      block->set_scenario(b.scenario);
+      *block->mutable_params() = b.params;
+      block->set_repetitions(b.repetitions);
+      block->set_first_index(b.first_index);
+      block->set_stride(static_cast<uint32_t>(pairs_.size()));
+    }
+    parts.push_back(std::move(part));
+  }
+  return parts;
+}
+
+std::vector<uint32_t> TaskLayout::WorkOrder(uint32_t source, size_t targets_per_part) const {
+  std::vector<uint32_t> order;
+  const auto [first, last] = PairsOf(source);
+  const uint32_t pairs = static_cast<uint32_t>(pairs_.size());
+  for (uint32_t chunk = first; chunk < last; chunk += static_cast<uint32_t>(targets_per_part)) {
+    const uint32_t end = std::min<uint32_t>(last, chunk + static_cast<uint32_t>(targets_per_part));
+    for (const Block& b : blocks_) {
+      for (uint32_t rep = 0; rep < b.repetitions; ++rep) {
+        for (uint32_t p = chunk; p < end; ++p) order.push_back(b.first_index + rep * pairs + p + 1);
+      }
+    }
+  }
+  return order;
+}
+
+void FillTargets(v1::Schedule& part,
+                 const std::function<bool(const std::string&, v1::AgentInfo*)>& lookup) {
+  v1::AgentInfo info;
+  for (v1::ScheduleTarget& target : *part.mutable_targets()) {
+    if (!lookup(target.agent(), &info)) continue;
+    target.set_endpoint(info.data_endpoint());
+    target.set_closed_port(info.closed_port());
+    target.set_incarnation(info.incarnation());
+  }
+}
+
+}  // namespace rstmesh
