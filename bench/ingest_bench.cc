@@ -18,6 +18,7 @@
 #include "bench/observations.h"
 #include "controller/controller.h"
 #include "controller/forwarding_store.h"
+#include "controller/run_tasks.h"
 #include "rstmesh/v1/agent_hub.grpc.pb.h"
 #include "tests/support/wait_for.h"
 
@@ -182,14 +183,20 @@ Outcome Measure(bool store_on, int agents, int repetitions, size_t batch, size_t
     out.error = run_id.status().ToString();
     return out;
   }
-  absl::StatusOr<std::vector<TaskRecord>> tasks = controller.store().GetTasks(*run_id);
-  if (!tasks.ok()) {
-    out.error = tasks.status().ToString();
+  absl::StatusOr<std::optional<RunRecord>> record = controller.store().GetRun(*run_id);
+  if (!record.ok() || !record->has_value()) {
+    out.error = "the run is not in the store";
     return out;
   }
-  for (const TaskRecord& task : *tasks) {
-    by_id.at(task.source)->Add(Realistic(task.task_id, v1::ROLE_INITIATOR, "127.0.0.2:7402"));
-    by_id.at(task.target)->Add(Realistic(task.task_id, v1::ROLE_RESPONDER, "127.0.0.1:40000"));
+  // Its tasks derive from the plan and the agents (they are not stored one by one).
+  const uint32_t number = static_cast<uint32_t>(std::stoul(run_id->substr(4)));  // "run-N"
+  const RunTasks tasks(**record, number, {});
+  for (uint32_t i = 0; i < tasks.size(); ++i) {
+    const uint64_t task_id = tasks.TaskIdAt(i);
+    by_id.at(tasks.Agent(tasks.SourceAt(i)))
+        ->Add(Realistic(task_id, v1::ROLE_INITIATOR, "127.0.0.2:7402"));
+    by_id.at(tasks.Agent(tasks.TargetAt(i)))
+        ->Add(Realistic(task_id, v1::ROLE_RESPONDER, "127.0.0.1:40000"));
     out.observations += 2;
   }
   const double cpu0 = CpuSeconds();

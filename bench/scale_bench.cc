@@ -44,9 +44,10 @@ class SimAgent;
 std::map<std::string, SimAgent*> g_sims;
 
 // One simulated agent: a stream that says hello, heartbeats when told, and runs each schedule
-// it gets at once: it reports every work item started, and each test's initiator observation
-// (itself) and responder observation (its target) of a clean close, in batches of 512 with at
-// most a few unacknowledged, as a real agent sends them.
+// it gets as fast as the controller takes its observations: each test's initiator
+// observation (itself) and, when that goes out, the responder's (its target's) of a clean
+// close, in batches of 512 with at most a few unacknowledged, as real agents send them; and
+// its progress with each batch.
 class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
  public:
   SimAgent(const std::string& address, int index)
@@ -83,33 +84,51 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
     Write(std::move(beat));
   }
 
-  // A test's observation to send (built when it goes out: a large schedule's would not fit).
-  void Enqueue(uint64_t task_id, v1::Role role) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      pending_.push_back({task_id, role});
-    }
+  // The responder's observation of a test that `initiator` just reported.
+  void Respond(uint64_t task_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    responses_.push_back(task_id);
   }
 
-  // Sends batches while fewer than kWindow are unacknowledged.
+  // Sends batches while fewer than kWindow are unacknowledged: responses first, then its
+  // own tests (observations are built as they go out: a large schedule's would not fit).
+  // Called on acks and by the fleet's pump thread (nothing here calls another agent's).
   void Pump() {
     std::vector<v1::AgentMessage> out;
+    std::vector<std::pair<SimAgent*, uint64_t>> answered;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      while (unacked_ < kWindow && !pending_.empty()) {
+      while (unacked_ < kWindow && (!responses_.empty() || !tests_.empty())) {
         v1::AgentMessage batch;
         batch.mutable_batch()->set_sequence(++sequence_);
-        for (size_t n = 0; n < kBatch && !pending_.empty(); ++n) {
-          const auto [task, role] = pending_.front();
-          pending_.pop_front();
-          *batch.mutable_batch()->add_observations() = Realistic(
-              task, role, role == v1::ROLE_INITIATOR ? "10.255.0.2:7402" : "10.255.0.1:40000");
+        for (size_t n = 0; n < kBatch && !responses_.empty(); ++n) {
+          *batch.mutable_batch()->add_observations() =
+              Realistic(responses_.front(), v1::ROLE_RESPONDER, "10.255.0.1:40000");
+          responses_.pop_front();
+        }
+        while (batch.batch().observations_size() < static_cast<int>(kBatch) && !tests_.empty()) {
+          const auto [task, target] = tests_.front();
+          tests_.pop_front();
+          *batch.mutable_batch()->add_observations() =
+              Realistic(task, v1::ROLE_INITIATOR, "10.255.0.2:7402");
+          ++started_[task >> 32];
+          if (target != nullptr) answered.emplace_back(target, task);
         }
         ++unacked_;
         out.push_back(std::move(batch));
       }
+      if (!out.empty()) {
+        v1::AgentMessage progress;
+        for (const auto& [number, started] : started_) {
+          v1::RunProgress* p = progress.mutable_progress()->add_runs();
+          p->set_run_number(static_cast<uint32_t>(number));
+          p->set_started(started);
+        }
+        out.push_back(std::move(progress));
+      }
     }
     for (auto& m : out) Write(std::move(m));
+    for (const auto& [target, task] : answered) target->Respond(task);
   }
 
   void Stop() {
@@ -127,6 +146,7 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
       welcomed_ = true;
     } else if (in_.has_schedule()) {
       RunSchedule(in_.schedule());
+      Pump();
     } else if (in_.has_ack()) {
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -139,40 +159,23 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
 
   void RunSchedule(const v1::Schedule& part) {
     const uint64_t run = part.run_number();
-    std::set<SimAgent*> targets;
+    std::lock_guard<std::mutex> lock(mu_);
     auto test = [&](uint64_t index, const std::string& target) {
-      Enqueue(run << 32 | index, v1::ROLE_INITIATOR);
       auto it = g_sims.find(target);
-      if (it == g_sims.end()) return;
-      it->second->Enqueue(run << 32 | index, v1::ROLE_RESPONDER);
-      targets.insert(it->second);
+      tests_.emplace_back(run << 32 | index, it == g_sims.end() ? nullptr : it->second);
     };
-    uint64_t items = 0;
     if (part.blocks_size() > 0 && part_seen_[run].insert(part.part()).second) {
       for (const v1::ScheduleBlock& block : part.blocks()) {
         for (uint32_t rep = 0; rep < std::max(1u, block.repetitions()); ++rep) {
           for (const v1::ScheduleTarget& t : part.targets()) {
             test(uint64_t{block.first_index()} + uint64_t{rep} * block.stride() + t.pair() + 1,
                  t.agent());
-            ++items;
           }
         }
       }
     }
     for (const v1::ScheduledTask& task : part.tasks()) {
       test(task.task_id() & 0xffffffffu, part.targets(static_cast<int>(task.target())).agent());
-    }
-    started_[run] += items;
-    v1::AgentMessage progress;
-    for (const auto& [number, started] : started_) {
-      v1::RunProgress* p = progress.mutable_progress()->add_runs();
-      p->set_run_number(static_cast<uint32_t>(number));
-      p->set_started(started);
-    }
-    Write(std::move(progress));
-    Pump();
-    for (SimAgent* target : targets) {
-      if (target != this) target->Pump();
     }
   }
 
@@ -217,12 +220,13 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
   v1::ControllerMessage in_;
   v1::AgentMessage current_;
   std::deque<v1::AgentMessage> queue_;
-  static constexpr size_t kWindow = 4;                 // unacknowledged batches
-  static constexpr size_t kBatch = 512;                // observations per batch
-  std::deque<std::pair<uint64_t, v1::Role>> pending_;  // guarded by mu_
-  size_t unacked_ = 0;                                 // guarded by mu_
-  uint64_t sequence_ = 0;                              // guarded by mu_
-  // Only touched in OnReadDone (reactions are serialized):
+  static constexpr size_t kWindow = 4;   // unacknowledged batches
+  static constexpr size_t kBatch = 512;  // observations per batch
+  // Guarded by mu_:
+  std::deque<std::pair<uint64_t, SimAgent*>> tests_;  // its own, not reported yet (and target)
+  std::deque<uint64_t> responses_;                    // responders' observations to send
+  size_t unacked_ = 0;
+  uint64_t sequence_ = 0;
   std::map<uint64_t, std::set<uint32_t>> part_seen_;  // run -> numbered parts run
   std::map<uint64_t, uint64_t> started_;              // run -> work items started
   std::mutex mu_;
@@ -340,6 +344,14 @@ int SimulatedFleet(int agents, double steady_seconds, int random_k, int repetiti
     ++failures;
   }
   Usage steady = Observe(*controller, sims, steady_seconds);
+  // Responses handed to an agent with nothing in flight go out on the next pump.
+  std::atomic<bool> pumping{true};
+  std::thread pump([&] {
+    while (pumping) {
+      for (auto& s : sims) s->Pump();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
 
   // Runs `plan` to its end: its last status, the time it took and the controller's CPU.
   struct Timed {
@@ -429,6 +441,8 @@ int SimulatedFleet(int agents, double steady_seconds, int random_k, int repetiti
                           Fmt(mesh_run.status.total() / std::max(mesh_run.seconds, 1e-9)), ", ",
                           Fmt(mesh_run.controller_cpu_s, 1), ", ", Fmt(mesh_run.peak_rss_mib, 1))});
   std::printf("\n");
+  pumping = false;
+  pump.join();
   for (auto& s : sims) s->Stop();
   return failures;
 }

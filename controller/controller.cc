@@ -45,11 +45,8 @@ absl::Status Controller::Start() {
   registry_.set_on_lost([this](const std::string& id) { runs_->OnAgentLost(id); });
   registry_.set_on_restarted([this](const std::string& id) { runs_->OnAgentRestarted(id); });
   registry_.set_on_registered([this](const std::string& id) { runs_->OnAgentRegistered(id); });
-  runs_->set_on_finished([this](const std::string& run_id) {
-    if (absl::StatusOr<RunReport> report = runs_->Report(run_id); report.ok()) {
-      metrics_.AddRun(*report);
-    }
-  });
+  runs_->set_on_finished(
+      [this](const std::string&, const ResultCounts& results) { metrics_.AddRun(results); });
   hub_ = std::make_unique<AgentHubService>(
       &registry_,
       [this](const std::string& agent, std::vector<v1::Observation> batch,

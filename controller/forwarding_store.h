@@ -36,6 +36,14 @@ class ForwardingStore : public Store {
   absl::StatusOr<std::vector<TaskRecord>> GetTasks(const std::string& run_id) override {
     return target_->GetTasks(run_id);
   }
+  absl::StatusOr<std::vector<std::pair<uint64_t, TaskState>>> GetTaskStates(
+      const std::string& run_id) override {
+    return target_->GetTaskStates(run_id);
+  }
+  absl::Status ForEachObservation(const std::string& run_id,
+                                  const std::function<void(v1::Observation&&)>& visit) override {
+    return target_->ForEachObservation(run_id, visit);
+  }
   absl::StatusOr<std::vector<v1::Observation>> GetObservations(const std::string& run_id) override {
     return target_->GetObservations(run_id);
   }

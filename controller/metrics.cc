@@ -13,36 +13,12 @@ std::string Escape(absl::string_view value) {
   return absl::StrReplaceAll(value, {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}});
 }
 
-std::string VerdictLabel(v1::Verdict verdict) {
-  switch (verdict) {
-    case v1::VERDICT_PASS:
-      return "pass";
-    case v1::VERDICT_DEVIATION:
-      return "deviation";
-    default:
-      return "inconclusive";
-  }
-}
-
 }  // namespace
 
-void Metrics::AddRun(const RunReport& report) {
-  const std::map<std::string, std::string>& zone_of = report.zone_of;
-  auto zone = [&](const std::string& id) {
-    auto it = zone_of.find(id);
-    return it == zone_of.end() ? std::string() : it->second;
-  };
+void Metrics::AddRun(const ResultCounts& results) {
   absl::MutexLock lock(&mu_);
   ++runs_finished_;
-  for (const v1::TaskResult& r : report.results) {
-    const ScenarioDef* def = FindScenario(r.scenario());
-    std::string scenario = def ? std::string(def->name) : "unknown";
-    std::string expected = def ? std::string(ClosureName(def->initiator.closure)) : "";
-    std::string observed =
-        r.has_initiator() ? std::string(ClosureName(r.initiator().observed())) : "NONE_REPORTED";
-    ++results_[{scenario, expected, observed, VerdictLabel(r.verdict()), zone(r.source()),
-                zone(r.target())}];
-  }
+  for (const auto& [key, n] : results) results_[key] += n;
 }
 
 std::string Metrics::Render(const Gauges& gauges) const {

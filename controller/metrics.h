@@ -17,8 +17,8 @@ namespace rstmesh {
 
 class Metrics {
  public:
-  // Counts every judged task of a finished run, by the zones in report.zone_of.
-  void AddRun(const RunReport& report);
+  // Counts a finished run and its judged tasks.
+  void AddRun(const ResultCounts& results);
 
   struct Gauges {
     uint64_t agents_connected = 0;
@@ -30,10 +30,8 @@ class Metrics {
   std::string Render(const Gauges& gauges) const;
 
  private:
-  using Key = std::tuple<std::string, std::string, std::string, std::string, std::string,
-                         std::string>;  // scenario, expected, observed, verdict, src, dst zone
   mutable absl::Mutex mu_;
-  std::map<Key, uint64_t> results_ ABSL_GUARDED_BY(mu_);
+  ResultCounts results_ ABSL_GUARDED_BY(mu_);
   uint64_t runs_finished_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

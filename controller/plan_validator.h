@@ -10,7 +10,9 @@
 
 namespace rstmesh {
 
-inline constexpr uint64_t kMaxTasksPerRun = 1'000'000;
+// A full mesh of every scenario over 1,000 agents (8,991,000 tasks) fits: the controller
+// holds about 24 bytes per task of a live run (docs/run-engine.md).
+inline constexpr uint64_t kMaxTasksPerRun = 10'000'000;
 
 // OK, or kInvalidArgument listing every problem; kFailedPrecondition when the plan is fine
 // but the registered agents cannot run it (selector matches fewer than two).

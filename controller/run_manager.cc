@@ -67,10 +67,12 @@ absl::Status RunManager::Start() {
     // Read without the lock; nothing else runs yet.
     auto tasks = store_->GetTasks(run.run_id);
     if (!tasks.ok()) return tasks.status();
+    auto states = store_->GetTaskStates(run.run_id);
+    if (!states.ok()) return states.status();
     auto observations = store_->GetObservations(run.run_id);
     if (!observations.ok()) return observations.status();
     absl::MutexLock lock(&mu_);
-    Load(run, *tasks, *observations);
+    Load(run, *tasks, *states, *observations);
   }
   thread_ = std::thread([this] { Loop(); });
   return absl::OkStatus();
@@ -86,21 +88,25 @@ void RunManager::Stop() {
   writer_->Stop();
 }
 
-void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& tasks,
+void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& stored,
+                      const std::vector<std::pair<uint64_t, TaskState>>& states,
                       const std::vector<v1::Observation>& observations) {
   LiveRun run;
   run.record = record;
   run.loaded_at = Now();
+  run.number = static_cast<uint32_t>(RunNumberOf(record.run_id));
+  run.tasks = RunTasks(record, run.number, stored);
+  const TaskLayout& layout = run.tasks.layout();
   uint64_t deadline_s = record.plan.limits().deadline_s();
-  std::map<std::string, std::set<std::string>> targets_of;
-  for (const TaskRecord& t : tasks) targets_of[t.source].insert(t.target);
   if (record.plan.has_idle_discovery()) {
     run.discovery = ResolveIdleDiscovery(record.plan.idle_discovery());
     run.discovery_dirty = true;
     // Every round's probes of every pair at once: idle connections cost next to nothing.
     size_t most_targets = 1;
-    for (const auto& [source, targets] : targets_of) {
-      most_targets = std::max(most_targets, targets.size());
+    for (uint32_t source : layout.Initiators()) {
+      most_targets =
+          std::max<size_t>(most_targets, layout.WorkOrder(source, kTargetsPerPart).size() /
+                                             std::max<size_t>(1, layout.blocks().size()));
     }
     run.concurrency =
         static_cast<int>(std::min<size_t>(1024, most_targets * run.discovery->probes_per_round()));
@@ -114,53 +120,62 @@ void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& ta
     run.key = NewRunKey();  // a run stored before run keys existed
   }
   for (const v1::AgentInfo& a : record.agents) run.agent_ids.insert(a.id());
-  run.number = static_cast<uint32_t>(RunNumberOf(record.run_id));
-  run.layout = std::make_shared<const TaskLayout>(TaskLayout::Compile(record.plan, record.agents));
-  for (uint32_t source : run.layout->Initiators()) {
-    Work& work = run.work[run.layout->agents()[source]];
+  run.zone_of = ZonesOf(record, options_.zone_label);
+  for (const TaskLayout::Block& block : layout.blocks()) {
+    run.timeouts.push_back(TaskTimeout(record.plan, block.params));
+  }
+  for (uint32_t source : layout.Initiators()) {
+    Work& work = run.work[layout.agents()[source]];
     work.layout_index = source;
-    work.order = run.layout->WorkOrder(source, kTargetsPerPart);
+    work.order = layout.WorkOrder(source, kTargetsPerPart);
   }
-  std::map<uint64_t, size_t> index;
-  for (const TaskRecord& t : tasks) {
-    LiveTask live;
-    live.record = t;
-    live.timeout = TaskTimeout(record.plan, t.params);
-    live.probe = ProbeFromObservation(t.params, nullptr, false);
-    index[t.task_id] = run.tasks.size();
-    run.tasks.push_back(std::move(live));
+  run.live.resize(run.tasks.size());
+  if (run.discovery) {
+    run.probes.reserve(run.tasks.size());
+    for (uint32_t i = 0; i < run.tasks.size(); ++i) {
+      run.probes.push_back(ProbeFromObservation(run.tasks.ParamsAt(i), nullptr, false));
+    }
   }
+  for (const auto& [task_id, state] : states) {
+    const uint32_t index = TaskId::FromRaw(task_id).index();
+    if (index >= 1 && index <= run.live.size()) {
+      run.live[index - 1].state = static_cast<uint8_t>(state);
+    }
+  }
+  const uint32_t now_ms = run.Ms(Now());
   for (const v1::Observation& obs : observations) {
-    auto it = index.find(obs.task_id());
-    if (it == index.end()) continue;
-    LiveTask& task = run.tasks[it->second];
+    const uint32_t index = TaskId::FromRaw(obs.task_id()).index();
+    if (index == 0 || index > run.live.size()) continue;
+    LiveTask& task = run.live[index - 1];
+    LiveRun::Join& join = run.joins[index - 1];
     if (obs.role() == v1::ROLE_INITIATOR) {
       task.initiator_seen = true;
+      task.assigned = true;
       task.responder_expected = ResponderExpected(obs);
-      task.initiator_at = Now();
-      task.probe = ProbeFromObservation(task.record.params, &obs, true);
-      task.deviated |= !obs.matched() && !IsUnsupported(obs) && obs.agent_stalled_ms() == 0;
+      task.initiator_ms = now_ms;
       task.initiator_matched = obs.matched() || IsUnsupported(obs);
+      if (run.discovery)
+        run.probes[index - 1] = ProbeFromObservation(run.tasks.ParamsAt(index - 1), &obs, true);
+      join.initiator = obs;
     } else {
       task.responder_seen = true;
-      task.deviated |= !obs.matched() && !IsUnsupported(obs) && obs.agent_stalled_ms() == 0;
+      join.responder = obs;
     }
+    task.deviated |= !obs.matched() && !IsUnsupported(obs) && obs.agent_stalled_ms() == 0;
   }
-  for (uint32_t i = 0; i < run.tasks.size(); ++i) {
-    LiveTask& task = run.tasks[i];
-    bool done = task.record.state == TaskState::kTimedOut ||
-                task.record.state == TaskState::kAgentLost ||
-                task.record.state == TaskState::kPeerLost ||
-                task.record.state == TaskState::kResponderSilent ||
-                (task.initiator_seen && (task.responder_seen || !task.responder_expected));
-    if (done) {
-      task.final = true;
-      ++run.final_count;
-      Count(run, task);
-      if (!task.initiator_seen) task.probe.result = ProbeResult::kInconclusive;
-    } else if (task.initiator_seen) {
-      run.joins.insert(i);
-    }
+  for (uint32_t i = 0; i < run.live.size(); ++i) {
+    LiveTask& task = run.live[i];
+    const TaskState state = static_cast<TaskState>(task.state);
+    const bool done = state == TaskState::kTimedOut || state == TaskState::kAgentLost ||
+                      state == TaskState::kPeerLost || state == TaskState::kResponderSilent ||
+                      (task.initiator_seen && (task.responder_seen || !task.responder_expected));
+    if (!done) continue;
+    task.final = true;
+    ++run.final_count;
+    auto join = run.joins.find(i);
+    Judge(run, i, join == run.joins.end() ? nullptr : &join->second);
+    if (join != run.joins.end()) run.joins.erase(join);
+    if (run.discovery && !task.initiator_seen) run.probes[i].result = ProbeResult::kInconclusive;
   }
   std::string id = record.run_id;
   LiveRun& live = runs_[id] = std::move(run);
@@ -176,16 +191,32 @@ void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& ta
   MaybeFinish(live);
 }
 
-void RunManager::Count(LiveRun& run, const LiveTask& task) {
-  // While it runs, an estimate: the report judges each task from both ends.
-  if (task.record.state != TaskState::kPending && task.record.state != TaskState::kDone &&
-      task.record.state != TaskState::kPeerLost) {
-    ++run.inconclusive;
-  } else if (task.deviated) {
-    ++run.deviation;
-  } else {
-    ++run.pass;
+void RunManager::Judge(LiveRun& run, uint32_t position, LiveRun::Join* join) {
+  TaskRecord record = run.tasks.RecordAt(position);
+  record.state = static_cast<TaskState>(run.live[position].state);
+  static const std::optional<v1::Observation> kNone;
+  const v1::TaskResult result =
+      JudgeTask(record, join ? join->initiator : kNone, join ? join->responder : kNone);
+  switch (result.verdict()) {
+    case v1::VERDICT_PASS:
+      ++run.pass;
+      break;
+    case v1::VERDICT_DEVIATION:
+      ++run.deviation;
+      break;
+    default:
+      ++run.inconclusive;
   }
+  CountResult(result, run.zone_of, run.results);
+}
+
+std::chrono::milliseconds RunManager::TimeoutOf(const LiveRun& run, uint32_t position) const {
+  if (!run.tasks.is_explicit(position)) {
+    const TaskLayout& layout = run.tasks.layout();
+    const TaskLayout::Block& block = layout.BlockOf(position + 1);
+    return run.timeouts[static_cast<size_t>(&block - layout.blocks().data())];
+  }
+  return TaskTimeout(run.record.plan, run.tasks.ParamsAt(position));
 }
 
 void RunManager::FillSchedule(const LiveRun& run, v1::Schedule& part) {
@@ -208,13 +239,24 @@ void RunManager::FillSchedule(const LiveRun& run, v1::Schedule& part) {
   }
 }
 
-void RunManager::MarkStarted(LiveTask& task, Clock::time_point now) {
+void RunManager::MarkStarted(LiveRun& run, uint32_t position, Clock::time_point now,
+                             IncarnationCache* cache) {
+  LiveTask& task = run.live[position];
   task.assigned = true;
-  task.assigned_at = now;
-  if (std::optional<AgentRegistry::Liveness> target = registry_->LivenessOf(task.record.target)) {
-    task.target_incarnation = Intern(target->incarnation);
-    task.target_host = Intern(target->host_incarnation);
+  task.assigned_ms = run.Ms(now);
+  const uint32_t target = run.tasks.TargetAt(position);
+  if (cache != nullptr) {
+    if (auto it = cache->find(target); it != cache->end()) {
+      std::tie(task.target_incarnation, task.target_host) = it->second;
+      return;
+    }
   }
+  if (std::optional<AgentRegistry::Liveness> liveness =
+          registry_->LivenessOf(run.tasks.Agent(target))) {
+    task.target_incarnation = Intern(liveness->incarnation);
+    task.target_host = Intern(liveness->host_incarnation);
+  }
+  if (cache != nullptr) (*cache)[target] = {task.target_incarnation, task.target_host};
 }
 
 void RunManager::SendExplicit(LiveRun& run, const std::string& source,
@@ -224,20 +266,20 @@ void RunManager::SendExplicit(LiveRun& run, const std::string& source,
   v1::Schedule& part = *message.mutable_schedule();
   std::map<std::string, uint32_t> target_of;
   for (uint32_t i : indices) {
-    const TaskRecord& record = run.tasks[i].record;
-    auto [it, fresh] = target_of.emplace(record.target, part.targets_size());
-    if (fresh) part.add_targets()->set_agent(record.target);
+    const std::string& target = run.tasks.Agent(run.tasks.TargetAt(i));
+    auto [it, fresh] = target_of.emplace(target, part.targets_size());
+    if (fresh) part.add_targets()->set_agent(target);
     v1::ScheduledTask* task = part.add_tasks();
-    task->set_task_id(record.task_id);
+    task->set_task_id(run.tasks.TaskIdAt(i));
     task->set_target(it->second);
-    task->set_scenario(record.scenario);
-    *task->mutable_params() = record.params;
+    task->set_scenario(run.tasks.ScenarioAt(i));
+    *task->mutable_params() = run.tasks.ParamsAt(i);
   }
   FillSchedule(run, part);
   if (!registry_->Send(source, std::move(message))) return;  // resent when it is back
   const auto now = Now();
   for (uint32_t i : indices) {
-    if (!run.tasks[i].assigned) MarkStarted(run.tasks[i], now);
+    if (!run.live[i].assigned) MarkStarted(run, i, now);
   }
 }
 
@@ -248,12 +290,12 @@ void RunManager::SendSchedule(LiveRun& run, const std::string& agent) {
     // Past what the agent (or its predecessor) said it started, the work that is over.
     uint64_t resume = work.started;
     while (resume < work.order.size()) {
-      const LiveTask& task = run.tasks[work.order[resume] - 1];
+      const LiveTask& task = run.live[work.order[resume] - 1];
       if (!task.final && !task.initiator_seen) break;
       ++resume;
     }
     if (resume < work.order.size()) {
-      for (v1::Schedule& part : run.layout->Parts(work.layout_index, kTargetsPerPart)) {
+      for (v1::Schedule& part : run.tasks.layout().Parts(work.layout_index, kTargetsPerPart)) {
         part.set_resume_from(resume);
         FillSchedule(run, part);
         v1::ControllerMessage message;
@@ -264,9 +306,11 @@ void RunManager::SendSchedule(LiveRun& run, const std::string& agent) {
   }
   // Idle discovery's later rounds: the ones it has not reported (it ignores those it has).
   std::vector<uint32_t> explicit_tasks;
-  for (size_t i = run.layout->size(); i < run.tasks.size(); ++i) {
-    const LiveTask& task = run.tasks[i];
-    if (task.final || task.initiator_seen || task.record.source != agent) continue;
+  const int source = run.tasks.AgentIndex(agent);
+  for (size_t i = run.tasks.layout().size(); i < run.tasks.size(); ++i) {
+    const LiveTask& task = run.live[i];
+    if (task.final || task.initiator_seen) continue;
+    if (static_cast<int>(run.tasks.SourceAt(static_cast<uint32_t>(i))) != source) continue;
     explicit_tasks.push_back(static_cast<uint32_t>(i));
   }
   SendExplicit(run, agent, explicit_tasks);
@@ -291,9 +335,11 @@ void RunManager::OnProgress(const std::string& agent_id, const v1::ScheduleProgr
     if (work == run->second.work.end()) continue;
     Work& w = work->second;
     const uint64_t started = std::min<uint64_t>(p.started(), w.order.size());
+    IncarnationCache cache;  // per target: one registry lookup per report, not per task
     for (uint64_t k = w.started; k < started; ++k) {
-      LiveTask& task = run->second.tasks[w.order[k] - 1];
-      if (!task.final && !task.assigned) MarkStarted(task, now);
+      const uint32_t position = w.order[k] - 1;
+      const LiveTask& task = run->second.live[position];
+      if (!task.final && !task.assigned) MarkStarted(run->second, position, now, &cache);
     }
     w.started = std::max(w.started, started);
   }
@@ -310,8 +356,10 @@ uint32_t RunManager::Intern(const std::string& incarnation) {
   return it->second;
 }
 
-TaskState RunManager::ResponderReplaced(const LiveTask& task) {
-  const std::optional<AgentRegistry::Liveness> now = registry_->LivenessOf(task.record.target);
+TaskState RunManager::ResponderReplaced(const LiveRun& run, uint32_t position) {
+  const LiveTask& task = run.live[position];
+  const std::optional<AgentRegistry::Liveness> now =
+      registry_->LivenessOf(run.tasks.Agent(run.tasks.TargetAt(position)));
   const bool same_host =
       now.has_value() && task.target_host != 0 && Intern(now->host_incarnation) == task.target_host;
   return same_host ? TaskState::kAgentLost : TaskState::kPeerLost;
@@ -364,28 +412,17 @@ absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan,
   record.agents = SelectAgents(plan.selector(), agents);
   const RunKey key = NewRunKey();
   record.run_key.assign(key.begin(), key.end());
-  std::vector<TaskRecord> tasks;
-  tasks.reserve(layout.size());
-  for (uint32_t index = 1; index <= layout.size(); ++index) {
-    PlannedTask planned = layout.At(index);
-    TaskRecord t;
-    t.task_id = TaskId(static_cast<uint32_t>(number), index).raw();
-    t.source = std::move(planned.source);
-    t.target = std::move(planned.target);
-    t.scenario = planned.scenario;
-    t.params = std::move(planned.params);
-    tasks.push_back(std::move(t));
-  }
   record.request_id = request_id;
   // Stored before anyone hears of it, outside the lock: ingest and the scheduler go on.
-  if (absl::Status created = store_->CreateRun(record, tasks); !created.ok()) {
+  // The tasks themselves are not stored: they derive from the plan and the agents.
+  if (absl::Status created = store_->CreateRun(record, {}); !created.ok()) {
     absl::MutexLock lock(&mu_);
     if (!request_id.empty()) run_of_request_.erase(request_id);
     return created;
   }
   absl::MutexLock lock(&mu_);
-  known_runs_[static_cast<uint32_t>(number)] = tasks.size();
-  Load(record, tasks, {});
+  known_runs_[static_cast<uint32_t>(number)] = record.total_tasks;
+  Load(record, {}, {}, {});
   return record.run_id;
 }
 
@@ -413,8 +450,8 @@ absl::Status RunManager::CancelRun(const std::string& run_id) {
     cancel.mutable_cancel()->set_run_id(run_id);
     registry_->Send(agent, std::move(cancel));
   }
-  for (LiveTask& task : run.tasks) {
-    if (!task.final) Finalize(run, task, TaskState::kTimedOut);
+  for (uint32_t i = 0; i < run.live.size(); ++i) {
+    if (!run.live[i].final) Finalize(run, i, TaskState::kTimedOut);
   }
   MaybeFinish(run);
   return absl::OkStatus();
@@ -469,29 +506,34 @@ void RunManager::Apply(const std::vector<v1::Observation>& valid) {
   absl::MutexLock lock(&mu_);
   const auto now = Now();
   for (const v1::Observation& obs : valid) {
-    LiveRun* run = nullptr;
-    LiveTask* task = FindTask(obs.task_id(), &run);
-    if (task == nullptr) continue;
-    task->deviated |= !obs.matched() && !IsUnsupported(obs) && obs.agent_stalled_ms() == 0;
+    uint32_t position = 0;
+    LiveRun* run = FindTask(obs.task_id(), &position);
+    if (run == nullptr) continue;
+    LiveTask& task = run->live[position];
+    if (task.final) continue;  // a late report (the task ended otherwise); it is stored
+    LiveRun::Join& join = run->joins[position];
+    task.deviated |= !obs.matched() && !IsUnsupported(obs) && obs.agent_stalled_ms() == 0;
     if (obs.role() == v1::ROLE_INITIATOR) {
-      if (task->initiator_seen) continue;
-      task->initiator_seen = true;
-      task->initiator_at = now;
+      if (task.initiator_seen) continue;
+      task.initiator_seen = true;
+      task.initiator_ms = run->Ms(now) + 1;  // rounded up: "heard after" stays strict
       // The responder it dialled, as its schedule said (what the progress said may be late).
       if (!obs.target_incarnation().empty()) {
-        task->target_incarnation = Intern(obs.target_incarnation());
+        task.target_incarnation = Intern(obs.target_incarnation());
       }
-      task->responder_expected = ResponderExpected(obs);
-      task->initiator_matched = obs.matched() || IsUnsupported(obs);
+      task.responder_expected = ResponderExpected(obs);
+      task.initiator_matched = obs.matched() || IsUnsupported(obs);
       if (run->discovery) {
-        task->probe = ProbeFromObservation(task->record.params, &obs, true);
+        run->probes[position] = ProbeFromObservation(run->tasks.ParamsAt(position), &obs, true);
         run->discovery_dirty = true;
       }
-      if (!task->final) run->joins.insert(TaskId::FromRaw(obs.task_id()).index() - 1);
+      join.initiator = obs;
     } else {
-      task->responder_seen = true;
+      if (task.responder_seen) continue;
+      task.responder_seen = true;
+      join.responder = obs;
     }
-    Settle(*run, *task, now);
+    Settle(*run, position, now);
   }
   for (auto it = runs_.begin(); it != runs_.end();) {
     LiveRun& run = (it++)->second;
@@ -499,38 +541,40 @@ void RunManager::Apply(const std::vector<v1::Observation>& valid) {
   }
 }
 
-void RunManager::Settle(LiveRun& run, LiveTask& task, Clock::time_point now) {
+void RunManager::Settle(LiveRun& run, uint32_t position, Clock::time_point now) {
+  LiveTask& task = run.live[position];
   if (task.final || !task.initiator_seen) return;
+  const std::string& target = run.tasks.Agent(run.tasks.TargetAt(position));
   if (task.peer_lost) {
     // A host that lost the connection is one whose agent came back as a new process
     // (rebooted, restarted). One that is simply gone may have been killed, and a killed
     // process's kernel ends its connections itself: nothing to judge the path by.
-    Finalize(run, task,
-             ReturnedAsNewProcess(task.record.target, task.target_incarnation)
-                 ? ResponderReplaced(task)
+    Finalize(run, position,
+             ReturnedAsNewProcess(target, task.target_incarnation)
+                 ? ResponderReplaced(run, position)
                  : TaskState::kAgentLost);
     return;
   }
   if (task.responder_seen || (!task.responder_expected && task.initiator_matched)) {
-    Finalize(run, task, TaskState::kDone);
+    Finalize(run, position, TaskState::kDone);
     return;
   }
   // Without the responder's account, what the initiator saw is the path's doing only if the
   // responder's agent was alive: heard from, as the same process, after the initiator
   // reported. A hung host's kernel still accepts connections and then answers nothing,
   // which would read as a path that swallows resets; a restarted one refuses them.
-  const std::optional<AgentRegistry::Liveness> responder =
-      registry_->LivenessOf(task.record.target);
+  const std::optional<AgentRegistry::Liveness> responder = registry_->LivenessOf(target);
   if (responder && task.target_incarnation != 0 &&
       Intern(responder->incarnation) != task.target_incarnation) {
-    Finalize(run, task, ResponderReplaced(task));
+    Finalize(run, position, ResponderReplaced(run, position));
     return;
   }
-  const bool alive_after = responder.has_value() && responder->last_heard > task.initiator_at;
+  const auto initiator_at = run.At(task.initiator_ms);
+  const bool alive_after = responder.has_value() && responder->last_heard > initiator_at;
   if (!task.responder_expected && alive_after) {
-    Finalize(run, task, TaskState::kDone);
-  } else if (now - task.initiator_at > options_.responder_grace) {
-    Finalize(run, task, alive_after ? TaskState::kDone : TaskState::kResponderSilent);
+    Finalize(run, position, TaskState::kDone);
+  } else if (now - initiator_at > options_.responder_grace) {
+    Finalize(run, position, alive_after ? TaskState::kDone : TaskState::kResponderSilent);
   }
 }
 
@@ -538,12 +582,15 @@ void RunManager::OnAgentRestarted(const std::string& agent_id) {
   absl::MutexLock lock(&mu_);
   for (auto it = runs_.begin(); it != runs_.end();) {
     LiveRun& run = (it++)->second;
-    for (LiveTask& task : run.tasks) {
+    const int agent = run.tasks.AgentIndex(agent_id);
+    if (agent < 0) continue;
+    for (uint32_t i = 0; i < run.live.size(); ++i) {
+      LiveTask& task = run.live[i];
       if (task.final || !task.assigned || task.initiator_seen) continue;
-      if (task.record.source == agent_id) {
+      if (static_cast<int>(run.tasks.SourceAt(i)) == agent) {
         // The process running the test is gone, and with it what it saw.
-        Finalize(run, task, TaskState::kAgentLost);
-      } else if (task.record.target == agent_id) {
+        Finalize(run, i, TaskState::kAgentLost);
+      } else if (static_cast<int>(run.tasks.TargetAt(i)) == agent) {
         task.peer_lost = true;  // what the initiator sees next is the point
       }
     }
@@ -556,59 +603,64 @@ void RunManager::OnAgentLost(const std::string& agent_id) {
   lost_agents_.insert(agent_id);
   for (auto it = runs_.begin(); it != runs_.end();) {
     LiveRun& run = (it++)->second;
-    for (LiveTask& task : run.tasks) {
-      if (task.final) continue;
-      if (task.record.source != agent_id && task.record.target != agent_id) continue;
-      if (!task.assigned) continue;  // the scheduler decides once it sees who is back
+    const int agent = run.tasks.AgentIndex(agent_id);
+    if (agent < 0) continue;
+    for (uint32_t i = 0; i < run.live.size(); ++i) {
+      LiveTask& task = run.live[i];
+      if (task.final || !task.assigned) continue;  // not started: the sweep decides
+      const bool source = static_cast<int>(run.tasks.SourceAt(i)) == agent;
+      const bool target = static_cast<int>(run.tasks.TargetAt(i)) == agent;
+      if (!source && !target) continue;
       if (task.initiator_seen) {
-        const bool responder_missing = task.record.target == agent_id && !task.responder_seen &&
-                                       (task.responder_expected || !task.initiator_matched);
-        Finalize(run, task, responder_missing ? TaskState::kResponderSilent : TaskState::kDone);
-      } else if (task.record.target == agent_id && task.record.source != agent_id) {
+        const bool responder_missing =
+            target && !task.responder_seen && (task.responder_expected || !task.initiator_matched);
+        Finalize(run, i, responder_missing ? TaskState::kResponderSilent : TaskState::kDone);
+      } else if (target && !source) {
         // The initiator is still testing against a peer that vanished (crashed, rebooted):
         // what it sees next is the point. Its own deadlines bound the wait.
         task.peer_lost = true;
       } else {
-        Finalize(run, task, TaskState::kAgentLost);
+        Finalize(run, i, TaskState::kAgentLost);
       }
     }
     MaybeFinish(run);
   }
 }
 
-RunManager::LiveTask* RunManager::FindTask(uint64_t task_id, LiveRun** run) {
+RunManager::LiveRun* RunManager::FindTask(uint64_t task_id, uint32_t* position) {
   auto it = runs_.find(RunIdFor(RunNumberOfTask(task_id)));
   if (it == runs_.end()) return nullptr;
   const TaskId id = TaskId::FromRaw(task_id);
-  if (id.index() == 0 || id.index() > it->second.tasks.size()) return nullptr;
-  const size_t index = id.index() - 1;
-  *run = &it->second;
-  return &it->second.tasks[index];
+  if (id.index() == 0 || id.index() > it->second.live.size()) return nullptr;
+  *position = id.index() - 1;
+  return &it->second;
 }
 
-void RunManager::Finalize(LiveRun& run, LiveTask& task, TaskState state) {
+void RunManager::Finalize(LiveRun& run, uint32_t position, TaskState state) {
+  LiveTask& task = run.live[position];
   if (task.final) return;
   task.final = true;
   ++run.final_count;
-  run.joins.erase(static_cast<uint32_t>(&task - run.tasks.data()));
-  if (run.discovery && task.probe.result == ProbeResult::kPending) {
-    task.probe.result = ProbeResult::kInconclusive;
+  if (run.discovery && run.probes[position].result == ProbeResult::kPending) {
+    run.probes[position].result = ProbeResult::kInconclusive;
     run.discovery_dirty = true;
   }
   if (state != TaskState::kDone) {
-    task.record.state = state;
-    writer_->SubmitTaskState(run.record.run_id, task.record.task_id, state);
+    task.state = static_cast<uint8_t>(state);
+    writer_->SubmitTaskState(run.record.run_id, run.tasks.TaskIdAt(position), state);
   }
-  Count(run, task);
+  auto join = run.joins.find(position);
+  Judge(run, position, join == run.joins.end() ? nullptr : &join->second);
+  if (join != run.joins.end()) run.joins.erase(join);
 }
 
 void RunManager::AdvanceDiscovery(LiveRun& run) {
-  if (!run.discovery || !run.discovery_dirty || run.cancelled || run.tasks.empty()) return;
+  if (!run.discovery || !run.discovery_dirty || run.cancelled || run.live.empty()) return;
   if (Now() > run.deadline) return;
   run.discovery_dirty = false;
-  std::map<std::pair<std::string, std::string>, std::vector<IdleProbe>> pairs;
-  for (const LiveTask& task : run.tasks) {
-    pairs[{task.record.source, task.record.target}].push_back(task.probe);
+  std::map<std::pair<uint32_t, uint32_t>, std::vector<IdleProbe>> pairs;
+  for (uint32_t i = 0; i < run.live.size(); ++i) {
+    pairs[{run.tasks.SourceAt(i), run.tasks.TargetAt(i)}].push_back(run.probes[i]);
   }
   const uint32_t number = run.number;
   std::vector<TaskRecord> added;
@@ -616,17 +668,16 @@ void RunManager::AdvanceDiscovery(LiveRun& run) {
     IdleSearchStep step = AdvanceIdleSearch(*run.discovery, probes);
     for (uint32_t idle_ms : step.next) {
       TaskRecord t;
-      t.task_id = TaskId(number, static_cast<uint32_t>(run.tasks.size() + added.size() + 1)).raw();
-      t.source = pair.first;
-      t.target = pair.second;
+      t.task_id = TaskId(number, static_cast<uint32_t>(run.live.size() + added.size() + 1)).raw();
+      t.source = run.tasks.Agent(pair.first);
+      t.target = run.tasks.Agent(pair.second);
       t.scenario = v1::SCENARIO_IDLE_HOLD;
       t.params = IdleProbeParams(idle_ms, step.next_round);
       added.push_back(std::move(t));
     }
   }
   if (added.empty()) return;
-  // Rare (once per round of a discovery run) and small; still under the lock, which a later
-  // step (schedule amendments) removes.
+  // Rare (once per round of a discovery run) and small; still under the lock.
   if (!store_->AddTasks(run.record.run_id, added).ok()) {
     // Not stored, not run: those pairs end with the bracket they have.
     return;
@@ -634,15 +685,13 @@ void RunManager::AdvanceDiscovery(LiveRun& run) {
   known_runs_[run.number] += added.size();
   // Amendments to the initiators' schedules.
   std::map<std::string, std::vector<uint32_t>> by_source;
-  for (TaskRecord& t : added) {
-    by_source[t.source].push_back(static_cast<uint32_t>(run.tasks.size()));
-    LiveTask live;
-    live.timeout = TaskTimeout(run.record.plan, t.params);
-    live.probe = ProbeFromObservation(t.params, nullptr, false);
-    live.record = std::move(t);
-    run.tasks.push_back(std::move(live));
+  for (const TaskRecord& t : added) {
+    by_source[t.source].push_back(static_cast<uint32_t>(run.live.size()));
+    run.live.emplace_back();
+    run.probes.push_back(ProbeFromObservation(t.params, nullptr, false));
   }
-  run.record.total_tasks = run.tasks.size();
+  run.tasks.Add(added);
+  run.record.total_tasks = run.live.size();
   for (const auto& [source, indices] : by_source) SendExplicit(run, source, indices);
 }
 
@@ -680,7 +729,7 @@ void RunManager::OnAgentRegistered(const std::string& agent_id) {
 
 void RunManager::MaybeFinish(LiveRun& run) {
   AdvanceDiscovery(run);
-  if (run.final_count < run.tasks.size() || run.finished) return;
+  if (run.final_count < run.live.size() || run.finished) return;
   // No new test connection belongs to the run from now on.
   for (const std::string& agent : run.agent_ids) SendKey(run, agent, true);
   const RunState state = run.cancelled ? RunState::kCancelled : RunState::kFinished;
@@ -693,22 +742,32 @@ void RunManager::MaybeFinish(LiveRun& run) {
 void RunManager::Loop() {
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
-    std::vector<std::string> finished = Tick();
+    std::vector<std::pair<std::string, ResultCounts>> finished = Tick();
     if (!finished.empty() && on_finished_) {
       mu_.Unlock();
-      for (const std::string& run_id : finished) on_finished_(run_id);
+      for (const auto& [run_id, results] : finished) on_finished_(run_id, results);
       mu_.Lock();
     }
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(options_.tick));
   }
 }
 
-std::vector<std::string> RunManager::Tick() {
-  // Finished runs leave the live set (their reports come from the store).
-  std::vector<std::string> finished;
+std::vector<std::pair<std::string, ResultCounts>> RunManager::Tick() {
+  // Finished runs leave the live set (their reports come from the store); their counts stay.
+  std::vector<std::pair<std::string, ResultCounts>> finished;
   for (auto it = runs_.begin(); it != runs_.end();) {
-    if (it->second.finished && writer_->Stored(it->second.finish_place)) {
-      finished.push_back(it->first);
+    LiveRun& run = it->second;
+    if (run.finished && writer_->Stored(run.finish_place)) {
+      RunProgress& p = finished_[it->first];
+      p.run_id = it->first;
+      p.state = run.record.state;
+      p.total = run.live.size();
+      p.done = run.final_count;
+      p.pass = run.pass;
+      p.deviation = run.deviation;
+      p.inconclusive = run.inconclusive;
+      p.finished_unix_ms = run.record.finished_unix_ms;
+      finished.emplace_back(it->first, std::move(run.results));
       it = runs_.erase(it);
     } else {
       ++it;
@@ -746,8 +805,12 @@ std::vector<std::string> RunManager::Tick() {
   if (sweep) last_sweep_ = now;
   for (auto& [run_id, run] : runs_) {
     // The tasks waiting for their responder's side (Settle may finalize them).
-    const std::vector<uint32_t> joins(run.joins.begin(), run.joins.end());
-    for (uint32_t i : joins) Settle(run, run.tasks[i], now);
+    std::vector<uint32_t> joins;
+    joins.reserve(run.joins.size());
+    for (const auto& [position, join] : run.joins) {
+      if (join.initiator) joins.push_back(position);
+    }
+    for (uint32_t i : joins) Settle(run, i, now);
     if (!run.retell.empty()) Retell(run);
     if (sweep) Sweep(run, now);
     MaybeFinish(run);
@@ -772,29 +835,38 @@ void RunManager::Retell(LiveRun& run) {
 
 void RunManager::Sweep(LiveRun& run, Clock::time_point now) {
   const bool past_deadline = now > run.deadline;
+  // Which of the run's agents are members now, by index: looked up once, not per task.
+  std::vector<uint8_t> member(run.tasks.agent_count());
+  std::vector<uint8_t> lost(run.tasks.agent_count());
+  for (uint32_t a = 0; a < member.size(); ++a) {
+    member[a] = members_.count(run.tasks.Agent(a)) > 0;
+    lost[a] = lost_agents_.count(run.tasks.Agent(a)) > 0;
+  }
+  const bool grace_over = now - run.loaded_at > options_.reconnect_grace;
   std::set<std::string> dropped;  // targets lost since the last sweep
-  while (run.next_open < run.tasks.size() && run.tasks[run.next_open].final) ++run.next_open;
-  for (size_t i = run.next_open; i < run.tasks.size(); ++i) {
-    LiveTask& task = run.tasks[i];
+  while (run.next_open < run.live.size() && run.live[run.next_open].final) ++run.next_open;
+  for (uint32_t i = static_cast<uint32_t>(run.next_open); i < run.live.size(); ++i) {
+    const LiveTask& task = run.live[i];
     if (task.final) continue;
     if (past_deadline) {
-      Finalize(run, task, TaskState::kTimedOut);
+      Finalize(run, i, TaskState::kTimedOut);
     } else if (task.initiator_seen) {
       continue;  // a join: settled each tick
     } else if (task.assigned) {
-      if (now - task.assigned_at > task.timeout) Finalize(run, task, TaskState::kTimedOut);
+      if (now - run.At(task.assigned_ms) > TimeoutOf(run, i)) {
+        Finalize(run, i, TaskState::kTimedOut);
+      }
     } else {
       // Not started: its initiator runs it unless one of its agents is gone. A member whose
       // stream is down keeps its schedule (it runs it on its own).
-      const std::string& source = task.record.source;
-      const std::string& target = task.record.target;
-      if (members_.count(source) && members_.count(target)) continue;
+      const uint32_t source = run.tasks.SourceAt(i);
+      const uint32_t target = run.tasks.TargetAt(i);
+      if (member[source] && member[target]) continue;
       // Known lost: at once. Not seen since this controller (re)started: after a grace.
-      if (lost_agents_.count(source) || lost_agents_.count(target) ||
-          now - run.loaded_at > options_.reconnect_grace) {
-        Finalize(run, task, TaskState::kAgentLost);
-        if (!members_.count(target) && run.dropped_targets.insert(target).second) {
-          dropped.insert(target);
+      if (lost[source] || lost[target] || grace_over) {
+        Finalize(run, i, TaskState::kAgentLost);
+        if (!member[target] && run.dropped_targets.insert(run.tasks.Agent(target)).second) {
+          dropped.insert(run.tasks.Agent(target));
         }
       }
     }
@@ -817,13 +889,15 @@ bool RunManager::PausedForStore(Clock::time_point now) {
   if (!paused_since_) return false;
   const auto pause = now - *paused_since_;
   paused_since_.reset();
+  const auto pause_ms =
+      static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(pause).count());
   for (auto& [id, run] : runs_) {
     run.deadline += pause;
-    for (size_t i = run.next_open; i < run.tasks.size(); ++i) {
-      LiveTask& task = run.tasks[i];
+    for (size_t i = run.next_open; i < run.live.size(); ++i) {
+      LiveTask& task = run.live[i];
       if (task.final) continue;
-      task.assigned_at += pause;
-      task.initiator_at += pause;
+      if (task.assigned) task.assigned_ms += pause_ms;
+      if (task.initiator_seen) task.initiator_ms += pause_ms;
     }
   }
   return false;
@@ -832,121 +906,87 @@ bool RunManager::PausedForStore(Clock::time_point now) {
 absl::StatusOr<RunProgress> RunManager::Progress(const std::string& run_id) {
   {
     absl::MutexLock lock(&mu_);
-    auto it = runs_.find(run_id);
-    // A finished run is counted exactly, like its report.
-    if (it != runs_.end() && !it->second.finished) {
+    if (auto it = runs_.find(run_id); it != runs_.end()) {
       const LiveRun& run = it->second;
       RunProgress p;
       p.run_id = run_id;
-      p.state = RunState::kRunning;
-      p.total = run.tasks.size();
+      p.state = run.finished ? run.record.state : RunState::kRunning;
+      p.finished_unix_ms = run.finished ? run.record.finished_unix_ms : 0;
+      p.total = run.live.size();
       p.done = run.final_count;
       p.pass = run.pass;
       p.deviation = run.deviation;
       p.inconclusive = run.inconclusive;
       return p;
     }
+    if (auto it = finished_.find(run_id); it != finished_.end()) return it->second;
   }
-  absl::StatusOr<RunReport> report = Report(run_id);
-  if (!report.ok()) return report.status();
-  return report->progress;
+  // A run that ended before this controller started: counted from the store.
+  absl::StatusOr<ReportSource> source = SourceFor(run_id);
+  if (!source.ok()) return source.status();
+  RunProgress p;
+  p.run_id = run_id;
+  p.state = source->record.state;
+  p.finished_unix_ms = source->record.finished_unix_ms;
+  p.total = source->tasks.size();
+  absl::Status walked = rstmesh::ForEachResult(
+      *store_, *source, [&](const TaskRecord&, const v1::Observation*, v1::TaskResult&& result) {
+        ++p.done;
+        if (result.verdict() == v1::VERDICT_PASS) {
+          ++p.pass;
+        } else if (result.verdict() == v1::VERDICT_DEVIATION) {
+          ++p.deviation;
+        } else {
+          ++p.inconclusive;
+        }
+      });
+  if (!walked.ok()) return walked;
+  return p;
 }
 
-absl::StatusOr<RunReport> RunManager::Report(const std::string& run_id) {
-  auto run = store_->GetRun(run_id);
-  if (!run.ok()) return run.status();
-  if (!run->has_value()) return absl::NotFoundError(absl::StrCat("no run ", run_id));
-  auto tasks = store_->GetTasks(run_id);
-  if (!tasks.ok()) return tasks.status();
-  auto observations = store_->GetObservations(run_id);
-  if (!observations.ok()) return observations.status();
-  std::map<std::pair<uint64_t, int>, v1::Observation> by_task;
-  for (v1::Observation& obs : *observations) {
-    by_task[{obs.task_id(), obs.role()}] = std::move(obs);
-  }
-  std::set<uint64_t> open;  // tasks of a live run still under way
-  // The store writer may not have caught up with a live run: its final states and the
-  // run's own come from memory.
-  std::map<uint64_t, TaskState> live_states;
-  std::optional<RunState> live_state;
-  int64_t finished_unix_ms = (*run)->finished_unix_ms;
+absl::StatusOr<ReportSource> RunManager::SourceFor(const std::string& run_id) {
   {
     absl::MutexLock lock(&mu_);
     if (auto it = runs_.find(run_id); it != runs_.end()) {
-      if (it->second.finished) {
-        live_state = it->second.record.state;
-        finished_unix_ms = it->second.record.finished_unix_ms;
+      // The store writer may not have caught up with a live run: its task states and the
+      // run's own come from memory.
+      const LiveRun& run = it->second;
+      ReportSource source;
+      source.record = run.record;
+      if (!run.finished) source.record.state = RunState::kRunning;
+      source.tasks = run.tasks;
+      source.states.resize(run.live.size());
+      source.open.resize(run.live.size());
+      for (size_t i = 0; i < run.live.size(); ++i) {
+        source.states[i] = run.live[i].state;
+        source.open[i] = !run.live[i].final;
       }
-      for (const LiveTask& t : it->second.tasks) {
-        if (!t.final) {
-          open.insert(t.record.task_id);
-        } else if (t.record.state != TaskState::kPending) {
-          live_states[t.record.task_id] = t.record.state;
-        }
-      }
+      return source;
     }
   }
-  for (TaskRecord& task : *tasks) {
-    if (auto it = live_states.find(task.task_id); it != live_states.end()) task.state = it->second;
-  }
-  RunReport report;
-  report.plan = (*run)->plan;
-  report.progress.run_id = run_id;
-  report.progress.state = live_state.value_or((*run)->state);
-  report.progress.finished_unix_ms = finished_unix_ms;
-  report.progress.total = tasks->size();
-  // Zones as the agents had them when the run started (a lost agent keeps its zone).
-  std::map<std::string, std::string>& zone_of = report.zone_of;
-  for (const v1::AgentInfo& a : (*run)->agents) {
-    auto it = a.labels().find(options_.zone_label);
-    if (it != a.labels().end()) zone_of[a.id()] = it->second;
-  }
-  for (const TaskRecord& task : *tasks) {
-    if (open.count(task.task_id)) continue;
-    auto find = [&](v1::Role role) -> std::optional<v1::Observation> {
-      auto it = by_task.find({task.task_id, role});
-      if (it == by_task.end()) return std::nullopt;
-      return it->second;
-    };
-    v1::TaskResult result = JudgeTask(task, find(v1::ROLE_INITIATOR), find(v1::ROLE_RESPONDER));
-    ++report.progress.done;
-    switch (result.verdict()) {
-      case v1::VERDICT_PASS:
-        ++report.progress.pass;
-        break;
-      case v1::VERDICT_DEVIATION:
-        ++report.progress.deviation;
-        break;
-      default:
-        ++report.progress.inconclusive;
-    }
-    report.results.push_back(std::move(result));
-  }
-  report.cells = AggregateByAgent(report.results);
-  report.zone_cells = AggregateByLabel(report.results, zone_of);
-  if (report.plan.has_idle_discovery()) {
-    const v1::IdleDiscovery discovery = ResolveIdleDiscovery(report.plan.idle_discovery());
-    std::map<std::pair<std::string, std::string>, std::vector<IdleProbe>> pairs;
-    for (const TaskRecord& task : *tasks) {
-      auto initiator = by_task.find({task.task_id, v1::ROLE_INITIATOR});
-      pairs[{task.source, task.target}].push_back(ProbeFromObservation(
-          task.params, initiator == by_task.end() ? nullptr : &initiator->second,
-          open.count(task.task_id) == 0));
-    }
-    for (const auto& [pair, probes] : pairs) {
-      v1::IdleTimeout result = AdvanceIdleSearch(discovery, probes).result;
-      result.set_source(pair.first);
-      result.set_target(pair.second);
-      if (auto it = zone_of.find(pair.first); it != zone_of.end()) {
-        result.set_source_zone(it->second);
-      }
-      if (auto it = zone_of.find(pair.second); it != zone_of.end()) {
-        result.set_target_zone(it->second);
-      }
-      report.idle_timeouts.push_back(std::move(result));
-    }
-  }
-  return report;
+  absl::StatusOr<std::optional<RunRecord>> record = store_->GetRun(run_id);
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return absl::NotFoundError(absl::StrCat("no run ", run_id));
+  return StoredReportSource(*store_, **record);
+}
+
+absl::StatusOr<RunReport> RunManager::Report(const std::string& run_id) {
+  absl::StatusOr<ReportSource> source = SourceFor(run_id);
+  if (!source.ok()) return source.status();
+  return BuildReport(*store_, *source, options_.zone_label);
+}
+
+absl::Status RunManager::ForEachResult(
+    const std::string& run_id,
+    const std::function<void(const v1::TaskResult&, const std::map<std::string, std::string>&)>&
+        visit) {
+  absl::StatusOr<ReportSource> source = SourceFor(run_id);
+  if (!source.ok()) return source.status();
+  const std::map<std::string, std::string> zone_of = ZonesOf(source->record, options_.zone_label);
+  return rstmesh::ForEachResult(
+      *store_, *source, [&](const TaskRecord&, const v1::Observation*, v1::TaskResult&& result) {
+        visit(result, zone_of);
+      });
 }
 
 }  // namespace rstmesh

@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -23,6 +24,8 @@
 #include "absl/synchronization/mutex.h"
 #include "controller/agent_registry.h"
 #include "controller/idle_discovery.h"
+#include "controller/run_report.h"
+#include "controller/run_tasks.h"
 #include "controller/schedule_compiler.h"
 #include "controller/store.h"
 #include "controller/store_writer.h"
@@ -32,27 +35,6 @@
 #include "rstmesh/v1/report.pb.h"
 
 namespace rstmesh {
-
-struct RunProgress {
-  std::string run_id;
-  RunState state = RunState::kRunning;
-  uint64_t total = 0;
-  uint64_t done = 0;  // tasks with a final outcome
-  uint64_t pass = 0;
-  uint64_t deviation = 0;
-  uint64_t inconclusive = 0;
-  int64_t finished_unix_ms = 0;  // 0 while running
-};
-
-struct RunReport {
-  RunProgress progress;
-  v1::Plan plan;
-  std::vector<v1::TaskResult> results;         // one per task, by task id
-  std::vector<v1::Cell> cells;                 // per (source, target, scenario)
-  std::vector<v1::Cell> zone_cells;            // per (zone, zone, scenario)
-  std::map<std::string, std::string> zone_of;  // agent id -> zone, as planned
-  std::vector<v1::IdleTimeout> idle_timeouts;  // idle discovery: per pair, by (source, target)
-};
 
 class RunManager {
  public:
@@ -87,10 +69,10 @@ class RunManager {
   RunManager(Store* store, AgentRegistry* registry, Options options);
   ~RunManager();
 
-  // Called on the scheduler thread, without locks held, once per run that ended.
-  void set_on_finished(std::function<void(const std::string& run_id)> listener) {
-    on_finished_ = std::move(listener);
-  }
+  // Called on the scheduler thread, without locks held, once per run that ended, with its
+  // judged tasks counted.
+  using FinishedListener = std::function<void(const std::string& run_id, const ResultCounts&)>;
+  void set_on_finished(FinishedListener listener) { on_finished_ = std::move(listener); }
 
   // Loads runs still marked running and starts the scheduler.
   absl::Status Start();
@@ -125,26 +107,34 @@ class RunManager {
 
   absl::StatusOr<RunProgress> Progress(const std::string& run_id);
   absl::StatusOr<RunReport> Report(const std::string& run_id);
+  // Every judged task of the run, one at a time, with the zones of the run's agents (for
+  // /metrics when a run ends: no run is held in memory to count it).
+  absl::Status ForEachResult(
+      const std::string& run_id,
+      const std::function<void(const v1::TaskResult&, const std::map<std::string, std::string>&)>&
+          visit);
 
  private:
+  // What the controller holds per task of a live run: 20 bytes. Everything else about a
+  // task derives from its position (RunTasks) or is in the store.
   struct LiveTask {
-    TaskRecord record;
-    bool assigned = false;  // started by its agent (as its progress says), or sent to it
-    bool initiator_seen = false;
-    bool responder_seen = false;
-    bool final = false;
-    bool responder_expected = true;  // known once the initiator's observation arrived
-    bool deviated = false;           // an end did not match (progress only)
-    bool initiator_matched = false;  // the initiator saw what Linux predicts
-    bool peer_lost = false;          // the responder's agent went away mid-test
-    // The responder's process and host incarnations when the task was assigned, interned
-    // (Interned(); 0: not assigned yet): two strings per task would cost more than the rest.
+    // ms since the run was loaded: when its agent started it (as its progress says) and
+    // when the initiator's observation arrived.
+    uint32_t assigned_ms = 0;
+    uint32_t initiator_ms = 0;
+    // The responder's process and host incarnations when the task started, interned
+    // (Intern(); 0: not known).
     uint32_t target_incarnation = 0;
     uint32_t target_host = 0;
-    Clock::time_point assigned_at;
-    Clock::time_point initiator_at;
-    std::chrono::milliseconds timeout{0};
-    IdleProbe probe;  // idle discovery: what the probe told
+    uint8_t state = 0;          // TaskState, once final and not kDone
+    bool assigned : 1 = false;  // started by its agent (as its progress says), or sent to it
+    bool initiator_seen : 1 = false;
+    bool responder_seen : 1 = false;
+    bool final : 1 = false;
+    bool responder_expected : 1 = true;  // known once the initiator's observation arrived
+    bool deviated : 1 = false;           // an end did not match (progress only)
+    bool initiator_matched : 1 = false;  // the initiator saw what Linux predicts
+    bool peer_lost : 1 = false;          // the responder's agent went away mid-test
   };
   // One initiating agent's schedule in a run.
   struct Work {
@@ -154,28 +144,42 @@ class RunManager {
   };
   struct LiveRun {
     RunRecord record;
-    std::vector<LiveTask> tasks;  // by TaskId::index() - 1
-    std::shared_ptr<const TaskLayout> layout;
+    RunTasks tasks;                    // what each task is, by position (TaskId::index() - 1)
+    std::vector<LiveTask> live;        // where each stands, by position
+    std::vector<IdleProbe> probes;     // idle discovery only: what each probe told
     std::map<std::string, Work> work;  // by initiating agent
-    // Tasks whose initiator reported and that wait for the responder's side.
-    std::set<uint32_t> joins;
+    // The tasks one of whose ends has reported and that are not final, with what arrived:
+    // judged when both are in (or the responder's side is settled otherwise).
+    struct Join {
+      std::optional<v1::Observation> initiator;
+      std::optional<v1::Observation> responder;
+    };
+    std::unordered_map<uint32_t, Join> joins;  // by position
+    std::map<std::string, std::string> zone_of;
+    ResultCounts results;  // judged tasks, for /metrics when the run ends
     size_t next_open = 0;  // tasks before it are all final
     size_t final_count = 0;
-    uint64_t pass = 0, deviation = 0, inconclusive = 0;  // as finalized (progress)
+    uint64_t pass = 0, deviation = 0, inconclusive = 0;  // as judged
     bool cancelled = false;
     // All tasks final; leaves runs_ once its final state is in the store (finish_place).
     bool finished = false;
     uint64_t finish_place = 0;
     Clock::time_point deadline;
     Clock::time_point loaded_at;
+    uint32_t Ms(Clock::time_point t) const {
+      return static_cast<uint32_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(t - loaded_at).count());
+    }
+    Clock::time_point At(uint32_t ms) const { return loaded_at + std::chrono::milliseconds(ms); }
     int concurrency = 4;  // per initiator agent, unless the plan sets it
     // Idle discovery (resolved), and whether a probe has told something since the search
     // last advanced.
     std::optional<v1::IdleDiscovery> discovery;
     bool discovery_dirty = false;
-    uint32_t number = 0;              // "run-7": 7, the upper half of its task ids
-    RunKey key{};                     // signs this run's test headers
-    std::set<std::string> agent_ids;  // the agents it was planned over
+    uint32_t number = 0;                              // "run-7": 7, the upper half of its task ids
+    RunKey key{};                                     // signs this run's test headers
+    std::set<std::string> agent_ids;                  // the agents it was planned over
+    std::vector<std::chrono::milliseconds> timeouts;  // per layout block
     // Targets lost mid-run whose initiators were told to skip them.
     std::set<std::string> dropped_targets;
     // Where each agent's data port is, as its initiators were told ("host:port/closed"), and
@@ -190,28 +194,35 @@ class RunManager {
 
   void Loop();
   // Returns the runs that ended since the last tick.
-  std::vector<std::string> Tick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<std::pair<std::string, ResultCounts>> Tick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Once a second (and when the agents changed): deadlines, task timeouts, and the tasks
   // whose agents are gone. Every open task of the run.
   void Sweep(LiveRun& run, Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends `agent` its schedule in `run`: every numbered part, resuming after the work that
   // is started or over, and the explicit tasks it has not reported.
   void SendSchedule(LiveRun& run, const std::string& agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Sends `source` these explicit tasks (indices into run.tasks) as an amendment.
+  // Sends `source` these explicit tasks (positions) as an amendment.
   void SendExplicit(LiveRun& run, const std::string& source, const std::vector<uint32_t>& indices)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Counts a finalized task in its run's progress.
-  void Count(LiveRun& run, const LiveTask& task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Judges a finalized task from what arrived of it and counts it in its run's progress.
+  void Judge(LiveRun& run, uint32_t position, LiveRun::Join* join)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // How long a started task may take before it times out.
+  std::chrono::milliseconds TimeoutOf(const LiveRun& run, uint32_t position) const;
   // Tells every initiator of `run` where the agents in run.retell listen now.
   void Retell(LiveRun& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The common fields of a schedule message of `run`.
   void FillSchedule(const LiveRun& run, v1::Schedule& part) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks a task as started by its agent now (what its responder was then, for liveness).
-  void MarkStarted(LiveTask& task, Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Finalize(LiveRun& run, LiveTask& task, TaskState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `cache`: the targets' interned incarnations looked up so far (may be null).
+  using IncarnationCache = std::unordered_map<uint32_t, std::pair<uint32_t, uint32_t>>;
+  void MarkStarted(LiveRun& run, uint32_t position, Clock::time_point now,
+                   IncarnationCache* cache = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Finalize(LiveRun& run, uint32_t position, TaskState state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A task whose initiator has reported: finalizes it once the responder's side is settled
   // (its observation, or none expected, or its agent proven alive or silent).
-  void Settle(LiveRun& run, LiveTask& task, Clock::time_point now)
+  void Settle(LiveRun& run, uint32_t position, Clock::time_point now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Clock::time_point Now() const { return clock_->Now(); }
   // Advances idle discovery first: a run whose search adds probes has not finished.
@@ -223,17 +234,22 @@ class RunManager {
   // A task whose responder's process was replaced mid-test: judged from the initiator alone
   // (kPeerLost) when the host itself restarted, as its own kernel gives no sign of the
   // connection; only the agent restarted: its kernel closed the connection (kAgentLost).
-  TaskState ResponderReplaced(const LiveTask& task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  TaskState ResponderReplaced(const LiveRun& run, uint32_t position)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A small number for an incarnation string, the same for the same string (0 for "").
   uint32_t Intern(const std::string& incarnation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends the run's key to `agent` (valid until the run's deadline and a little), or its
   // revocation.
   void SendKey(const LiveRun& run, const std::string& agent, bool revoke)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  LiveTask* FindTask(uint64_t task_id, LiveRun** run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The live run of a task and the task's position; null if it is not live.
+  LiveRun* FindTask(uint64_t task_id, uint32_t* position) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Makes a run live from what the store holds of it (read beforehand, without the lock).
-  void Load(const RunRecord& record, const std::vector<TaskRecord>& tasks,
+  void Load(const RunRecord& record, const std::vector<TaskRecord>& stored,
+            const std::vector<std::pair<uint64_t, TaskState>>& states,
             const std::vector<v1::Observation>& observations) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What a report of `run_id` reads besides the store (a live run's state from memory).
+  absl::StatusOr<ReportSource> SourceFor(const std::string& run_id);
   // Updates the live runs with observations that were just stored.
   void Apply(const std::vector<v1::Observation>& stored);
   // While the store cannot write, runs pause (no timeouts); when it can
@@ -246,12 +262,14 @@ class RunManager {
   const MonotonicClock* const clock_;
   std::unique_ptr<StoreWriter> writer_;  // every write to the store goes through it
   std::thread thread_;
-  std::function<void(const std::string&)> on_finished_;  // set before Start()
+  FinishedListener on_finished_;  // set before Start()
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t last_run_number_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, LiveRun> runs_ ABSL_GUARDED_BY(mu_);  // active runs only
+  // Runs that finished while this controller ran: their final counts (a few bytes each).
+  std::map<std::string, RunProgress> finished_ ABSL_GUARDED_BY(mu_);
   // Every run in the store by number, with its task count: ingest checks that a task exists
   // without reading the store.
   std::map<uint32_t, uint64_t> known_runs_ ABSL_GUARDED_BY(mu_);

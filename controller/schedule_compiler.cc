@@ -54,13 +54,25 @@ TaskLayout TaskLayout::Compile(const v1::Plan& plan, const std::vector<v1::Agent
   return layout;
 }
 
-PlannedTask TaskLayout::At(uint32_t index) const {
-  const uint32_t offset = index - 1;
-  // The last block that starts at or before the offset.
-  auto it = std::upper_bound(blocks_.begin(), blocks_.end(), offset,
+const TaskLayout::Block& TaskLayout::BlockOf(uint32_t index) const {
+  // The last block that starts at or before the index.
+  auto it = std::upper_bound(blocks_.begin(), blocks_.end(), index - 1,
                              [](uint32_t o, const Block& b) { return o < b.first_index; });
-  const Block& block = *(it - 1);
-  const uint32_t within = offset - block.first_index;
+  return *(it - 1);
+}
+
+std::pair<uint32_t, uint32_t> TaskLayout::Ends(uint32_t index) const {
+  return pairs_[(index - 1 - BlockOf(index).first_index) % pairs_.size()];
+}
+
+int TaskLayout::AgentIndex(const std::string& id) const {
+  auto it = std::lower_bound(agents_.begin(), agents_.end(), id);
+  return it != agents_.end() && *it == id ? static_cast<int>(it - agents_.begin()) : -1;
+}
+
+PlannedTask TaskLayout::At(uint32_t index) const {
+  const Block& block = BlockOf(index);
+  const uint32_t within = index - 1 - block.first_index;
   const uint32_t pairs = static_cast<uint32_t>(pairs_.size());
   const auto& [source, target] = pairs_[within % pairs];
   return {agents_[source], agents_[target], block.scenario, block.params, within / pairs};

@@ -39,6 +39,11 @@ class TaskLayout {
 
   // The task with this 1-based index (1..size()).
   PlannedTask At(uint32_t index) const;
+  // Its initiator and responder (indices into agents()) and its block, without building it.
+  std::pair<uint32_t, uint32_t> Ends(uint32_t index) const;
+  const Block& BlockOf(uint32_t index) const;
+  // An agent's index in agents(), or -1.
+  int AgentIndex(const std::string& id) const;
   // The agents (indices into agents()) that initiate at least one task.
   std::vector<uint32_t> Initiators() const;
 

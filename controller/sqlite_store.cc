@@ -28,6 +28,12 @@ CREATE TABLE IF NOT EXISTS tasks (
   state INTEGER NOT NULL,
   PRIMARY KEY (run_id, task_id)
 );
+CREATE TABLE IF NOT EXISTS task_states (
+  run_id TEXT NOT NULL,
+  task_id INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  PRIMARY KEY (run_id, task_id)
+);
 CREATE TABLE IF NOT EXISTS observations (
   run_id TEXT NOT NULL,
   task_id INTEGER NOT NULL,
@@ -246,14 +252,20 @@ absl::Status SqliteStore::SetRunState(const std::string& run_id, RunState state,
 absl::Status SqliteStore::SetTaskState(const std::string& run_id, uint64_t task_id,
                                        TaskState state) {
   absl::MutexLock lock(&mu_);
-  Statement update(db_, "UPDATE tasks SET state = ? WHERE run_id = ? AND task_id = ?");
-  update.Bind(1, static_cast<int64_t>(state));
-  update.Bind(2, run_id);
-  update.Bind(3, static_cast<int64_t>(task_id));
-  if (sqlite3_step(update.get()) != SQLITE_DONE) return SqlError(db_, "update task");
-  if (sqlite3_changes(db_) == 0) {
+  Statement exists(db_, "SELECT total_tasks FROM runs WHERE run_id = ?");
+  exists.Bind(1, run_id);
+  const int rc = sqlite3_step(exists.get());
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError(db_, "query run");
+  const uint32_t index = static_cast<uint32_t>(task_id);
+  if (rc == SQLITE_DONE || index == 0 || index > static_cast<uint64_t>(exists.Int(0))) {
     return absl::NotFoundError(absl::StrCat("task ", task_id, " of run ", run_id));
   }
+  Statement upsert(db_,
+                   "INSERT OR REPLACE INTO task_states (run_id, task_id, state) VALUES (?, ?, ?)");
+  upsert.Bind(1, run_id);
+  upsert.Bind(2, static_cast<int64_t>(task_id));
+  upsert.Bind(3, static_cast<int64_t>(state));
+  if (sqlite3_step(upsert.get()) != SQLITE_DONE) return SqlError(db_, "update task");
   return absl::OkStatus();
 }
 
@@ -331,9 +343,12 @@ absl::StatusOr<std::vector<RunRecord>> SqliteStore::ListRuns() {
 
 absl::StatusOr<std::vector<TaskRecord>> SqliteStore::GetTasks(const std::string& run_id) {
   absl::MutexLock lock(&mu_);
+  // A state set later (task_states) overrides the row's own (runs stored before it existed).
   Statement query(db_,
-                  "SELECT task_id, source, target, scenario, params, state FROM tasks "
-                  "WHERE run_id = ? ORDER BY task_id");
+                  "SELECT t.task_id, t.source, t.target, t.scenario, t.params, "
+                  "COALESCE(s.state, t.state) FROM tasks t LEFT JOIN task_states s "
+                  "ON s.run_id = t.run_id AND s.task_id = t.task_id "
+                  "WHERE t.run_id = ? ORDER BY t.task_id");
   query.Bind(1, run_id);
   std::vector<TaskRecord> tasks;
   int rc;
@@ -349,6 +364,43 @@ absl::StatusOr<std::vector<TaskRecord>> SqliteStore::GetTasks(const std::string&
   }
   if (rc != SQLITE_DONE) return SqlError(db_, "query tasks");
   return tasks;
+}
+
+absl::StatusOr<std::vector<std::pair<uint64_t, TaskState>>> SqliteStore::GetTaskStates(
+    const std::string& run_id) {
+  absl::MutexLock lock(&mu_);
+  // Stored task rows' own states first (runs stored before task_states), then task_states.
+  Statement query(db_,
+                  "SELECT task_id, state FROM tasks WHERE run_id = ?1 AND state != 0 "
+                  "AND task_id NOT IN (SELECT task_id FROM task_states WHERE run_id = ?1) "
+                  "UNION ALL SELECT task_id, state FROM task_states WHERE run_id = ?1 "
+                  "ORDER BY 1");
+  query.Bind(1, run_id);
+  std::vector<std::pair<uint64_t, TaskState>> states;
+  int rc;
+  while ((rc = sqlite3_step(query.get())) == SQLITE_ROW) {
+    states.emplace_back(static_cast<uint64_t>(query.Int(0)), static_cast<TaskState>(query.Int(1)));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_, "query task states");
+  return states;
+}
+
+absl::Status SqliteStore::ForEachObservation(const std::string& run_id,
+                                             const std::function<void(v1::Observation&&)>& visit) {
+  absl::MutexLock lock(&mu_);
+  Statement query(db_,
+                  "SELECT observation FROM observations WHERE run_id = ? ORDER BY task_id, role");
+  query.Bind(1, run_id);
+  int rc;
+  while ((rc = sqlite3_step(query.get())) == SQLITE_ROW) {
+    v1::Observation obs;
+    if (!obs.ParseFromString(query.Blob(0))) {
+      return absl::DataLossError("store: an observation is unreadable");
+    }
+    visit(std::move(obs));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_, "query observations");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<v1::Observation>> SqliteStore::GetObservations(

@@ -1,11 +1,15 @@
-// Store: where the controller keeps runs, their tasks and every observation, so that nothing
-// is lost when it crashes. A batch is in the store before the agent gets its ack; inserting
-// an observation twice (an agent resending after a reconnect) keeps the first.
+// Store: where the controller keeps runs, the states of their tasks that ended otherwise than
+// with both reports (lost, timed out), explicit tasks, and every observation, so that nothing
+// is lost when it crashes. A run's planned tasks are not stored one by one: they derive from
+// its plan and agents (TaskLayout); only tasks added later (idle discovery's rounds) are. A batch
+// is in the store before the agent gets its ack; inserting an observation twice (an agent resending
+// after a reconnect) keeps the first.
 //
 // Implementations are thread-safe.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,7 +67,8 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  // Records a new run and all its tasks atomically. kAlreadyExists if the id is taken.
+  // Records a new run and explicit tasks of it (usually none) atomically. kAlreadyExists if
+  // the id is taken.
   virtual absl::Status CreateRun(const RunRecord& run, const std::vector<TaskRecord>& tasks) = 0;
   // Adds tasks to an existing run (idle discovery's later rounds) and counts them in its
   // total, atomically.
@@ -71,6 +76,7 @@ class Store {
                                 const std::vector<TaskRecord>& tasks) = 0;
   virtual absl::Status SetRunState(const std::string& run_id, RunState state,
                                    int64_t finished_unix_ms) = 0;
+  // Any task of the run (1 <= index <= total_tasks), stored one by one or not.
   virtual absl::Status SetTaskState(const std::string& run_id, uint64_t task_id,
                                     TaskState state) = 0;
 
@@ -81,7 +87,15 @@ class Store {
 
   virtual absl::StatusOr<std::optional<RunRecord>> GetRun(const std::string& run_id) = 0;
   virtual absl::StatusOr<std::vector<RunRecord>> ListRuns() = 0;
+  // The tasks stored one by one (explicit ones; every task of runs stored before layouts),
+  // with their states.
   virtual absl::StatusOr<std::vector<TaskRecord>> GetTasks(const std::string& run_id) = 0;
+  // Every task state that was set (kPending ones are not listed), by task id.
+  virtual absl::StatusOr<std::vector<std::pair<uint64_t, TaskState>>> GetTaskStates(
+      const std::string& run_id) = 0;
+  // The run's observations by task id and role, one at a time (reports of any size).
+  virtual absl::Status ForEachObservation(const std::string& run_id,
+                                          const std::function<void(v1::Observation&&)>& visit) = 0;
   virtual absl::StatusOr<std::vector<v1::Observation>> GetObservations(
       const std::string& run_id) = 0;
 };

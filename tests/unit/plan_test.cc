@@ -11,6 +11,7 @@
 #include "controller/plan_expander.h"
 #include "controller/plan_parser.h"
 #include "controller/plan_validator.h"
+#include "core/scenario.h"
 
 namespace rstmesh {
 namespace {
@@ -142,10 +143,11 @@ TEST(PlanValidationTest, EveryInvalidPlanNamesTheFieldAndTheReason) {
     auto plan = ParsePlan(c.plan);
     status = plan.ok() ? ValidatePlan(*plan, fleet) : plan.status();
     if (c.name == "too many tasks") {
-      // 6 agents: 30 pairs x 30000 = 900000 fits; 7 agents: 42 x 30000 = 1260000 does not.
+      // 18 agents: 306 pairs x 30000 = 9180000 fits; 19: 342 x 30000 = 10260000 does not.
       EXPECT_TRUE(status.ok()) << status;
-      status = ValidatePlan(*plan, Fleet(7, 1));
-      EXPECT_NE(status.message().find("plan: expands to 1260000 tasks, over the limit"),
+      EXPECT_TRUE(ValidatePlan(*plan, Fleet(18, 1)).ok());
+      status = ValidatePlan(*plan, Fleet(19, 1));
+      EXPECT_NE(status.message().find("plan: expands to 10260000 tasks, over the limit"),
                 absl::string_view::npos)
           << status;
       continue;
@@ -154,6 +156,19 @@ TEST(PlanValidationTest, EveryInvalidPlanNamesTheFieldAndTheReason) {
     EXPECT_NE(status.message().find(c.message), absl::string_view::npos) << status;
   }
   EXPECT_GE(cases.size(), 15u);
+}
+
+// The audit the run engine is built for: every scenario, every ordered pair of 1,000 agents.
+TEST(PlanValidationTest, FullMeshOfEveryScenarioOverAThousandAgentsIsValid) {
+  std::vector<v1::AgentInfo> fleet = Fleet(1, 1000);
+  for (v1::AgentInfo& a : fleet) a.set_tcp_repair(true);
+  v1::Plan plan;
+  plan.mutable_pattern()->set_kind(v1::PATTERN_KIND_FULL_MESH);
+  for (const ScenarioDef* def : AllScenarios())
+    plan.add_scenarios()->set_name(std::string(def->name));
+  const absl::Status valid = ValidatePlan(plan, fleet);
+  EXPECT_TRUE(valid.ok()) << valid;
+  EXPECT_EQ(CountTasks(plan, fleet), uint64_t{1000} * 999 * AllScenarios().size());
 }
 
 TEST(PlanValidationTest, ReportsEveryProblemAtOnce) {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "core/task_id.h"
 
 namespace rstmesh {
 namespace {
@@ -91,6 +92,51 @@ TEST_F(SqliteStoreTest, RunsAndTasksRoundTrip) {
   EXPECT_EQ((*store->GetTasks("r1"))[1].state, TaskState::kAgentLost);
   EXPECT_EQ((*store->GetRun("r1"))->state, RunState::kFinished);
   EXPECT_FALSE(store->GetRun("other")->has_value());
+}
+
+// A run's planned tasks are not stored one by one: their states are, and its observations
+// stream back in task order.
+TEST_F(SqliteStoreTest, StatesOfUnstoredTasksAndObservationsInTaskOrder) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store->CreateRun(Run("run-2", 1000), {}).ok());
+  const uint64_t lost = TaskId(2, 700).raw(), timed_out = TaskId(2, 5).raw();
+  ASSERT_TRUE(store->SetTaskState("run-2", lost, TaskState::kAgentLost).ok());
+  ASSERT_TRUE(store->SetTaskState("run-2", timed_out, TaskState::kTimedOut).ok());
+  ASSERT_TRUE(store->SetTaskState("run-2", lost, TaskState::kPeerLost).ok());  // replaced
+  EXPECT_EQ(store->SetTaskState("run-2", TaskId(2, 1001).raw(), TaskState::kDone).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->SetTaskState("run-9", lost, TaskState::kDone).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store->GetTasks("run-2")->empty());
+  auto states = store->GetTaskStates("run-2");
+  ASSERT_TRUE(states.ok()) << states.status();
+  ASSERT_EQ(states->size(), 2u);
+  EXPECT_EQ((*states)[0], std::make_pair(timed_out, TaskState::kTimedOut));
+  EXPECT_EQ((*states)[1], std::make_pair(lost, TaskState::kPeerLost));
+
+  std::vector<v1::Observation> batch;
+  for (uint32_t index : {9u, 3u, 7u}) {
+    for (v1::Role role : {v1::ROLE_RESPONDER, v1::ROLE_INITIATOR}) {
+      v1::Observation obs;
+      obs.set_run_id("run-2");
+      obs.set_task_id(TaskId(2, index).raw());
+      obs.set_role(role);
+      batch.push_back(obs);
+    }
+  }
+  ASSERT_TRUE(store->InsertObservations(batch).ok());
+  std::vector<std::pair<uint32_t, int>> seen;
+  ASSERT_TRUE(store
+                  ->ForEachObservation("run-2",
+                                       [&](v1::Observation&& obs) {
+                                         seen.emplace_back(TaskId::FromRaw(obs.task_id()).index(),
+                                                           obs.role());
+                                       })
+                  .ok());
+  const std::vector<std::pair<uint32_t, int>> want = {
+      {3, v1::ROLE_INITIATOR}, {3, v1::ROLE_RESPONDER}, {7, v1::ROLE_INITIATOR},
+      {7, v1::ROLE_RESPONDER}, {9, v1::ROLE_INITIATOR}, {9, v1::ROLE_RESPONDER}};
+  EXPECT_EQ(seen, want);
 }
 
 TEST_F(SqliteStoreTest, AddedTasksCountInTheRunAndSurviveReopening) {

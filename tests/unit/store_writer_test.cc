@@ -50,6 +50,7 @@ class StoreWriterTest : public ::testing::Test {
     store_ = std::make_unique<SwitchedStore>(real_.get());
     RunRecord run;
     run.run_id = "run-1";
+    run.total_tasks = 3;
     std::vector<TaskRecord> tasks(3);
     for (uint64_t i = 0; i < 3; ++i) tasks[i].task_id = i + 1;
     ASSERT_TRUE(real_->CreateRun(run, tasks).ok());
