@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
@@ -37,6 +38,10 @@ using testing::WaitFor;
 constexpr std::chrono::milliseconds kPoll(50);  // each poll is a ListAgents call
 
 std::atomic<uint64_t> g_registered{0};
+std::atomic<uint64_t> g_nacks{0};  // batches the controller refused (its store was behind)
+// Observations per batch: up to 512, fewer in a large fleet so that what all agents have in
+// flight stays within what the controller's store writer queues (200,000).
+size_t g_batch = 512;
 int g_heartbeat_ms = 0;  // asked of agents by the controller; 0: its default
 
 class SimAgent;
@@ -46,8 +51,7 @@ std::map<std::string, SimAgent*> g_sims;
 // One simulated agent: a stream that says hello, heartbeats when told, and runs each schedule
 // it gets as fast as the controller takes its observations: each test's initiator
 // observation (itself) and, when that goes out, the responder's (its target's) of a clean
-// close, in batches of 512 with at most a few unacknowledged, as real agents send them; and
-// its progress with each batch.
+// close, in batches (g_batch) with at most two unacknowledged, and its progress with each.
 class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
  public:
   SimAgent(const std::string& address, int index)
@@ -98,15 +102,21 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
     std::vector<std::pair<SimAgent*, uint64_t>> answered;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      // Batches the controller refused (its store was behind) go again when it said.
+      const auto now = Clock::now();
+      while (!refused_.empty() && refused_.front().first <= now) {
+        out.push_back(inflight_.at(refused_.front().second));
+        refused_.pop_front();
+      }
       while (unacked_ < kWindow && (!responses_.empty() || !tests_.empty())) {
         v1::AgentMessage batch;
         batch.mutable_batch()->set_sequence(++sequence_);
-        for (size_t n = 0; n < kBatch && !responses_.empty(); ++n) {
+        for (size_t n = 0; n < g_batch && !responses_.empty(); ++n) {
           *batch.mutable_batch()->add_observations() =
               Realistic(responses_.front(), v1::ROLE_RESPONDER, "10.255.0.1:40000");
           responses_.pop_front();
         }
-        while (batch.batch().observations_size() < static_cast<int>(kBatch) && !tests_.empty()) {
+        while (batch.batch().observations_size() < static_cast<int>(g_batch) && !tests_.empty()) {
           const auto [task, target] = tests_.front();
           tests_.pop_front();
           *batch.mutable_batch()->add_observations() =
@@ -115,10 +125,12 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
           if (target != nullptr) answered.emplace_back(target, task);
         }
         ++unacked_;
+        inflight_[sequence_] = batch;
         out.push_back(std::move(batch));
       }
       if (!out.empty()) {
         v1::AgentMessage progress;
+        progress.mutable_progress();  // also with no run of its own yet
         for (const auto& [number, started] : started_) {
           v1::RunProgress* p = progress.mutable_progress()->add_runs();
           p->set_run_number(static_cast<uint32_t>(number));
@@ -150,9 +162,16 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
     } else if (in_.has_ack()) {
       {
         std::lock_guard<std::mutex> lock(mu_);
-        --unacked_;
+        if (inflight_.erase(in_.ack().sequence()) > 0) --unacked_;
       }
       Pump();
+    } else if (in_.has_nack()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (inflight_.count(in_.nack().sequence()) > 0) {
+        ++g_nacks;
+        refused_.emplace_back(Clock::now() + std::chrono::milliseconds(in_.nack().retry_after_ms()),
+                              in_.nack().sequence());
+      }
     }
     StartRead(&in_);
   }
@@ -220,15 +239,16 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
   v1::ControllerMessage in_;
   v1::AgentMessage current_;
   std::deque<v1::AgentMessage> queue_;
-  static constexpr size_t kWindow = 4;   // unacknowledged batches
-  static constexpr size_t kBatch = 512;  // observations per batch
+  static constexpr size_t kWindow = 2;  // unacknowledged batches
   // Guarded by mu_:
   std::deque<std::pair<uint64_t, SimAgent*>> tests_;  // its own, not reported yet (and target)
   std::deque<uint64_t> responses_;                    // responders' observations to send
   size_t unacked_ = 0;
   uint64_t sequence_ = 0;
-  std::map<uint64_t, std::set<uint32_t>> part_seen_;  // run -> numbered parts run
-  std::map<uint64_t, uint64_t> started_;              // run -> work items started
+  std::map<uint64_t, v1::AgentMessage> inflight_;  // sent, not acknowledged, by sequence
+  std::deque<std::pair<Clock::time_point, uint64_t>> refused_;  // nacked: resend then
+  std::map<uint64_t, std::set<uint32_t>> part_seen_;            // run -> numbered parts run
+  std::map<uint64_t, uint64_t> started_;                        // run -> work items started
   std::mutex mu_;
   std::condition_variable cv_;
   bool writing_ = false;
@@ -330,6 +350,7 @@ int SimulatedFleet(int agents, double steady_seconds, int random_k, int repetiti
   std::vector<std::unique_ptr<SimAgent>> sims;
   const auto t0 = Clock::now();
   g_sims.clear();
+  g_batch = std::clamp<size_t>(150'000 / (2 * static_cast<size_t>(agents)), 16, 512);
   for (int i = 0; i < agents; ++i) {
     sims.push_back(std::make_unique<SimAgent>(address, i));
     g_sims[absl::StrCat("sim-", i)] = sims.back().get();
@@ -406,6 +427,7 @@ int SimulatedFleet(int agents, double steady_seconds, int random_k, int repetiti
   // A full mesh over the first g_mesh_agents agents (the audit shape; graceful_close
   // repeated in place of the nine scenarios: the controller's load is per task).
   Timed mesh_run;
+  g_nacks = 0;
   const int mesh_agents = std::min(g_mesh_agents, agents);
   if (mesh_agents >= 2) {
     v1::Plan mesh;
@@ -424,7 +446,7 @@ int SimulatedFleet(int agents, double steady_seconds, int random_k, int repetiti
                "ring plan: tasks, start to finished report",
                "random_k plan: tasks, start to finished report, controller CPU s, peak RSS MiB",
                "full mesh: agents, tasks, start to finished report, tasks/s, controller CPU s, "
-               "peak RSS MiB"});
+               "peak RSS MiB, batches refused while the store was behind"});
   table.Row(
       {std::to_string(agents), Fmt(connect_s, 1) + " s",
        Fmt(empty.rss_mib, 1) + " / " + Fmt(steady.rss_mib, 1) + " / " + Fmt(rss_after_run, 1),
@@ -439,11 +461,18 @@ int SimulatedFleet(int agents, double steady_seconds, int random_k, int repetiti
            : absl::StrCat(mesh_agents, ", ", mesh_run.status.total(), " (", mesh_run.status.pass(),
                           " pass), ", Fmt(mesh_run.seconds, 1), " s, ",
                           Fmt(mesh_run.status.total() / std::max(mesh_run.seconds, 1e-9)), ", ",
-                          Fmt(mesh_run.controller_cpu_s, 1), ", ", Fmt(mesh_run.peak_rss_mib, 1))});
+                          Fmt(mesh_run.controller_cpu_s, 1), ", ", Fmt(mesh_run.peak_rss_mib, 1),
+                          ", ", g_nacks.load())});
   std::printf("\n");
   pumping = false;
   pump.join();
   for (auto& s : sims) s->Stop();
+  if (failures > 0) {
+    // What the controller said, to tell why.
+    controller->Signal(SIGTERM);
+    controller->Wait(std::chrono::seconds(10));
+    std::fprintf(stderr, "scale_bench: the controller's log:\n%s", controller->err().c_str());
+  }
   return failures;
 }
 

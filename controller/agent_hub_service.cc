@@ -148,8 +148,11 @@ class HubSession : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Controll
                    } else {
                      v1::BatchNack* nack = reply.mutable_nack();
                      nack->set_sequence(sequence);
+                     // Behind (busy), the store is soon ready again; failing, not.
                      nack->set_retry_after_ms(
-                         static_cast<uint32_t>(AgentHubService::kResendAfter.count()));
+                         static_cast<uint32_t>(stored.code() == absl::StatusCode::kResourceExhausted
+                                                   ? AgentHubService::kBusyResendAfter.count()
+                                                   : AgentHubService::kResendAfter.count()));
                      nack->set_reason(std::string(stored.message()));
                    }
                    link->Send(std::move(reply));

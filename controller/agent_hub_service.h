@@ -34,6 +34,8 @@ class AgentHubService final : public v1::AgentHub::CallbackService {
       std::function<absl::Status(const std::string&, const std::vector<v1::Observation>&)> store);
   // How long an agent holds a batch the store could not take before resending it.
   static constexpr std::chrono::milliseconds kResendAfter{2000};
+  // ... and one the store writer was too far behind to queue (kResourceExhausted).
+  static constexpr std::chrono::milliseconds kBusyResendAfter{250};
 
   // With TLS, an agent may register only under the id its certificate names.
   AgentHubService(AgentRegistry* registry, ObservationSink sink,

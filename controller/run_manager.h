@@ -247,7 +247,8 @@ class RunManager {
   // Makes a run live from what the store holds of it (read beforehand, without the lock).
   void Load(const RunRecord& record, const std::vector<TaskRecord>& stored,
             const std::vector<std::pair<uint64_t, TaskState>>& states,
-            const std::vector<v1::Observation>& observations) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+            const std::vector<v1::Observation>& observations,
+            std::shared_ptr<const TaskLayout> layout = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // What a report of `run_id` reads besides the store (a live run's state from memory).
   absl::StatusOr<ReportSource> SourceFor(const std::string& run_id);
   // Updates the live runs with observations that were just stored.

@@ -6,9 +6,12 @@ namespace rstmesh {
 
 RunTasks::RunTasks(const RunRecord& record, uint32_t run_number,
                    const std::vector<TaskRecord>& stored)
-    : run_number_(run_number),
-      layout_(std::make_shared<const TaskLayout>(TaskLayout::Compile(record.plan, record.agents))),
-      agents_(layout_->agents()) {
+    : RunTasks(std::make_shared<const TaskLayout>(TaskLayout::Compile(record.plan, record.agents)),
+               run_number, stored) {}
+
+RunTasks::RunTasks(std::shared_ptr<const TaskLayout> layout, uint32_t run_number,
+                   const std::vector<TaskRecord>& stored)
+    : run_number_(run_number), layout_(std::move(layout)), agents_(layout_->agents()) {
   std::vector<TaskRecord> later;
   for (const TaskRecord& task : stored) {
     if (TaskId::FromRaw(task.task_id).index() > layout_->size()) later.push_back(task);

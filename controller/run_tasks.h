@@ -20,6 +20,9 @@ class RunTasks {
   // The run's layout and the stored tasks past it (stored tasks inside the layout, as runs
   // kept before layouts have them, are the layout's own and ignored).
   RunTasks(const RunRecord& record, uint32_t run_number, const std::vector<TaskRecord>& stored);
+  // With the layout compiled already (from the same record).
+  RunTasks(std::shared_ptr<const TaskLayout> layout, uint32_t run_number,
+           const std::vector<TaskRecord>& stored);
 
   size_t size() const { return layout_->size() + explicit_.size(); }
   const TaskLayout& layout() const { return *layout_; }

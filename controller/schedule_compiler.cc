@@ -16,8 +16,19 @@ TaskLayout TaskLayout::Compile(const v1::Plan& plan, const std::vector<v1::Agent
     index[a.id()] = static_cast<uint32_t>(layout.agents_.size());
     layout.agents_.push_back(a.id());
   }
-  for (const auto& [source, target] : PatternPairs(plan.pattern(), selected)) {
-    layout.pairs_.emplace_back(index.at(source), index.at(target));
+  if (plan.pattern().kind() == v1::PATTERN_KIND_FULL_MESH) {
+    // The large case, by index: a million pairs of strings would be built only to be dropped.
+    const uint32_t n = static_cast<uint32_t>(layout.agents_.size());
+    layout.pairs_.reserve(n < 2 ? 0 : size_t{n} * (n - 1));
+    for (uint32_t a = 0; a < n; ++a) {
+      for (uint32_t b = 0; b < n; ++b) {
+        if (a != b) layout.pairs_.emplace_back(a, b);
+      }
+    }
+  } else {
+    for (const auto& [source, target] : PatternPairs(plan.pattern(), selected)) {
+      layout.pairs_.emplace_back(index.at(source), index.at(target));
+    }
   }
   // Every pattern lists a source's pairs together already; kept so, whatever it does.
   std::stable_sort(layout.pairs_.begin(), layout.pairs_.end(),

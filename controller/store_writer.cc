@@ -29,7 +29,7 @@ void StoreWriter::SubmitObservations(std::vector<v1::Observation> observations, 
     if (stopping_) {
       refused = absl::UnavailableError("store: the controller is stopping");
     } else if (queued_observations_ + observations.size() > options_.max_queued_observations) {
-      refused = absl::UnavailableError("store: the writer is behind; resend later");
+      refused = absl::ResourceExhaustedError("store: the writer is behind; resend later");
     } else {
       queued_observations_ += observations.size();
       queue_.push_back(Item{next_place_++, Batch{std::move(observations), std::move(done)}});

@@ -33,6 +33,9 @@ class AgentHubTest : public ::testing::Test {
             [this](const std::string&, const std::vector<v1::Observation>& batch) -> absl::Status {
               for (const v1::Observation& obs : batch) {
                 if (obs.task_id() == fail_task_) return absl::UnavailableError("store down");
+                if (obs.task_id() == busy_task_) {
+                  return absl::ResourceExhaustedError("store: the writer is behind");
+                }
               }
               return store_->InsertObservations(batch).status();
             }),
@@ -98,6 +101,7 @@ class AgentHubTest : public ::testing::Test {
   std::unique_ptr<v1::AgentHub::Stub> stub_;
   int port_ = 0;
   std::atomic<uint64_t> fail_task_{0};  // a batch holding this task cannot be stored
+  std::atomic<uint64_t> busy_task_{0};  // ... because the store writer is behind
   absl::Mutex mu_;
   std::vector<std::string> lost_ ABSL_GUARDED_BY(mu_);
 };
@@ -139,10 +143,25 @@ TEST_F(AgentHubTest, UnstoredBatchIsNotAcknowledgedButRefusedWithTheCause) {
   ASSERT_TRUE(in.has_nack()) << "batch 1 must not be acknowledged";
   EXPECT_EQ(in.nack().sequence(), 1u);
   EXPECT_EQ(in.nack().reason(), "store down");
-  EXPECT_GT(in.nack().retry_after_ms(), 0u);
+  EXPECT_EQ(in.nack().retry_after_ms(), AgentHubService::kResendAfter.count());
   ASSERT_TRUE(s.rw->Read(&in));
   EXPECT_EQ(in.ack().sequence(), 2u);
   EXPECT_EQ(store_->GetObservations("r1")->size(), 2u);
+  s.context->TryCancel();
+}
+
+// A store writer that is only behind is soon ready again: the agent resends sooner.
+TEST_F(AgentHubTest, BatchRefusedWhileTheStoreIsBehindIsResentSoon) {
+  Stream s = Open();
+  ASSERT_TRUE(s.rw->Write(Hello("node-1")));
+  v1::ControllerMessage in;
+  ASSERT_TRUE(s.rw->Read(&in));
+  busy_task_ = 5;
+  ASSERT_TRUE(s.rw->Write(Batch(1, 5, 1)));
+  ASSERT_TRUE(s.rw->Read(&in));
+  ASSERT_TRUE(in.has_nack());
+  EXPECT_EQ(in.nack().retry_after_ms(), AgentHubService::kBusyResendAfter.count());
+  EXPECT_LT(AgentHubService::kBusyResendAfter, AgentHubService::kResendAfter);
   s.context->TryCancel();
 }
 

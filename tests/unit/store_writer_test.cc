@@ -25,6 +25,7 @@ class SwitchedStore : public ForwardingStore {
  public:
   explicit SwitchedStore(Store* real) : ForwardingStore(real) {}
   std::atomic<bool> full{false};
+  absl::Notification* gate = nullptr;  // set: observation writes wait for it
 
   absl::Status SetRunState(const std::string& run_id, RunState state, int64_t ms) override {
     return full ? Full() : ForwardingStore::SetRunState(run_id, state, ms);
@@ -34,6 +35,7 @@ class SwitchedStore : public ForwardingStore {
   }
   absl::StatusOr<int> InsertObservations(const std::vector<v1::Observation>& obs) override {
     if (full) return Full();
+    if (gate != nullptr) gate->WaitForNotification();
     return ForwardingStore::InsertObservations(obs);
   }
 
@@ -100,6 +102,40 @@ TEST_F(StoreWriterTest, AnswersAfterTheCommit) {
   EXPECT_EQ(writer_->health().observations_stored, 1u);
   ASSERT_TRUE(Submit(1).ok()) << "a resend of a stored observation is answered OK";
   EXPECT_EQ(writer_->health().observations_stored, 1u);
+}
+
+// A backlog past the writer's limit (agents sending faster than the store writes) is refused
+// as busy, for the agents to resend shortly: not a store failure, nothing counted as one.
+TEST_F(StoreWriterTest, BacklogPastTheLimitIsRefusedAsBusyNotAsAFailure) {
+  StoreWriter::Options options;
+  options.max_queued_observations = 3;
+  StoreWriter small(store_.get(), options);
+  absl::Notification release;
+  store_->gate = &release;
+  std::atomic<int> stored{0};
+  for (uint64_t id = 1; id <= 3; ++id) {
+    v1::Observation obs;
+    obs.set_run_id("run-1");
+    obs.set_task_id(id);
+    obs.set_role(v1::ROLE_INITIATOR);
+    small.SubmitObservations({obs}, [&](const absl::Status& status, const auto&) {
+      if (status.ok()) ++stored;
+    });
+  }
+  absl::Status busy;
+  v1::Observation fourth;
+  fourth.set_run_id("run-1");
+  fourth.set_task_id(3);
+  fourth.set_role(v1::ROLE_RESPONDER);
+  small.SubmitObservations({fourth},
+                           [&](const absl::Status& status, const auto&) { busy = status; });
+  EXPECT_EQ(busy.code(), absl::StatusCode::kResourceExhausted) << busy;
+  EXPECT_NE(busy.message().find("behind"), absl::string_view::npos) << busy;
+  release.Notify();
+  ASSERT_TRUE(WaitFor([&] { return stored == 3; }, seconds(10)));
+  EXPECT_FALSE(small.health().failing);
+  EXPECT_EQ(small.health().errors_total, 0u);
+  store_->gate = nullptr;
 }
 
 TEST_F(StoreWriterTest, FullStoreRefusesWithTheCauseThenStoresEverythingInOrder) {
