@@ -488,12 +488,12 @@ void RunManager::Ingest(const std::string& /*agent_id*/, std::vector<v1::Observa
     done(absl::OkStatus());
     return;
   }
-  writer_->SubmitObservations(
-      std::move(valid), [this, done = std::move(done)](const absl::Status& status,
-                                                       const std::vector<v1::Observation>& batch) {
-        if (status.ok()) Apply(batch);
-        done(status);
-      });
+  writer_->SubmitObservations(std::move(valid),
+                              [this, done = std::move(done)](const absl::Status& status,
+                                                             std::vector<v1::Observation>& batch) {
+                                if (status.ok()) Apply(batch);
+                                done(status);
+                              });
 }
 
 absl::Status RunManager::OnObservations(const std::string& agent_id,
@@ -508,10 +508,10 @@ absl::Status RunManager::OnObservations(const std::string& agent_id,
   return outcome;
 }
 
-void RunManager::Apply(const std::vector<v1::Observation>& valid) {
+void RunManager::Apply(std::vector<v1::Observation>& valid) {
   absl::MutexLock lock(&mu_);
   const auto now = Now();
-  for (const v1::Observation& obs : valid) {
+  for (v1::Observation& obs : valid) {
     uint32_t position = 0;
     LiveRun* run = FindTask(obs.task_id(), &position);
     if (run == nullptr) continue;
@@ -533,11 +533,11 @@ void RunManager::Apply(const std::vector<v1::Observation>& valid) {
         run->probes[position] = ProbeFromObservation(run->tasks.ParamsAt(position), &obs, true);
         run->discovery_dirty = true;
       }
-      join.initiator = obs;
+      join.initiator = std::move(obs);
     } else {
       if (task.responder_seen) continue;
       task.responder_seen = true;
-      join.responder = obs;
+      join.responder = std::move(obs);
     }
     Settle(*run, position, now);
   }
@@ -814,13 +814,16 @@ std::vector<std::pair<std::string, ResultCounts>> RunManager::Tick() {
   }
   if (sweep) last_sweep_ = now;
   for (auto& [run_id, run] : runs_) {
-    // The tasks waiting for their responder's side (Settle may finalize them).
-    std::vector<uint32_t> joins;
-    joins.reserve(run.joins.size());
-    for (const auto& [position, join] : run.joins) {
-      if (join.initiator) joins.push_back(position);
+    // The tasks waiting for their responder's side: what settles them without a report
+    // (liveness, the grace) is looked at once a second; a report settles its task at once.
+    if (sweep) {
+      std::vector<uint32_t> joins;
+      joins.reserve(run.joins.size());
+      for (const auto& [position, join] : run.joins) {
+        if (join.initiator) joins.push_back(position);
+      }
+      for (uint32_t i : joins) Settle(run, i, now);
     }
-    for (uint32_t i : joins) Settle(run, i, now);
     if (!run.retell.empty()) Retell(run);
     if (sweep) Sweep(run, now);
     MaybeFinish(run);
@@ -853,6 +856,8 @@ void RunManager::Sweep(LiveRun& run, Clock::time_point now) {
     lost[a] = lost_agents_.count(run.tasks.Agent(a)) > 0;
   }
   const bool grace_over = now - run.loaded_at > options_.reconnect_grace;
+  // Usually every agent of the run is a member: then only started tasks can time out.
+  const bool all_members = std::all_of(member.begin(), member.end(), [](uint8_t m) { return m; });
   std::set<std::string> dropped;  // targets lost since the last sweep
   while (run.next_open < run.live.size() && run.live[run.next_open].final) ++run.next_open;
   for (uint32_t i = static_cast<uint32_t>(run.next_open); i < run.live.size(); ++i) {
@@ -861,12 +866,12 @@ void RunManager::Sweep(LiveRun& run, Clock::time_point now) {
     if (past_deadline) {
       Finalize(run, i, TaskState::kTimedOut);
     } else if (task.initiator_seen) {
-      continue;  // a join: settled each tick
+      continue;  // a join: Tick settles it
     } else if (task.assigned) {
       if (now - run.At(task.assigned_ms) > TimeoutOf(run, i)) {
         Finalize(run, i, TaskState::kTimedOut);
       }
-    } else {
+    } else if (!all_members) {
       // Not started: its initiator runs it unless one of its agents is gone. A member whose
       // stream is down keeps its schedule (it runs it on its own).
       const uint32_t source = run.tasks.SourceAt(i);

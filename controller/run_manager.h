@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "controller/agent_registry.h"
@@ -251,8 +252,9 @@ class RunManager {
             std::shared_ptr<const TaskLayout> layout = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // What a report of `run_id` reads besides the store (a live run's state from memory).
   absl::StatusOr<ReportSource> SourceFor(const std::string& run_id);
-  // Updates the live runs with observations that were just stored.
-  void Apply(const std::vector<v1::Observation>& stored);
+  // Updates the live runs with observations that were just stored (moved from: the
+  // joins keep them until their task is judged).
+  void Apply(std::vector<v1::Observation>& stored);
   // While the store cannot write, runs pause (no timeouts); when it can
   // again, open tasks' clocks move on by the pause so that none times out for it.
   bool PausedForStore(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -276,8 +278,9 @@ class RunManager {
   std::map<uint32_t, uint64_t> known_runs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> run_of_request_ ABSL_GUARDED_BY(mu_);  // request id -> run
   std::optional<Clock::time_point> paused_since_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, uint32_t> interned_ ABSL_GUARDED_BY(mu_);  // incarnation -> number
-  std::set<std::string> lost_agents_ ABSL_GUARDED_BY(mu_);         // gone and not back yet
+  absl::flat_hash_map<std::string, uint32_t> interned_
+      ABSL_GUARDED_BY(mu_);                                 // incarnation -> number
+  std::set<std::string> lost_agents_ ABSL_GUARDED_BY(mu_);  // gone and not back yet
   // The registry's members as of `agents_generation_` (refreshed by Tick when it changes).
   std::map<std::string, bool> members_ ABSL_GUARDED_BY(mu_);  // id -> connected
   uint64_t agents_generation_ ABSL_GUARDED_BY(mu_) = ~uint64_t{0};

@@ -30,10 +30,9 @@ namespace rstmesh {
 class StoreWriter {
  public:
   using Done = std::function<void(const absl::Status&)>;
-  // For observation batches: also gets the batch back (stored or not), so that nobody
-  // keeps a copy meanwhile.
-  using BatchDone =
-      std::function<void(const absl::Status&, const std::vector<v1::Observation>& batch)>;
+  // For observation batches: also gets the batch back (stored or not; it may move from it:
+  // the writer drops it afterwards), so that nobody keeps a copy meanwhile.
+  using BatchDone = std::function<void(const absl::Status&, std::vector<v1::Observation>& batch)>;
   struct Options {
     // Observations queued at most; beyond, a batch is answered kUnavailable at once.
     size_t max_queued_observations = 200'000;
