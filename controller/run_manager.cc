@@ -125,6 +125,17 @@ void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& st
   }
   for (const v1::AgentInfo& a : record.agents) run.agent_ids.insert(a.id());
   run.zone_of = ZonesOf(record, options_.zone_label);
+  {
+    std::map<std::string, uint32_t> numbered = {{"", 0}};
+    run.zones = {""};
+    for (uint32_t a = 0; a < run.tasks.agent_count(); ++a) {
+      auto it = run.zone_of.find(run.tasks.Agent(a));
+      const std::string zone = it == run.zone_of.end() ? "" : it->second;
+      auto [at, fresh] = numbered.emplace(zone, static_cast<uint32_t>(run.zones.size()));
+      if (fresh) run.zones.push_back(zone);
+      run.zone_of_agent.push_back(at->second);
+    }
+  }
   for (const TaskLayout::Block& block : layout.blocks()) {
     run.timeouts.push_back(TaskTimeout(record.plan, block.params));
   }
@@ -198,9 +209,13 @@ void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& st
 void RunManager::Judge(LiveRun& run, uint32_t position, LiveRun::Join* join) {
   TaskRecord record = run.tasks.RecordAt(position);
   record.state = static_cast<TaskState>(run.live[position].state);
-  static const std::optional<v1::Observation> kNone;
-  const v1::TaskResult result =
-      JudgeTask(record, join ? join->initiator : kNone, join ? join->responder : kNone);
+  // The task is final: what arrived of it moves into its result.
+  std::optional<v1::Observation> initiator, responder;
+  if (join != nullptr) {
+    initiator = std::move(join->initiator);
+    responder = std::move(join->responder);
+  }
+  const v1::TaskResult result = JudgeTask(record, std::move(initiator), std::move(responder));
   switch (result.verdict()) {
     case v1::VERDICT_PASS:
       ++run.pass;
@@ -211,7 +226,25 @@ void RunManager::Judge(LiveRun& run, uint32_t position, LiveRun::Join* join) {
     default:
       ++run.inconclusive;
   }
-  CountResult(result, run.zone_of, run.results);
+  auto zone = [&](uint32_t agent) {
+    return agent < run.zone_of_agent.size() ? run.zone_of_agent[agent] : 0u;
+  };
+  ++run.counts[{result.scenario(), result.has_initiator() ? result.initiator().observed() : -1,
+                result.verdict(), zone(run.tasks.SourceAt(position)),
+                zone(run.tasks.TargetAt(position))}];
+}
+
+ResultCounts RunManager::ResultsOf(const LiveRun& run) {
+  ResultCounts results;
+  for (const auto& [key, n] : run.counts) {
+    const auto& [scenario, observed, verdict, source, target] = key;
+    v1::TaskResult r;
+    r.set_scenario(static_cast<v1::Scenario>(scenario));
+    if (observed >= 0) r.mutable_initiator()->set_observed(static_cast<v1::ClosureClass>(observed));
+    r.set_verdict(static_cast<v1::Verdict>(verdict));
+    CountResultInZones(r, run.zones[source], run.zones[target], n, results);
+  }
+  return results;
 }
 
 std::chrono::milliseconds RunManager::TimeoutOf(const LiveRun& run, uint32_t position) const {
@@ -777,7 +810,7 @@ std::vector<std::pair<std::string, ResultCounts>> RunManager::Tick() {
       p.deviation = run.deviation;
       p.inconclusive = run.inconclusive;
       p.finished_unix_ms = run.record.finished_unix_ms;
-      finished.emplace_back(it->first, std::move(run.results));
+      finished.emplace_back(it->first, ResultsOf(run));
       it = runs_.erase(it);
     } else {
       ++it;

@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -157,8 +158,12 @@ class RunManager {
     };
     std::unordered_map<uint32_t, Join> joins;  // by position
     std::map<std::string, std::string> zone_of;
-    ResultCounts results;  // judged tasks, for /metrics when the run ends
-    size_t next_open = 0;  // tasks before it are all final
+    // Judged tasks counted by small numbers (scenario, initiator's observed class or -1,
+    // verdict, source and target zone), for /metrics when the run ends: no strings per task.
+    std::map<std::tuple<int, int, int, uint32_t, uint32_t>, uint64_t> counts;
+    std::vector<std::string> zones;       // zone names ("" for none), by number
+    std::vector<uint32_t> zone_of_agent;  // by agent index (RunTasks)
+    size_t next_open = 0;                 // tasks before it are all final
     size_t final_count = 0;
     uint64_t pass = 0, deviation = 0, inconclusive = 0;  // as judged
     bool cancelled = false;
@@ -208,6 +213,8 @@ class RunManager {
   // Judges a finalized task from what arrived of it and counts it in its run's progress.
   void Judge(LiveRun& run, uint32_t position, LiveRun::Join* join)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The run's judged tasks counted as /metrics labels them (zones, class names).
+  static ResultCounts ResultsOf(const LiveRun& run);
   // How long a started task may take before it times out.
   std::chrono::milliseconds TimeoutOf(const LiveRun& run, uint32_t position) const;
   // Tells every initiator of `run` where the agents in run.retell listen now.

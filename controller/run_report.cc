@@ -18,6 +18,11 @@ void CountResult(const v1::TaskResult& r, const std::map<std::string, std::strin
     auto it = zone_of.find(id);
     return it == zone_of.end() ? std::string() : it->second;
   };
+  CountResultInZones(r, zone(r.source()), zone(r.target()), 1, counts);
+}
+
+void CountResultInZones(const v1::TaskResult& r, const std::string& source_zone,
+                        const std::string& target_zone, uint64_t n, ResultCounts& counts) {
   const ScenarioDef* def = FindScenario(r.scenario());
   std::string scenario = def ? std::string(def->name) : "unknown";
   std::string expected = def ? std::string(ClosureName(def->initiator.closure)) : "";
@@ -26,8 +31,8 @@ void CountResult(const v1::TaskResult& r, const std::map<std::string, std::strin
   std::string verdict = r.verdict() == v1::VERDICT_PASS        ? "pass"
                         : r.verdict() == v1::VERDICT_DEVIATION ? "deviation"
                                                                : "inconclusive";
-  ++counts[{std::move(scenario), std::move(expected), std::move(observed), std::move(verdict),
-            zone(r.source()), zone(r.target())}];
+  counts[{std::move(scenario), std::move(expected), std::move(observed), std::move(verdict),
+          source_zone, target_zone}] += n;
 }
 
 std::map<std::string, std::string> ZonesOf(const RunRecord& record, const std::string& label) {

@@ -66,6 +66,9 @@ using ResultKey =
 using ResultCounts = std::map<ResultKey, uint64_t>;
 void CountResult(const v1::TaskResult& result, const std::map<std::string, std::string>& zone_of,
                  ResultCounts& counts);
+// The same with the zones given; counts `n` tasks alike.
+void CountResultInZones(const v1::TaskResult& result, const std::string& source_zone,
+                        const std::string& target_zone, uint64_t n, ResultCounts& counts);
 
 // Agent id -> its value of `label`, as the run's agents had it when it started.
 std::map<std::string, std::string> ZonesOf(const RunRecord& record, const std::string& label);

@@ -59,28 +59,28 @@ bool ForgedReset(const v1::Observation& seen_by, const v1::Observation& peer) {
 
 }  // namespace
 
-v1::TaskResult JudgeTask(const TaskRecord& task, const std::optional<v1::Observation>& initiator,
-                         const std::optional<v1::Observation>& responder) {
-  v1::TaskResult result;
+namespace {
+
+// Judges the task from the observations already in `result` (has_*: whether each arrived).
+void JudgeInto(const TaskRecord& task, v1::TaskResult& result, bool has_initiator,
+               bool has_responder) {
   result.set_task_id(task.task_id);
   result.set_source(task.source);
   result.set_target(task.target);
   result.set_scenario(task.scenario);
-  if (initiator) *result.mutable_initiator() = *initiator;
-  if (responder) *result.mutable_responder() = *responder;
-  if (initiator && responder) {
+  if (has_initiator && has_responder) {
     JoinByteAccounting(*result.mutable_initiator(), *result.mutable_responder());
   }
+  const v1::Observation& initiator = result.initiator();  // the default one if none arrived
   auto inconclusive = [&](v1::TaskOutcome outcome, std::string why) {
     result.set_outcome(outcome);
     result.set_verdict(v1::VERDICT_INCONCLUSIVE);
     result.set_diagnosis(std::move(why));
-    return result;
   };
   if (task.state == TaskState::kAgentLost) {
     return inconclusive(v1::OUTCOME_AGENT_LOST, "an agent of this task was lost");
   }
-  if (!initiator) {
+  if (!has_initiator) {
     return inconclusive(v1::OUTCOME_TIMEOUT, "no observation from the initiator in time");
   }
   if (task.state == TaskState::kResponderSilent) {
@@ -95,22 +95,22 @@ v1::TaskResult JudgeTask(const TaskRecord& task, const std::optional<v1::Observa
     // on the initiator's next segment is the signature of a host that lost the connection's
     // state (crash and reboot); anything else (a dying process's own FIN, say) says nothing
     // about the path.
-    if (initiator->observed() != v1::CLOSURE_RST) {
+    if (initiator.observed() != v1::CLOSURE_RST) {
       return inconclusive(v1::OUTCOME_AGENT_LOST,
                           absl::StrCat("the responder's agent went away mid-test; the initiator "
                                        "saw ",
-                                       ClosureName(initiator->observed())));
+                                       ClosureName(initiator.observed())));
     }
     result.set_outcome(v1::OUTCOME_AGENT_LOST);
     result.set_verdict(v1::VERDICT_DEVIATION);
     result.set_diagnosis(
         "the responder's host lost the connection mid-test (crashed and rebooted): the next "
         "segment met a host without the socket");
-    return result;
+    return;
   }
   // An end whose process was frozen around the test (its host hung) answered late or
   // missed its own deadlines: nothing in that is the path's doing.
-  for (const auto* obs : {&*initiator, responder ? &*responder : nullptr}) {
+  for (const auto* obs : {&initiator, has_responder ? &result.responder() : nullptr}) {
     if (obs == nullptr || obs->agent_stalled_ms() == 0) continue;
     return inconclusive(
         v1::OUTCOME_AGENT_LOST,
@@ -123,7 +123,7 @@ v1::TaskResult JudgeTask(const TaskRecord& task, const std::optional<v1::Observa
   result.set_outcome(v1::OUTCOME_COMPLETED);
   const ScenarioDef* def = FindScenario(task.scenario);
   if (def == nullptr) return inconclusive(v1::OUTCOME_COMPLETED, "unknown scenario");
-  for (const auto* obs : {&*initiator, responder ? &*responder : nullptr}) {
+  for (const auto* obs : {&initiator, has_responder ? &result.responder() : nullptr}) {
     if (obs == nullptr) continue;
     if (IsUnsupported(*obs)) return inconclusive(v1::OUTCOME_COMPLETED, obs->detail());
     if (obs->observed() == v1::CLOSURE_LOCAL_ERROR) {
@@ -134,28 +134,30 @@ v1::TaskResult JudgeTask(const TaskRecord& task, const std::optional<v1::Observa
   }
   // The responder sees nothing when the connection never reached it. Without its account a
   // clean initiator view cannot be confirmed, but a deviating one still stands on its own.
-  const bool reached = initiator->stage() != v1::STAGE_CONNECT;
-  if (def->responder.observes && reached && !responder && initiator->matched()) {
+  const bool reached = initiator.stage() != v1::STAGE_CONNECT;
+  if (def->responder.observes && reached && !has_responder && initiator.matched()) {
     return inconclusive(v1::OUTCOME_TIMEOUT, "no observation from the responder in time");
   }
-  const bool responder_ok = !responder || responder->matched();
-  if (initiator->matched() && responder_ok) {
+  const bool responder_ok = !has_responder || result.responder().matched();
+  if (initiator.matched() && responder_ok) {
     result.set_verdict(v1::VERDICT_PASS);
-    return result;
+    return;
   }
   result.set_verdict(v1::VERDICT_DEVIATION);
   // Which end deviated tells what to explain; the initiator's view comes first.
-  const v1::Observation& off = !initiator->matched() ? *initiator : *responder;
+  const v1::Observation& off = !initiator.matched() ? initiator : result.responder();
   const ScenarioDef& s = *def;
   v1::ClosureClass expected =
       off.role() == v1::ROLE_INITIATOR ? s.initiator.closure : s.responder.closure;
-  std::string diagnosis = Diagnose(task.scenario, expected, off.observed(), *initiator);
-  if (responder) {
-    const bool forged_at_initiator = ForgedReset(*initiator, *responder) && !initiator->matched();
-    const bool forged_at_responder = ForgedReset(*responder, *initiator) && !responder->matched();
+  std::string diagnosis = Diagnose(task.scenario, expected, off.observed(), initiator);
+  if (has_responder) {
+    const bool forged_at_initiator =
+        ForgedReset(initiator, result.responder()) && !initiator.matched();
+    const bool forged_at_responder =
+        ForgedReset(result.responder(), initiator) && !result.responder().matched();
     if (forged_at_initiator || forged_at_responder) {
       result.set_forged_reset(true);
-      const v1::Observation& peer = forged_at_initiator ? *responder : *initiator;
+      const v1::Observation& peer = forged_at_initiator ? result.responder() : initiator;
       diagnosis =
           absl::StrCat(diagnosis, "; the reset came from the path, not the peer: the ",
                        forged_at_initiator ? "initiator" : "responder", " saw RST, but the ",
@@ -164,6 +166,26 @@ v1::TaskResult JudgeTask(const TaskRecord& task, const std::optional<v1::Observa
     }
   }
   result.set_diagnosis(diagnosis);
+  return;
+}
+
+}  // namespace
+
+v1::TaskResult JudgeTask(const TaskRecord& task, const std::optional<v1::Observation>& initiator,
+                         const std::optional<v1::Observation>& responder) {
+  v1::TaskResult result;
+  if (initiator) *result.mutable_initiator() = *initiator;
+  if (responder) *result.mutable_responder() = *responder;
+  JudgeInto(task, result, initiator.has_value(), responder.has_value());
+  return result;
+}
+
+v1::TaskResult JudgeTask(const TaskRecord& task, std::optional<v1::Observation>&& initiator,
+                         std::optional<v1::Observation>&& responder) {
+  v1::TaskResult result;
+  if (initiator) *result.mutable_initiator() = std::move(*initiator);
+  if (responder) *result.mutable_responder() = std::move(*responder);
+  JudgeInto(task, result, initiator.has_value(), responder.has_value());
   return result;
 }
 

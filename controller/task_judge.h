@@ -14,5 +14,8 @@ namespace rstmesh {
 // says whether the task timed out or lost an agent.
 v1::TaskResult JudgeTask(const TaskRecord& task, const std::optional<v1::Observation>& initiator,
                          const std::optional<v1::Observation>& responder);
+// The same, moving the observations into the result instead of copying them.
+v1::TaskResult JudgeTask(const TaskRecord& task, std::optional<v1::Observation>&& initiator,
+                         std::optional<v1::Observation>&& responder);
 
 }  // namespace rstmesh
