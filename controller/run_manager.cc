@@ -101,16 +101,20 @@ void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& st
   run.tasks = compiled ? RunTasks(std::move(compiled), run.number, stored)
                        : RunTasks(record, run.number, stored);
   const TaskLayout& layout = run.tasks.layout();
+  for (uint32_t source : layout.Initiators()) {
+    Work& work = run.work[layout.agents()[source]];
+    work.layout_index = source;
+    work.order = layout.WorkOrder(source, kTargetsPerPart);
+  }
   uint64_t deadline_s = record.plan.limits().deadline_s();
   if (record.plan.has_idle_discovery()) {
     run.discovery = ResolveIdleDiscovery(record.plan.idle_discovery());
     run.discovery_dirty = true;
     // Every round's probes of every pair at once: idle connections cost next to nothing.
     size_t most_targets = 1;
-    for (uint32_t source : layout.Initiators()) {
-      most_targets =
-          std::max<size_t>(most_targets, layout.WorkOrder(source, kTargetsPerPart).size() /
-                                             std::max<size_t>(1, layout.blocks().size()));
+    for (const auto& [source, work] : run.work) {
+      most_targets = std::max<size_t>(
+          most_targets, work.order.size() / std::max<size_t>(1, layout.blocks().size()));
     }
     run.concurrency =
         static_cast<int>(std::min<size_t>(1024, most_targets * run.discovery->probes_per_round()));
@@ -138,11 +142,6 @@ void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& st
   }
   for (const TaskLayout::Block& block : layout.blocks()) {
     run.timeouts.push_back(TaskTimeout(record.plan, block.params));
-  }
-  for (uint32_t source : layout.Initiators()) {
-    Work& work = run.work[layout.agents()[source]];
-    work.layout_index = source;
-    work.order = layout.WorkOrder(source, kTargetsPerPart);
   }
   run.live.resize(run.tasks.size());
   if (run.discovery) {
@@ -1022,19 +1021,6 @@ absl::StatusOr<RunReport> RunManager::Report(const std::string& run_id) {
   absl::StatusOr<ReportSource> source = SourceFor(run_id);
   if (!source.ok()) return source.status();
   return BuildReport(*store_, *source, options_.zone_label);
-}
-
-absl::Status RunManager::ForEachResult(
-    const std::string& run_id,
-    const std::function<void(const v1::TaskResult&, const std::map<std::string, std::string>&)>&
-        visit) {
-  absl::StatusOr<ReportSource> source = SourceFor(run_id);
-  if (!source.ok()) return source.status();
-  const std::map<std::string, std::string> zone_of = ZonesOf(source->record, options_.zone_label);
-  return rstmesh::ForEachResult(
-      *store_, *source, [&](const TaskRecord&, const v1::Observation*, v1::TaskResult&& result) {
-        visit(result, zone_of);
-      });
 }
 
 }  // namespace rstmesh

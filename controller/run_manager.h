@@ -109,12 +109,6 @@ class RunManager {
 
   absl::StatusOr<RunProgress> Progress(const std::string& run_id);
   absl::StatusOr<RunReport> Report(const std::string& run_id);
-  // Every judged task of the run, one at a time, with the zones of the run's agents (for
-  // /metrics when a run ends: no run is held in memory to count it).
-  absl::Status ForEachResult(
-      const std::string& run_id,
-      const std::function<void(const v1::TaskResult&, const std::map<std::string, std::string>&)>&
-          visit);
 
  private:
   // What the controller holds per task of a live run: 20 bytes. Everything else about a

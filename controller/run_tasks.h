@@ -26,7 +26,6 @@ class RunTasks {
 
   size_t size() const { return layout_->size() + explicit_.size(); }
   const TaskLayout& layout() const { return *layout_; }
-  std::shared_ptr<const TaskLayout> shared_layout() const { return layout_; }
   bool is_explicit(uint32_t position) const { return position >= layout_->size(); }
 
   uint64_t TaskIdAt(uint32_t position) const { return TaskId(run_number_, position + 1).raw(); }
