@@ -13,6 +13,7 @@
 #include <regex>
 
 #include "absl/strings/str_cat.h"
+#include "tests/support/process_fleet.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/text.h"
 #include "tests/support/wait_for.h"
@@ -23,6 +24,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::Count;
+using testing::ProcessFleet;
 using testing::RunProcess;
 using testing::RunResult;
 using testing::Subprocess;
@@ -69,10 +71,8 @@ int HealthStatus(int port) {
 class TlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/rstmesh-tls-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    certs_ = dir_ + "/certs";
-    other_ = dir_ + "/other";
+    certs_ = fleet_.dir() + "/certs";
+    other_ = fleet_.dir() + "/other";
     ASSERT_EQ(RunProcess({kMakeCerts, certs_, "--agents", "node-1,node-2", "--operators", "alice",
                           "--shared-agent"})
                   .exit_code,
@@ -84,70 +84,29 @@ class TlsTest : public ::testing::Test {
     ASSERT_EQ(
         RunProcess({kMakeCerts, other_, "--agents", "node-1", "--operators", "alice"}).exit_code,
         0);
-    ASSERT_NO_FATAL_FAILURE(StartController(controller_, "data", {}, &address_, &health_port_));
+    fleet_.UseTls(certs_);
+    ASSERT_TRUE(fleet_.StartController({"--health-listen", "127.0.0.1:0"}));
+    ASSERT_NE(fleet_.controller().out().find("tls=mutual"), std::string::npos);
+    ASSERT_NE(fleet_.health_port(), 0);
   }
 
-  // A controller with this test's certificates (and `extra` flags) on DIR/data_dir; its gRPC
-  // address and health port from its first line.
-  void StartController(std::unique_ptr<Subprocess>& controller, const std::string& data_dir,
-                       std::vector<std::string> extra, std::string* address, int* health_port) {
-    std::vector<std::string> argv = {kController,
-                                     "--listen",
-                                     "127.0.0.1:0",
-                                     "--data-dir",
-                                     dir_ + "/" + data_dir,
-                                     "--metrics-listen",
-                                     "127.0.0.1:0",
-                                     "--health-listen",
-                                     "127.0.0.1:0",
-                                     "--tls-ca",
-                                     certs_ + "/ca.pem",
-                                     "--tls-cert",
-                                     certs_ + "/controller.pem",
-                                     "--tls-key",
-                                     certs_ + "/controller.key"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    controller = std::make_unique<Subprocess>(argv);
-    auto line = controller->ReadLine(seconds(10));
-    ASSERT_TRUE(line.has_value()) << controller->err();
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(*line, m, std::regex(R"(grpc=(\d+) .*health=(\d+) tls=mutual)")))
-        << *line;
-    *address = "127.0.0.1:" + m[1].str();
-    *health_port = std::stoi(m[2]);
+  static std::vector<std::string> Creds(const std::string& dir, const std::string& name) {
+    return ProcessFleet::Creds(dir, name);
   }
 
-  void TearDown() override {
-    agents_.clear();
-    controller_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  // Credentials flags for a certificate `name` (e.g. "operator-alice") under `ca_dir`.
-  static std::vector<std::string> Creds(const std::string& ca_dir, const std::string& name) {
-    return {"--tls-ca",  ca_dir + "/ca.pem",          "--tls-cert", ca_dir + "/" + name + ".pem",
-            "--tls-key", ca_dir + "/" + name + ".key"};
-  }
-
+  // Agent `n` as `id` with these credential flags, on `fleet` (this test's by default).
   Subprocess& StartAgent(const std::string& id, std::vector<std::string> creds, int n,
-                         const std::string& controller = "") {
-    std::vector<std::string> argv = {
-        kAgent,   "run", "--controller",  controller.empty() ? address_ : controller,
-        "--id",   id,    "--listen",      "127.0.0." + std::to_string(60 + n),
-        "--port", "0",   "--closed-port", "0"};
-    argv.insert(argv.end(), creds.begin(), creds.end());
-    agents_.push_back(std::make_unique<Subprocess>(argv));
-    EXPECT_TRUE(agents_.back()->ReadLine(seconds(10)).has_value()) << agents_.back()->err();
-    return *agents_.back();
+                         ProcessFleet* fleet = nullptr) {
+    ProcessFleet& on = fleet != nullptr ? *fleet : fleet_;
+    EXPECT_TRUE(on.StartAgentAs(n, id, std::move(creds)));
+    return on.agent(n);
   }
 
+  // rstmeshctl with these credentials, giving up on an unreachable controller after 5 s.
   RunResult Ctl(std::vector<std::string> creds, std::vector<std::string> args,
-                const std::string& controller = "") {
-    std::vector<std::string> argv = {kCtl, "--controller",
-                                     controller.empty() ? address_ : controller, "--timeout", "5"};
-    argv.insert(argv.end(), creds.begin(), creds.end());
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunProcess(argv, seconds(120));
+                ProcessFleet* fleet = nullptr) {
+    creds.insert(creds.end(), {"--timeout", "5"});
+    return (fleet != nullptr ? *fleet : fleet_).CtlAs(std::move(creds), std::move(args));
   }
 
   // Pumps the agent's output until its stderr says `text` (the controller's refusal).
@@ -160,10 +119,8 @@ class TlsTest : public ::testing::Test {
         seconds(20));
   }
 
-  std::string dir_, certs_, other_, address_;
-  int health_port_ = 0;
-  std::unique_ptr<Subprocess> controller_;
-  std::vector<std::unique_ptr<Subprocess>> agents_;
+  ProcessFleet fleet_;
+  std::string certs_, other_;
 };
 
 TEST_F(TlsTest, ValidAgentsAndOperatorRunAnAudit) {
@@ -177,14 +134,14 @@ TEST_F(TlsTest, ValidAgentsAndOperatorRunAnAudit) {
         return Count(Ctl(alice, {"agents", "-o", "json"}).out, "\"data_endpoint\"") == 2;
       },
       seconds(20)));
-  std::string plan = dir_ + "/plan.yaml";
+  std::string plan = fleet_.dir() + "/plan.yaml";
   std::ofstream(plan) << "pattern: {kind: full_mesh}\nscenarios: [{name: graceful_close}, "
                          "{name: abortive_close}]\n";
   auto run = Ctl(alice, {"run", "-f", plan, "--wait"});
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_NE(run.out.find("4/4 tasks: 4 pass"), std::string::npos) << run.out;
   // Kubernetes probes: plaintext, no certificate, on the health ports only.
-  EXPECT_EQ(HealthStatus(health_port_), 1);
+  EXPECT_EQ(HealthStatus(fleet_.health_port()), 1);
   std::smatch m;
   const std::string first_line = agent2.out();
   ASSERT_TRUE(std::regex_search(first_line, m, std::regex(R"(health=(\d+) tls=mutual)")))
@@ -214,7 +171,7 @@ TEST_F(TlsTest, CallersWithoutAValidOperatorCertificateAreRefused) {
   EXPECT_EQ(expired.out, "");
 
   // A valid agent certificate cannot drive the controller: no run starts.
-  std::string plan = dir_ + "/plan.yaml";
+  std::string plan = fleet_.dir() + "/plan.yaml";
   std::ofstream(plan) << "pattern: {kind: full_mesh}\nscenarios: [{name: graceful_close}]\n";
   for (std::vector<std::string> args : {std::vector<std::string>{"agents"},
                                         {"runs"},
@@ -231,10 +188,10 @@ TEST_F(TlsTest, CallersWithoutAValidOperatorCertificateAreRefused) {
   EXPECT_NE(Ctl(alice, {"runs"}).out.find("no runs yet"), std::string::npos);
 
   // Flags: certificates or --insecure, not neither, not both.
-  auto neither = RunProcess({kCtl, "--controller", address_, "agents"});
+  auto neither = RunProcess({kCtl, "--controller", fleet_.address(), "agents"});
   EXPECT_EQ(neither.exit_code, 2);
   EXPECT_NE(neither.err.find("--tls-ca, --tls-cert and --tls-key are required"), std::string::npos);
-  std::vector<std::string> both = {kCtl, "--controller", address_, "--insecure"};
+  std::vector<std::string> both = {kCtl, "--controller", fleet_.address(), "--insecure"};
   for (const std::string& f : Creds(certs_, "operator-alice")) both.push_back(f);
   both.push_back("agents");
   EXPECT_EQ(RunProcess(both).exit_code, 2);
@@ -284,13 +241,14 @@ TEST_F(TlsTest, SharedAgentCertificateOnlyWhereAllowed) {
                       "--allow-shared-agent-certificate"))
       << refused.err();
 
-  std::unique_ptr<Subprocess> fleet_controller;
-  std::string fleet;
-  int fleet_health = 0;
-  ASSERT_NO_FATAL_FAILURE(StartController(
-      fleet_controller, "fleet", {"--allow-shared-agent-certificate"}, &fleet, &fleet_health));
-  EXPECT_NE(fleet_controller->out().find("tls=mutual(shared-agent-certificate)"), std::string::npos)
-      << fleet_controller->out();
+  // A second controller that allows it.
+  ProcessFleet allowing;
+  allowing.UseTls(certs_);
+  ASSERT_TRUE(allowing.StartController({"--allow-shared-agent-certificate"}));
+  ProcessFleet* fleet = &allowing;
+  EXPECT_NE(allowing.controller().out().find("tls=mutual(shared-agent-certificate)"),
+            std::string::npos)
+      << allowing.controller().out();
   StartAgent("node-a", shared, 8, fleet);
   StartAgent("node-b", shared, 9, fleet);
   // Per-agent certificates are still held to their own id there.
@@ -302,7 +260,7 @@ TEST_F(TlsTest, SharedAgentCertificateOnlyWhereAllowed) {
         return Count(Ctl(alice, {"agents", "-o", "json"}, fleet).out, "\"data_endpoint\"") == 2;
       },
       seconds(20)));
-  std::string plan = dir_ + "/plan.yaml";
+  std::string plan = fleet_.dir() + "/plan.yaml";
   std::ofstream(plan) << "pattern: {kind: full_mesh}\nscenarios: [{name: abortive_close}]\n";
   auto run = Ctl(alice, {"run", "-f", plan, "--wait"}, fleet);
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
@@ -324,12 +282,13 @@ TEST_F(TlsTest, SharedAgentCertificateOnlyWhereAllowed) {
 // files) without binding anything, so manifests can be tested against the binaries.
 TEST_F(TlsTest, CheckConfigValidatesWithoutStarting) {
   std::vector<std::string> controller = {kController,       "--check-config", "--listen",
-                                         address_,  // in use by the running controller
+                                         fleet_.address(),  // in use by the running controller
                                          "--health-listen", "0.0.0.0:7404"};
   for (const std::string& f : Creds(certs_, "controller")) controller.push_back(f);
   auto ok = RunProcess(controller);
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
-  EXPECT_NE(ok.out.find("configuration ok: listen=" + address_), std::string::npos) << ok.out;
+  EXPECT_NE(ok.out.find("configuration ok: listen=" + fleet_.address()), std::string::npos)
+      << ok.out;
   EXPECT_NE(ok.out.find("tls=mutual"), std::string::npos);
 
   std::vector<std::string> agent = {kAgent,   "run",         "--check-config", "--id",

@@ -31,9 +31,12 @@ ProcessFleet::~ProcessFleet() {
 
 ::testing::AssertionResult ProcessFleet::StartController(std::vector<std::string> extra,
                                                          std::string listen) {
-  std::vector<std::string> argv = {
-      RSTMESH_CONTROLLER_BIN, "--insecure", "--listen",         listen,
-      "--data-dir",           data_dir(),   "--metrics-listen", "127.0.0.1:0"};
+  std::vector<std::string> argv = {RSTMESH_CONTROLLER_BIN, "--listen", listen,
+                                   "--data-dir",           data_dir(), "--metrics-listen",
+                                   "127.0.0.1:0"};
+  const std::vector<std::string> security =
+      certs_.empty() ? std::vector<std::string>{"--insecure"} : Creds(certs_, "controller");
+  argv.insert(argv.end(), security.begin(), security.end());
   argv.insert(argv.end(), extra.begin(), extra.end());
   controller_ = std::make_unique<Subprocess>(argv);
   auto line = controller_->ReadLine(std::chrono::seconds(15));
@@ -47,6 +50,7 @@ ProcessFleet::~ProcessFleet() {
   }
   address_ = "127.0.0.1:" + m[1].str();
   metrics_port_ = std::stoi(m[2]);
+  health_port_ = std::regex_search(*line, m, std::regex(R"(health=(\d+))")) ? std::stoi(m[1]) : 0;
   return ::testing::AssertionSuccess();
 }
 
@@ -57,32 +61,44 @@ int ProcessFleet::StopController(int signal) {
   return code;
 }
 
+std::vector<std::string> ProcessFleet::Creds(const std::string& certs, const std::string& name) {
+  return {"--tls-ca",  certs + "/ca.pem",          "--tls-cert", certs + "/" + name + ".pem",
+          "--tls-key", certs + "/" + name + ".key"};
+}
+
 ::testing::AssertionResult ProcessFleet::StartAgent(int i, const std::string& zone,
                                                     std::vector<std::string> extra,
                                                     const std::string& via) {
+  std::vector<std::string> flags =
+      certs_.empty() ? std::vector<std::string>{"--insecure"} : Creds(certs_, "agent-" + Id(i));
+  flags.insert(flags.end(), {"--labels", "zone=" + zone});
+  flags.insert(flags.end(), extra.begin(), extra.end());
+  return StartAgentAs(i, Id(i), std::move(flags), via);
+}
+
+::testing::AssertionResult ProcessFleet::StartAgentAs(int i, const std::string& id,
+                                                      std::vector<std::string> flags,
+                                                      const std::string& via) {
   std::vector<std::string> argv = {RSTMESH_AGENT_BIN,
                                    "run",
-                                   "--insecure",
                                    "--controller",
                                    via.empty() ? address_ : via,
                                    "--id",
-                                   Id(i),
-                                   "--labels",
-                                   "zone=" + zone,
+                                   id,
                                    "--listen",
                                    Address(i),
                                    "--port",
                                    "0",
                                    "--closed-port",
                                    "0"};
-  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.insert(argv.end(), flags.begin(), flags.end());
   auto agent = std::make_unique<Subprocess>(argv);
   auto first = agent->ReadLine(std::chrono::seconds(15));
   Subprocess* started = agent.get();
   agents_[i] = std::move(agent);
   if (!first) {
     started->Wait(std::chrono::seconds(5));
-    return ::testing::AssertionFailure() << Id(i) << " did not start: " << started->err();
+    return ::testing::AssertionFailure() << id << " did not start: " << started->err();
   }
   first_lines_[i] = *first;
   return ::testing::AssertionSuccess();
@@ -118,7 +134,15 @@ bool ProcessFleet::WaitForAgents(size_t n, std::chrono::milliseconds timeout) {
 }
 
 RunResult ProcessFleet::Ctl(std::vector<std::string> args, std::chrono::milliseconds timeout) {
-  std::vector<std::string> argv = {RSTMESH_CTL_BIN, "--insecure", "--controller", address_};
+  return CtlAs(
+      certs_.empty() ? std::vector<std::string>{"--insecure"} : Creds(certs_, "operator-alice"),
+      std::move(args), timeout);
+}
+
+RunResult ProcessFleet::CtlAs(std::vector<std::string> credentials, std::vector<std::string> args,
+                              std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv = {RSTMESH_CTL_BIN, "--controller", address_};
+  argv.insert(argv.end(), credentials.begin(), credentials.end());
   argv.insert(argv.end(), args.begin(), args.end());
   return RunProcess(argv, timeout);
 }

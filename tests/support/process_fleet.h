@@ -1,7 +1,7 @@
 // ProcessFleet: the product as an operator runs it, for tests: rstmesh-controller and
-// rstmesh-agent as real processes on loopback (plaintext), driven by rstmeshctl. Agent i is
-// `node-i` on 127.0.0.(30+i). Everything lives in a temporary directory that goes with the
-// fleet; every process it started is ended by its pid.
+// rstmesh-agent as real processes on loopback (plaintext, or mutual TLS after UseTls),
+// driven by rstmeshctl. Agent i is `node-i` on 127.0.0.(30+i). Everything lives in a
+// temporary directory that goes with the fleet; every process it started is ended by its pid.
 #pragma once
 
 #include <map>
@@ -22,9 +22,17 @@ class ProcessFleet {
   ProcessFleet(const ProcessFleet&) = delete;
   ProcessFleet& operator=(const ProcessFleet&) = delete;
 
-  // Starts the controller with --insecure, its store in data_dir(), metrics on a free port,
-  // plus `extra` flags. `listen` "127.0.0.1:0" picks a port; pass address() to restart on
-  // the same one. Fails when it does not print its "serving" line.
+  // From now on the controller, the agents and rstmeshctl use mutual TLS with certificates
+  // under `certs` (as scripts/make-certs.sh makes them: ca.pem, controller.*, agent-node-i.*,
+  // operator-alice.*) instead of --insecure.
+  void UseTls(std::string certs) { certs_ = std::move(certs); }
+  // The flags for certificate `name` ("agent-node-1") under `certs`.
+  static std::vector<std::string> Creds(const std::string& certs, const std::string& name);
+
+  // Starts the controller (--insecure or UseTls's), its store in data_dir(), metrics on a
+  // free port (health too, with --health-listen in `extra`), plus `extra` flags. `listen`
+  // "127.0.0.1:0" picks a port; pass address() to restart on the same one. Fails when it does not
+  // print its "serving" line.
   ::testing::AssertionResult StartController(std::vector<std::string> extra = {},
                                              std::string listen = "127.0.0.1:0");
   // Ends the controller with `signal` and waits for it; its exit code.
@@ -35,6 +43,11 @@ class ProcessFleet {
   ::testing::AssertionResult StartAgent(int i, const std::string& zone = "a",
                                         std::vector<std::string> extra = {},
                                         const std::string& via = "");
+  // Agent `i` under another id, with these credential flags (and whatever else) instead of
+  // the fleet's: impostors, expired certificates. Succeeds once it printed its first line.
+  ::testing::AssertionResult StartAgentAs(int i, const std::string& id,
+                                          std::vector<std::string> flags,
+                                          const std::string& via = "");
   // Ends agent i with `signal`, waits, and returns its exit code (stdout stays readable).
   int StopAgent(int i, int signal = SIGTERM);
   Subprocess& agent(int i) { return *agents_.at(i); }
@@ -47,9 +60,12 @@ class ProcessFleet {
 
   // Waits until `n` agents are connected.
   bool WaitForAgents(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(20));
-  // rstmeshctl against the controller.
+  // rstmeshctl against the controller (as operator alice under UseTls).
   RunResult Ctl(std::vector<std::string> args,
                 std::chrono::milliseconds timeout = std::chrono::seconds(180));
+  // The same with these credential flags instead of the fleet's.
+  RunResult CtlAs(std::vector<std::string> credentials, std::vector<std::string> args,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(180));
   // Writes a plan file into the fleet's directory; its path.
   std::string WritePlan(const std::string& name, const std::string& text);
 
@@ -57,6 +73,7 @@ class ProcessFleet {
   std::string data_dir() const { return dir_ + "/data"; }
   const std::string& address() const { return address_; }
   int metrics_port() const { return metrics_port_; }
+  int health_port() const { return health_port_; }  // 0 without --health-listen
   static std::string Id(int i) { return "node-" + std::to_string(i); }
   static std::string Address(int i) { return "127.0.0." + std::to_string(30 + i); }
 
@@ -64,6 +81,8 @@ class ProcessFleet {
   std::string dir_;
   std::string address_;
   int metrics_port_ = 0;
+  int health_port_ = 0;
+  std::string certs_;  // "" : plaintext
   std::unique_ptr<Subprocess> controller_;
   std::map<int, std::unique_ptr<Subprocess>> agents_;
   std::map<int, std::string> first_lines_;
