@@ -167,6 +167,12 @@ absl::StatusOr<std::string> RenderReport(const v1::Report& report, const std::st
                               c.tasks(), c.pass(), c.deviation(), c.inconclusive(),
                               VerdictName(c.verdict())));
   }
+  if (report.agent_cells_omitted()) {
+    absl::StrAppend(&out, "\nAGENT PAIRS\n  not rolled up: the run has ", report.status().total(),
+                    " tasks, more than the 200000 a report rolls up per agent pair; FINDINGS and "
+                    "ZONES cover every task, `rstmeshctl export` streams every observation\n");
+    return out;
+  }
   if (format == "wide") {
     absl::StrAppend(&out, "\nCELLS\n",
                     absl::StrFormat("  %-16s %-16s %-24s %5s %5s %5s %5s %-22s %9s %9s  %s\n",

@@ -3,6 +3,7 @@
 #include <grpcpp/alarm.h>
 
 #include <deque>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "core/monotonic_clock.h"
@@ -12,6 +13,9 @@ namespace rstmesh {
 namespace {
 
 constexpr int kMaxDeviationsInReport = 1000;
+
+const grpc::Status kBusy(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                         "controller: too many calls under way; retry shortly");
 
 grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, grpc::Status status) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -50,15 +54,19 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::RunStatus> {
   void OnDone() override { delete this; }
 
  private:
+  // The status is read on the call worker (it may read the store), then written.
   void Next() {
-    absl::StatusOr<v1::RunStatus> status = service_->Status(run_id_);
-    if (!status.ok()) {
-      Finish(ToGrpc(status.status()));
-      return;
-    }
-    status_ = *status;
-    ended_ = status_.state() != "running";
-    StartWrite(&status_);
+    const bool posted = service_->worker().Post([this] {
+      absl::StatusOr<v1::RunStatus> status = service_->Status(run_id_);
+      if (!status.ok()) {
+        Finish(ToGrpc(status.status()));
+        return;
+      }
+      status_ = *status;
+      ended_ = status_.state() != "running";
+      StartWrite(&status_);
+    });
+    if (!posted) Finish(kBusy);
   }
 
   ControlService* const service_;
@@ -69,36 +77,62 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::RunStatus> {
   bool ended_ = false;
 };
 
+// Streams a run's stored observations a page at a time: each page is read on the call
+// worker while no write is under way, then written one observation after another.
 class ExportReactor : public grpc::ServerWriteReactor<v1::Observation> {
  public:
-  explicit ExportReactor(absl::StatusOr<std::vector<v1::Observation>> observations) {
-    if (!observations.ok()) {
-      Finish(ToGrpc(observations.status()));
-      return;
-    }
-    pending_.assign(std::make_move_iterator(observations->begin()),
-                    std::make_move_iterator(observations->end()));
-    Next();
+  ExportReactor(Store* store, CallWorker* worker, std::string run_id)
+      : store_(store), worker_(worker), run_id_(std::move(run_id)) {
+    Fetch();
   }
   void OnWriteDone(bool ok) override {
     if (!ok) {
       Finish(grpc::Status::CANCELLED);
       return;
     }
-    pending_.pop_front();
-    Next();
+    if (++next_ < page_.size()) {
+      StartWrite(&page_[next_]);
+    } else if (last_page_) {
+      Finish(grpc::Status::OK);
+    } else {
+      Fetch();
+    }
   }
   void OnDone() override { delete this; }
 
  private:
-  void Next() {
-    if (pending_.empty()) {
-      Finish(grpc::Status::OK);
-      return;
-    }
-    StartWrite(&pending_.front());
+  static constexpr size_t kPage = 1024;
+  void Fetch() {
+    const bool posted = worker_->Post([this] {
+      if (first_) {
+        first_ = false;
+        absl::StatusOr<std::optional<RunRecord>> run = store_->GetRun(run_id_);
+        if (!run.ok()) return Finish(ToGrpc(run.status()));
+        if (!run->has_value()) {
+          return Finish({grpc::StatusCode::NOT_FOUND, absl::StrCat("no run '", run_id_, "'")});
+        }
+      }
+      absl::StatusOr<std::vector<v1::Observation>> page =
+          store_->GetObservationPage(run_id_, after_, kPage);
+      if (!page.ok()) return Finish(ToGrpc(page.status()));
+      page_ = std::move(*page);
+      next_ = 0;
+      last_page_ = page_.size() < kPage;
+      if (page_.empty()) return Finish(grpc::Status::OK);
+      after_.After(page_.back());
+      StartWrite(&page_[0]);
+    });
+    if (!posted) Finish(kBusy);
   }
-  std::deque<v1::Observation> pending_;
+
+  Store* const store_;
+  CallWorker* const worker_;
+  const std::string run_id_;
+  ObservationCursor after_;
+  std::vector<v1::Observation> page_;
+  size_t next_ = 0;
+  bool last_page_ = false;
+  bool first_ = true;
 };
 
 // A stream refused before it starts.
@@ -119,6 +153,15 @@ grpc::Status ToGrpc(const absl::Status& status) {
 ControlService::ControlService(RunManager* runs, AgentRegistry* registry, Store* store,
                                PeerPolicy policy)
     : runs_(runs), registry_(registry), store_(store), policy_(policy) {}
+
+grpc::ServerUnaryReactor* ControlService::Offload(grpc::CallbackServerContext* context,
+                                                  std::function<grpc::Status()> work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!worker_.Post([reactor, work = std::move(work)] { reactor->Finish(work()); })) {
+    reactor->Finish(kBusy);
+  }
+  return reactor;
+}
 
 absl::StatusOr<v1::RunStatus> ControlService::Status(const std::string& run_id) {
   auto record = store_->GetRun(run_id);
@@ -184,11 +227,13 @@ grpc::ServerUnaryReactor* ControlService::StartRun(grpc::CallbackServerContext* 
   if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
     return Done(context, allowed);
   }
-  absl::StatusOr<std::string> run_id = runs_->StartRun(request->plan(), request->request_id());
-  if (!run_id.ok()) return Done(context, ToGrpc(run_id.status()));
-  response->set_run_id(*run_id);
-  if (auto status = Status(*run_id); status.ok()) response->set_total_tasks(status->total());
-  return Done(context, grpc::Status::OK);
+  return Offload(context, [this, request, response] {
+    absl::StatusOr<std::string> run_id = runs_->StartRun(request->plan(), request->request_id());
+    if (!run_id.ok()) return ToGrpc(run_id.status());
+    response->set_run_id(*run_id);
+    if (auto status = Status(*run_id); status.ok()) response->set_total_tasks(status->total());
+    return grpc::Status::OK;
+  });
 }
 
 grpc::ServerWriteReactor<v1::RunStatus>* ControlService::WatchRun(
@@ -208,10 +253,18 @@ grpc::ServerUnaryReactor* ControlService::GetReport(grpc::CallbackServerContext*
     return Done(context, allowed);
   }
   if (grpc::Status s = RequireRunId(request->run_id()); !s.ok()) return Done(context, s);
-  absl::StatusOr<v1::RunStatus> status = Status(request->run_id());
-  if (!status.ok()) return Done(context, ToGrpc(status.status()));
-  absl::StatusOr<RunReport> report = runs_->Report(request->run_id());
-  if (!report.ok()) return Done(context, ToGrpc(report.status()));
+  return Offload(context, [this, request, response] { return Report(*request, *response); });
+}
+
+grpc::Status ControlService::Report(const v1::GetReportRequest& request, v1::Report& out) {
+  v1::Report* response = &out;
+  absl::StatusOr<v1::RunStatus> status = Status(request.run_id());
+  if (!status.ok()) return ToGrpc(status.status());
+  ReportOptions options;
+  options.include_tasks = request.include_tasks();
+  options.max_deviations = kMaxDeviationsInReport;
+  absl::StatusOr<RunReport> report = runs_->Report(request.run_id(), options);
+  if (!report.ok()) return ToGrpc(report.status());
   // The counts from the same judgement as the cells, so that the two always agree.
   *response->mutable_status() = *status;
   response->mutable_status()->set_done(report->progress.done);
@@ -221,14 +274,10 @@ grpc::ServerUnaryReactor* ControlService::GetReport(grpc::CallbackServerContext*
   for (auto& cell : report->cells) *response->add_cells() = std::move(cell);
   for (auto& cell : report->zone_cells) *response->add_zone_cells() = std::move(cell);
   for (auto& idle : report->idle_timeouts) *response->add_idle_timeouts() = std::move(idle);
-  for (const v1::TaskResult& result : report->results) {
-    if (result.verdict() == v1::VERDICT_DEVIATION &&
-        response->deviations_size() < kMaxDeviationsInReport) {
-      *response->add_deviations() = result;
-    }
-    if (request->include_tasks()) *response->add_tasks() = result;
-  }
-  return Done(context, grpc::Status::OK);
+  for (auto& result : report->deviations) *response->add_deviations() = std::move(result);
+  for (auto& result : report->tasks) *response->add_tasks() = std::move(result);
+  response->set_agent_cells_omitted(report->agent_cells_omitted);
+  return grpc::Status::OK;
 }
 
 grpc::ServerUnaryReactor* ControlService::ListRuns(grpc::CallbackServerContext* context,
@@ -237,13 +286,15 @@ grpc::ServerUnaryReactor* ControlService::ListRuns(grpc::CallbackServerContext* 
   if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
     return Done(context, allowed);
   }
-  auto runs = store_->ListRuns();
-  if (!runs.ok()) return Done(context, ToGrpc(runs.status()));
-  for (const RunRecord& run : *runs) {
-    auto status = Status(run.run_id);
-    if (status.ok()) *response->add_runs() = *status;
-  }
-  return Done(context, grpc::Status::OK);
+  return Offload(context, [this, response] {
+    auto runs = store_->ListRuns();
+    if (!runs.ok()) return ToGrpc(runs.status());
+    for (const RunRecord& run : *runs) {
+      auto status = Status(run.run_id);
+      if (status.ok()) *response->add_runs() = *status;
+    }
+    return grpc::Status::OK;
+  });
 }
 
 grpc::ServerUnaryReactor* ControlService::CancelRun(grpc::CallbackServerContext* context,
@@ -253,7 +304,7 @@ grpc::ServerUnaryReactor* ControlService::CancelRun(grpc::CallbackServerContext*
     return Done(context, allowed);
   }
   if (grpc::Status s = RequireRunId(request->run_id()); !s.ok()) return Done(context, s);
-  return Done(context, ToGrpc(runs_->CancelRun(request->run_id())));
+  return Offload(context, [this, request] { return ToGrpc(runs_->CancelRun(request->run_id())); });
 }
 
 grpc::ServerWriteReactor<v1::Observation>* ControlService::ExportObservations(
@@ -261,14 +312,10 @@ grpc::ServerWriteReactor<v1::Observation>* ControlService::ExportObservations(
   if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
     return new Refused<v1::Observation>(allowed);
   }
-  if (request->run_id().empty()) {
-    return new ExportReactor(absl::InvalidArgumentError("run_id: required"));
+  if (grpc::Status s = RequireRunId(request->run_id()); !s.ok()) {
+    return new Refused<v1::Observation>(s);
   }
-  auto run = store_->GetRun(request->run_id());
-  if (run.ok() && !run->has_value()) {
-    return new ExportReactor(absl::NotFoundError(absl::StrCat("no run '", request->run_id(), "'")));
-  }
-  return new ExportReactor(store_->GetObservations(request->run_id()));
+  return new ExportReactor(store_, &worker_, request->run_id());
 }
 
 }  // namespace rstmesh

@@ -1,12 +1,14 @@
 // The Control gRPC service (callback API): what rstmeshctl calls. Unary calls answer from
 // the run manager and the store; WatchRun streams progress until the run ends; Export
-// streams every stored observation of a run.
+// streams every stored observation of a run, a page at a time. What reads the store or
+// builds a run runs on the call worker, never in a gRPC reaction.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "controller/agent_registry.h"
+#include "controller/call_worker.h"
 #include "controller/run_manager.h"
 #include "controller/store.h"
 #include "rstmesh/v1/control.grpc.pb.h"
@@ -46,12 +48,23 @@ class ControlService final : public v1::Control::CallbackService {
 
   // The status of one run, from the live run manager or the store.
   absl::StatusOr<v1::RunStatus> Status(const std::string& run_id);
+  // Where calls read the store (streams use it between writes).
+  CallWorker& worker() { return worker_; }
 
  private:
+  // Runs `work` on the call worker and finishes the call with what it returns (the request
+  // and response stay valid until then).
+  grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context,
+                                    std::function<grpc::Status()> work);
+  grpc::Status Report(const v1::GetReportRequest& request, v1::Report& response);
+
   RunManager* runs_;
   AgentRegistry* registry_;
   Store* store_;
   PeerPolicy policy_;
+  // Two threads: a long report does not hold up a StartRun. Destroyed first: what is queued
+  // runs while the rest is still there.
+  CallWorker worker_{2, 256};
 };
 
 }  // namespace rstmesh

@@ -40,12 +40,10 @@ class ForwardingStore : public Store {
       const std::string& run_id) override {
     return target_->GetTaskStates(run_id);
   }
-  absl::Status ForEachObservation(const std::string& run_id,
-                                  const std::function<void(v1::Observation&&)>& visit) override {
-    return target_->ForEachObservation(run_id, visit);
-  }
-  absl::StatusOr<std::vector<v1::Observation>> GetObservations(const std::string& run_id) override {
-    return target_->GetObservations(run_id);
+  absl::StatusOr<std::vector<v1::Observation>> GetObservationPage(const std::string& run_id,
+                                                                  const ObservationCursor& after,
+                                                                  size_t limit) override {
+    return target_->GetObservationPage(run_id, after, limit);
   }
 
  private:

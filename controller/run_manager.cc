@@ -66,15 +66,26 @@ absl::Status RunManager::Start() {
       if (!run.request_id.empty()) run_of_request_[run.request_id] = run.run_id;
     }
     if (run.state != RunState::kRunning) continue;
-    // Read without the lock; nothing else runs yet.
+    // Read without the lock, one observation at a time: the run keeps a few bits of each.
     auto tasks = store_->GetTasks(run.run_id);
     if (!tasks.ok()) return tasks.status();
     auto states = store_->GetTaskStates(run.run_id);
     if (!states.ok()) return states.status();
-    auto observations = store_->GetObservations(run.run_id);
-    if (!observations.ok()) return observations.status();
+    LiveRun live = NewLiveRun(run, *tasks, nullptr);
+    for (const auto& [task_id, state] : *states) {
+      const uint32_t index = TaskId::FromRaw(task_id).index();
+      if (index >= 1 && index <= live.live.size()) {
+        live.live[index - 1].state = static_cast<uint8_t>(state);
+      }
+    }
+    const uint32_t now_ms = live.Ms(Now());
+    absl::Status walked = store_->ForEachObservation(run.run_id, [&](v1::Observation&& obs) {
+      const uint32_t index = TaskId::FromRaw(obs.task_id()).index();
+      if (index >= 1 && index <= live.live.size()) Take(live, index - 1, obs, now_ms);
+    });
+    if (!walked.ok()) return walked;
     absl::MutexLock lock(&mu_);
-    Load(run, *tasks, *states, *observations);
+    Install(std::move(live));
   }
   thread_ = std::thread([this] { Loop(); });
   return absl::OkStatus();
@@ -90,10 +101,9 @@ void RunManager::Stop() {
   writer_->Stop();
 }
 
-void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& stored,
-                      const std::vector<std::pair<uint64_t, TaskState>>& states,
-                      const std::vector<v1::Observation>& observations,
-                      std::shared_ptr<const TaskLayout> compiled) {
+RunManager::LiveRun RunManager::NewLiveRun(const RunRecord& record,
+                                           const std::vector<TaskRecord>& stored,
+                                           std::shared_ptr<const TaskLayout> compiled) const {
   LiveRun run;
   run.record = record;
   run.loaded_at = Now();
@@ -104,7 +114,7 @@ void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& st
   for (uint32_t source : layout.Initiators()) {
     Work& work = run.work[layout.agents()[source]];
     work.layout_index = source;
-    work.order = layout.WorkOrder(source, kTargetsPerPart);
+    work.size = layout.WorkSize(source);
   }
   uint64_t deadline_s = record.plan.limits().deadline_s();
   if (record.plan.has_idle_discovery()) {
@@ -113,8 +123,8 @@ void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& st
     // Every round's probes of every pair at once: idle connections cost next to nothing.
     size_t most_targets = 1;
     for (const auto& [source, work] : run.work) {
-      most_targets = std::max<size_t>(
-          most_targets, work.order.size() / std::max<size_t>(1, layout.blocks().size()));
+      most_targets =
+          std::max<size_t>(most_targets, work.size / std::max<size_t>(1, layout.blocks().size()));
     }
     run.concurrency =
         static_cast<int>(std::min<size_t>(1024, most_targets * run.discovery->probes_per_round()));
@@ -150,33 +160,33 @@ void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& st
       run.probes.push_back(ProbeFromObservation(run.tasks.ParamsAt(i), nullptr, false));
     }
   }
-  for (const auto& [task_id, state] : states) {
-    const uint32_t index = TaskId::FromRaw(task_id).index();
-    if (index >= 1 && index <= run.live.size()) {
-      run.live[index - 1].state = static_cast<uint8_t>(state);
+  return run;
+}
+
+bool RunManager::Take(LiveRun& run, uint32_t position, const v1::Observation& obs,
+                      uint32_t now_ms) {
+  LiveTask& task = run.live[position];
+  if (obs.role() == v1::ROLE_INITIATOR) {
+    if (task.initiator_seen) return false;
+    task.initiator_seen = true;
+    task.assigned = true;
+    task.initiator_ms = now_ms;
+    task.responder_expected = ResponderExpected(obs);
+    task.initiator = EndView::Of(obs);
+    if (run.discovery) {
+      run.probes[position] = ProbeFromObservation(run.tasks.ParamsAt(position), &obs, true);
+      run.discovery_dirty = true;
     }
+    run.awaiting.insert(position);
+  } else {
+    if (task.responder_seen) return false;
+    task.responder_seen = true;
+    task.responder = EndView::Of(obs);
   }
-  const uint32_t now_ms = run.Ms(Now());
-  for (const v1::Observation& obs : observations) {
-    const uint32_t index = TaskId::FromRaw(obs.task_id()).index();
-    if (index == 0 || index > run.live.size()) continue;
-    LiveTask& task = run.live[index - 1];
-    LiveRun::Join& join = run.joins[index - 1];
-    if (obs.role() == v1::ROLE_INITIATOR) {
-      task.initiator_seen = true;
-      task.assigned = true;
-      task.responder_expected = ResponderExpected(obs);
-      task.initiator_ms = now_ms;
-      task.initiator_matched = obs.matched() || IsUnsupported(obs);
-      if (run.discovery)
-        run.probes[index - 1] = ProbeFromObservation(run.tasks.ParamsAt(index - 1), &obs, true);
-      join.initiator = obs;
-    } else {
-      task.responder_seen = true;
-      join.responder = obs;
-    }
-    task.deviated |= !obs.matched() && !IsUnsupported(obs) && obs.agent_stalled_ms() == 0;
-  }
+  return true;
+}
+
+void RunManager::Install(LiveRun run) {
   for (uint32_t i = 0; i < run.live.size(); ++i) {
     LiveTask& task = run.live[i];
     const TaskState state = static_cast<TaskState>(task.state);
@@ -186,12 +196,11 @@ void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& st
     if (!done) continue;
     task.final = true;
     ++run.final_count;
-    auto join = run.joins.find(i);
-    Judge(run, i, join == run.joins.end() ? nullptr : &join->second);
-    if (join != run.joins.end()) run.joins.erase(join);
+    run.awaiting.erase(i);
+    Judge(run, i);
     if (run.discovery && !task.initiator_seen) run.probes[i].result = ProbeResult::kInconclusive;
   }
-  std::string id = record.run_id;
+  std::string id = run.record.run_id;
   LiveRun& live = runs_[id] = std::move(run);
   // Keys before any schedule, so that responders know them first (an agent that is not
   // connected yet gets them, and its schedule, when it registers).
@@ -205,17 +214,13 @@ void RunManager::Load(const RunRecord& record, const std::vector<TaskRecord>& st
   MaybeFinish(live);
 }
 
-void RunManager::Judge(LiveRun& run, uint32_t position, LiveRun::Join* join) {
-  TaskRecord record = run.tasks.RecordAt(position);
-  record.state = static_cast<TaskState>(run.live[position].state);
-  // The task is final: what arrived of it moves into its result.
-  std::optional<v1::Observation> initiator, responder;
-  if (join != nullptr) {
-    initiator = std::move(join->initiator);
-    responder = std::move(join->responder);
-  }
-  const v1::TaskResult result = JudgeTask(record, std::move(initiator), std::move(responder));
-  switch (result.verdict()) {
+void RunManager::Judge(LiveRun& run, uint32_t position) {
+  const LiveTask& task = run.live[position];
+  const v1::Scenario scenario = run.tasks.ScenarioAt(position);
+  const Judgement result = JudgeEnds(scenario, static_cast<TaskState>(task.state),
+                                     task.initiator_seen ? &task.initiator : nullptr,
+                                     task.responder_seen ? &task.responder : nullptr);
+  switch (result.verdict) {
     case v1::VERDICT_PASS:
       ++run.pass;
       break;
@@ -228,9 +233,8 @@ void RunManager::Judge(LiveRun& run, uint32_t position, LiveRun::Join* join) {
   auto zone = [&](uint32_t agent) {
     return agent < run.zone_of_agent.size() ? run.zone_of_agent[agent] : 0u;
   };
-  ++run.counts[{result.scenario(), result.has_initiator() ? result.initiator().observed() : -1,
-                result.verdict(), zone(run.tasks.SourceAt(position)),
-                zone(run.tasks.TargetAt(position))}];
+  ++run.counts[{scenario, task.initiator_seen ? int{task.initiator.observed} : -1, result.verdict,
+                zone(run.tasks.SourceAt(position)), zone(run.tasks.TargetAt(position))}];
 }
 
 ResultCounts RunManager::ResultsOf(const LiveRun& run) {
@@ -325,12 +329,14 @@ void RunManager::SendSchedule(LiveRun& run, const std::string& agent) {
     Work& work = it->second;
     // Past what the agent (or its predecessor) said it started, the work that is over.
     uint64_t resume = work.started;
-    while (resume < work.order.size()) {
-      const LiveTask& task = run.live[work.order[resume] - 1];
+    const TaskLayout& layout = run.tasks.layout();
+    while (resume < work.size) {
+      const LiveTask& task =
+          run.live[layout.WorkAt(work.layout_index, kTargetsPerPart, resume) - 1];
       if (!task.final && !task.initiator_seen) break;
       ++resume;
     }
-    if (resume < work.order.size()) {
+    if (resume < work.size) {
       for (v1::Schedule& part : run.tasks.layout().Parts(work.layout_index, kTargetsPerPart)) {
         part.set_resume_from(resume);
         FillSchedule(run, part);
@@ -370,10 +376,11 @@ void RunManager::OnProgress(const std::string& agent_id, const v1::ScheduleProgr
     auto work = run->second.work.find(agent_id);
     if (work == run->second.work.end()) continue;
     Work& w = work->second;
-    const uint64_t started = std::min<uint64_t>(p.started(), w.order.size());
+    const uint64_t started = std::min<uint64_t>(p.started(), w.size);
+    const TaskLayout& layout = run->second.tasks.layout();
     IncarnationCache cache;  // per target: one registry lookup per report, not per task
     for (uint64_t k = w.started; k < started; ++k) {
-      const uint32_t position = w.order[k] - 1;
+      const uint32_t position = layout.WorkAt(w.layout_index, kTargetsPerPart, k) - 1;
       const LiveTask& task = run->second.live[position];
       if (!task.final && !task.assigned) MarkStarted(run->second, position, now, &cache);
     }
@@ -456,9 +463,10 @@ absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan,
     if (!request_id.empty()) run_of_request_.erase(request_id);
     return created;
   }
+  LiveRun run = NewLiveRun(record, {}, std::move(layout));
   absl::MutexLock lock(&mu_);
   known_runs_[static_cast<uint32_t>(number)] = record.total_tasks;
-  Load(record, {}, {}, {}, std::move(layout));
+  Install(std::move(run));
   // Compiling a large plan leaves freed memory behind: back to the system.
   malloc_trim(0);
   return record.run_id;
@@ -540,36 +548,20 @@ absl::Status RunManager::OnObservations(const std::string& agent_id,
   return outcome;
 }
 
-void RunManager::Apply(std::vector<v1::Observation>& valid) {
+void RunManager::Apply(const std::vector<v1::Observation>& stored) {
   absl::MutexLock lock(&mu_);
   const auto now = Now();
-  for (v1::Observation& obs : valid) {
+  for (const v1::Observation& obs : stored) {
     uint32_t position = 0;
     LiveRun* run = FindTask(obs.task_id(), &position);
     if (run == nullptr) continue;
     LiveTask& task = run->live[position];
     if (task.final) continue;  // a late report (the task ended otherwise); it is stored
-    LiveRun::Join& join = run->joins[position];
-    task.deviated |= !obs.matched() && !IsUnsupported(obs) && obs.agent_stalled_ms() == 0;
-    if (obs.role() == v1::ROLE_INITIATOR) {
-      if (task.initiator_seen) continue;
-      task.initiator_seen = true;
-      task.initiator_ms = run->Ms(now) + 1;  // rounded up: "heard after" stays strict
+    // Rounded up: "heard after" stays strict.
+    if (!Take(*run, position, obs, run->Ms(now) + 1)) continue;
+    if (obs.role() == v1::ROLE_INITIATOR && !obs.target_incarnation().empty()) {
       // The responder it dialled, as its schedule said (what the progress said may be late).
-      if (!obs.target_incarnation().empty()) {
-        task.target_incarnation = Intern(obs.target_incarnation());
-      }
-      task.responder_expected = ResponderExpected(obs);
-      task.initiator_matched = obs.matched() || IsUnsupported(obs);
-      if (run->discovery) {
-        run->probes[position] = ProbeFromObservation(run->tasks.ParamsAt(position), &obs, true);
-        run->discovery_dirty = true;
-      }
-      join.initiator = std::move(obs);
-    } else {
-      if (task.responder_seen) continue;
-      task.responder_seen = true;
-      join.responder = std::move(obs);
+      task.target_incarnation = Intern(obs.target_incarnation());
     }
     Settle(*run, position, now);
   }
@@ -593,7 +585,7 @@ void RunManager::Settle(LiveRun& run, uint32_t position, Clock::time_point now) 
                  : TaskState::kAgentLost);
     return;
   }
-  if (task.responder_seen || (!task.responder_expected && task.initiator_matched)) {
+  if (task.responder_seen || (!task.responder_expected && task.InitiatorClean())) {
     Finalize(run, position, TaskState::kDone);
     return;
   }
@@ -655,7 +647,7 @@ void RunManager::OnAgentLost(const std::string& agent_id) {
       if (!source && !target) continue;
       if (task.initiator_seen) {
         const bool responder_missing =
-            target && !task.responder_seen && (task.responder_expected || !task.initiator_matched);
+            target && !task.responder_seen && (task.responder_expected || !task.InitiatorClean());
         Finalize(run, i, responder_missing ? TaskState::kResponderSilent : TaskState::kDone);
       } else if (target && !source) {
         // The initiator is still testing against a peer that vanished (crashed, rebooted):
@@ -691,9 +683,8 @@ void RunManager::Finalize(LiveRun& run, uint32_t position, TaskState state) {
     task.state = static_cast<uint8_t>(state);
     writer_->SubmitTaskState(run.record.run_id, run.tasks.TaskIdAt(position), state);
   }
-  auto join = run.joins.find(position);
-  Judge(run, position, join == run.joins.end() ? nullptr : &join->second);
-  if (join != run.joins.end()) run.joins.erase(join);
+  if (task.initiator_seen) run.awaiting.erase(position);
+  Judge(run, position);
 }
 
 void RunManager::AdvanceDiscovery(LiveRun& run) {
@@ -849,12 +840,8 @@ std::vector<std::pair<std::string, ResultCounts>> RunManager::Tick() {
     // The tasks waiting for their responder's side: what settles them without a report
     // (liveness, the grace) is looked at once a second; a report settles its task at once.
     if (sweep) {
-      std::vector<uint32_t> joins;
-      joins.reserve(run.joins.size());
-      for (const auto& [position, join] : run.joins) {
-        if (join.initiator) joins.push_back(position);
-      }
-      for (uint32_t i : joins) Settle(run, i, now);
+      const std::vector<uint32_t> awaiting(run.awaiting.begin(), run.awaiting.end());
+      for (uint32_t i : awaiting) Settle(run, i, now);
     }
     if (!run.retell.empty()) Retell(run);
     if (sweep) Sweep(run, now);
@@ -988,6 +975,11 @@ absl::StatusOr<RunProgress> RunManager::Progress(const std::string& run_id) {
         }
       });
   if (!walked.ok()) return walked;
+  if (p.state != RunState::kRunning) {
+    // An ended run does not change: counted once (a few bytes per run).
+    absl::MutexLock lock(&mu_);
+    finished_.emplace(run_id, p);
+  }
   return p;
 }
 
@@ -1017,10 +1009,11 @@ absl::StatusOr<ReportSource> RunManager::SourceFor(const std::string& run_id) {
   return StoredReportSource(*store_, **record);
 }
 
-absl::StatusOr<RunReport> RunManager::Report(const std::string& run_id) {
+absl::StatusOr<RunReport> RunManager::Report(const std::string& run_id,
+                                             const ReportOptions& options) {
   absl::StatusOr<ReportSource> source = SourceFor(run_id);
   if (!source.ok()) return source.status();
-  return BuildReport(*store_, *source, options_.zone_label);
+  return BuildReport(*store_, *source, options_.zone_label, options);
 }
 
 }  // namespace rstmesh

@@ -22,6 +22,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "controller/agent_registry.h"
@@ -31,6 +32,7 @@
 #include "controller/schedule_compiler.h"
 #include "controller/store.h"
 #include "controller/store_writer.h"
+#include "controller/task_judge.h"
 #include "core/monotonic_clock.h"
 #include "core/run_keys.h"
 #include "core/task_id.h"
@@ -108,7 +110,7 @@ class RunManager {
   void OnProgress(const std::string& agent_id, const v1::ScheduleProgress& progress);
 
   absl::StatusOr<RunProgress> Progress(const std::string& run_id);
-  absl::StatusOr<RunReport> Report(const std::string& run_id);
+  absl::StatusOr<RunReport> Report(const std::string& run_id, const ReportOptions& options = {});
 
  private:
   // What the controller holds per task of a live run: 20 bytes. Everything else about a
@@ -128,15 +130,20 @@ class RunManager {
     bool responder_seen : 1 = false;
     bool final : 1 = false;
     bool responder_expected : 1 = true;  // known once the initiator's observation arrived
-    bool deviated : 1 = false;           // an end did not match (progress only)
-    bool initiator_matched : 1 = false;  // the initiator saw what Linux predicts
     bool peer_lost : 1 = false;          // the responder's agent went away mid-test
+    // What each end's observation said, as far as the verdict needs it (the observations
+    // themselves are in the store).
+    EndView initiator;
+    EndView responder;
+    // The initiator saw what Linux predicts, or could not test.
+    bool InitiatorClean() const { return initiator.matched || initiator.unsupported(); }
   };
+  static_assert(sizeof(LiveTask) == 20);
   // One initiating agent's schedule in a run.
   struct Work {
-    std::vector<uint32_t> order;  // task indices of its numbered parts, in the agent's order
-    uint64_t started = 0;         // the agent's last progress: order[0, started) started
-    uint32_t layout_index = 0;    // in TaskLayout::agents()
+    uint64_t size = 0;          // work items of its numbered parts (TaskLayout::WorkAt)
+    uint64_t started = 0;       // the agent's last progress: items [0, started) started
+    uint32_t layout_index = 0;  // in TaskLayout::agents()
   };
   struct LiveRun {
     RunRecord record;
@@ -144,13 +151,9 @@ class RunManager {
     std::vector<LiveTask> live;        // where each stands, by position
     std::vector<IdleProbe> probes;     // idle discovery only: what each probe told
     std::map<std::string, Work> work;  // by initiating agent
-    // The tasks one of whose ends has reported and that are not final, with what arrived:
-    // judged when both are in (or the responder's side is settled otherwise).
-    struct Join {
-      std::optional<v1::Observation> initiator;
-      std::optional<v1::Observation> responder;
-    };
-    std::unordered_map<uint32_t, Join> joins;  // by position
+    // The tasks whose initiator has reported and that are not final: judged when the
+    // responder's report is in, or its side is settled otherwise (Settle).
+    absl::flat_hash_set<uint32_t> awaiting;  // by position
     std::map<std::string, std::string> zone_of;
     // Judged tasks counted by small numbers (scenario, initiator's observed class or -1,
     // verdict, source and target zone), for /metrics when the run ends: no strings per task.
@@ -205,8 +208,9 @@ class RunManager {
   void SendExplicit(LiveRun& run, const std::string& source, const std::vector<uint32_t>& indices)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Judges a finalized task from what arrived of it and counts it in its run's progress.
-  void Judge(LiveRun& run, uint32_t position, LiveRun::Join* join)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static void Judge(LiveRun& run, uint32_t position);
+  // Takes a stored observation into its task (not final); false if that end had reported.
+  static bool Take(LiveRun& run, uint32_t position, const v1::Observation& obs, uint32_t now_ms);
   // The run's judged tasks counted as /metrics labels them (zones, class names).
   static ResultCounts ResultsOf(const LiveRun& run);
   // How long a started task may take before it times out.
@@ -246,16 +250,17 @@ class RunManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The live run of a task and the task's position; null if it is not live.
   LiveRun* FindTask(uint64_t task_id, uint32_t* position) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Makes a run live from what the store holds of it (read beforehand, without the lock).
-  void Load(const RunRecord& record, const std::vector<TaskRecord>& stored,
-            const std::vector<std::pair<uint64_t, TaskState>>& states,
-            const std::vector<v1::Observation>& observations,
-            std::shared_ptr<const TaskLayout> layout = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A run as the controller holds it while it is live, before anything arrived (built
+  // without the lock: a large plan takes a while). `layout`: compiled already, or null.
+  LiveRun NewLiveRun(const RunRecord& record, const std::vector<TaskRecord>& stored,
+                     std::shared_ptr<const TaskLayout> layout) const;
+  // Makes a run live: what the store held of it (states, observations) is in `run` already;
+  // the tasks that ended are judged, agents get its keys and their schedules.
+  void Install(LiveRun run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // What a report of `run_id` reads besides the store (a live run's state from memory).
   absl::StatusOr<ReportSource> SourceFor(const std::string& run_id);
-  // Updates the live runs with observations that were just stored (moved from: the
-  // joins keep them until their task is judged).
-  void Apply(std::vector<v1::Observation>& stored);
+  // Updates the live runs with observations that were just stored.
+  void Apply(const std::vector<v1::Observation>& stored);
   // While the store cannot write, runs pause (no timeouts); when it can
   // again, open tasks' clocks move on by the pause so that none times out for it.
   bool PausedForStore(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

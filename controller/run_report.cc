@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "controller/aggregator.h"
 #include "controller/idle_discovery.h"
 #include "controller/task_judge.h"
@@ -110,9 +111,16 @@ absl::Status ForEachResult(Store& store, const ReportSource& source, const Resul
 }
 
 absl::StatusOr<RunReport> BuildReport(Store& store, const ReportSource& source,
-                                      const std::string& zone_label) {
+                                      const std::string& zone_label, const ReportOptions& options) {
   RunReport report;
   const RunRecord& record = source.record;
+  if (options.include_tasks && source.tasks.size() > ReportOptions::kMaxReportTasks) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "include_tasks: ", record.run_id, " has ", source.tasks.size(), " tasks, more than the ",
+        ReportOptions::kMaxReportTasks,
+        " a report carries one by one; its observations stream with `rstmeshctl export`"));
+  }
+  report.agent_cells_omitted = source.tasks.size() > ReportOptions::kMaxAgentCellTasks;
   report.plan = record.plan;
   report.progress.run_id = record.run_id;
   report.progress.state = record.state;
@@ -122,6 +130,12 @@ absl::StatusOr<RunReport> BuildReport(Store& store, const ReportSource& source,
   report.zone_of = ZonesOf(record, zone_label);
   const bool discovery = record.plan.has_idle_discovery();
   std::map<std::pair<std::string, std::string>, std::vector<IdleProbe>> pairs;
+  CellAggregator agent_cells, zone_cells;
+  auto zone = [&](const std::string& id) -> const std::string& {
+    static const std::string kNone;
+    auto it = report.zone_of.find(id);
+    return it == report.zone_of.end() ? kNone : it->second;
+  };
   absl::Status walked = ForEachResult(
       store, source,
       [&](const TaskRecord& task, const v1::Observation* initiator, v1::TaskResult&& result) {
@@ -140,11 +154,17 @@ absl::StatusOr<RunReport> BuildReport(Store& store, const ReportSource& source,
           pairs[{task.source, task.target}].push_back(
               ProbeFromObservation(task.params, initiator, true));
         }
-        report.results.push_back(std::move(result));
+        if (!report.agent_cells_omitted) agent_cells.Add(task.source, task.target, result);
+        zone_cells.Add(zone(task.source), zone(task.target), result);
+        if (result.verdict() == v1::VERDICT_DEVIATION &&
+            report.deviations.size() < options.max_deviations) {
+          report.deviations.push_back(result);
+        }
+        if (options.include_tasks) report.tasks.push_back(std::move(result));
       });
   if (!walked.ok()) return walked;
-  report.cells = AggregateByAgent(report.results);
-  report.zone_cells = AggregateByLabel(report.results, report.zone_of);
+  report.cells = agent_cells.Cells();
+  report.zone_cells = zone_cells.Cells();
   if (discovery) {
     // Probes still under way count as pending.
     for (uint32_t i = 0; i < source.open.size(); ++i) {

@@ -28,10 +28,24 @@ struct RunProgress {
   int64_t finished_unix_ms = 0;  // 0 while running
 };
 
+// How much of a run a report carries: it is built in one pass over the store, holding the
+// cells (bounded by the zones, and by the agent pairs of runs up to kMaxAgentCellTasks), not
+// the tasks.
+struct ReportOptions {
+  bool include_tasks = false;  // every task's result (runs up to kMaxReportTasks)
+  size_t max_deviations = 1000;
+  // Runs with more tasks are not rolled up per agent pair (a full mesh of 1,000 agents has
+  // as many cells as tasks); zone cells, findings and deviations cover every task.
+  static constexpr uint64_t kMaxAgentCellTasks = 200'000;
+  static constexpr uint64_t kMaxReportTasks = 200'000;
+};
+
 struct RunReport {
   RunProgress progress;
   v1::Plan plan;
-  std::vector<v1::TaskResult> results;         // one per task, by task id
+  std::vector<v1::TaskResult> deviations;      // the first max_deviations, by task id
+  std::vector<v1::TaskResult> tasks;           // with include_tasks: one per judged task
+  bool agent_cells_omitted = false;            // the run is over kMaxAgentCellTasks
   std::vector<v1::Cell> cells;                 // per (source, target, scenario)
   std::vector<v1::Cell> zone_cells;            // per (zone, zone, scenario)
   std::map<std::string, std::string> zone_of;  // agent id -> zone, as planned
@@ -55,9 +69,11 @@ using ResultVisitor = std::function<void(const TaskRecord& task, const v1::Obser
                                          v1::TaskResult&& result)>;
 absl::Status ForEachResult(Store& store, const ReportSource& source, const ResultVisitor& visit);
 
-// The whole report (every task's result in memory: for runs a client asks about).
+// The report of a run of any size, in one pass over its stored observations.
+// kFailedPrecondition for include_tasks on a run over kMaxReportTasks.
 absl::StatusOr<RunReport> BuildReport(Store& store, const ReportSource& source,
-                                      const std::string& zone_label);
+                                      const std::string& zone_label,
+                                      const ReportOptions& options = {});
 
 // Judged tasks counted by (scenario, expected and observed class of the initiator, verdict,
 // source zone, target zone): what /metrics exports, bounded by the catalogue and the zones.

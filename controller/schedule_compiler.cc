@@ -47,6 +47,7 @@ TaskLayout TaskLayout::Compile(const v1::Plan& plan, const std::vector<v1::Agent
     block.repetitions = std::max(1u, repetitions);
     block.first_index = static_cast<uint32_t>(next);
     next += uint64_t{block.repetitions} * pairs;
+    layout.repetitions_ += block.repetitions;
     layout.blocks_.push_back(std::move(block));
   };
   if (plan.has_idle_discovery()) {
@@ -127,19 +128,26 @@ std::vector<v1::Schedule> TaskLayout::Parts(uint32_t source, size_t targets_per_
   return parts;
 }
 
-std::vector<uint32_t> TaskLayout::WorkOrder(uint32_t source, size_t targets_per_part) const {
-  std::vector<uint32_t> order;
+uint64_t TaskLayout::WorkSize(uint32_t source) const {
   const auto [first, last] = PairsOf(source);
+  return uint64_t{last - first} * repetitions_;
+}
+
+uint32_t TaskLayout::WorkAt(uint32_t source, size_t targets_per_part, uint64_t k) const {
+  const auto [first, last] = PairsOf(source);
+  const uint64_t per_part = uint64_t{targets_per_part} * repetitions_;  // in every full part
+  const uint64_t part = k / per_part;
+  const uint32_t chunk = first + static_cast<uint32_t>(part * targets_per_part);
+  const uint32_t width = std::min<uint32_t>(last - chunk, static_cast<uint32_t>(targets_per_part));
+  const uint64_t in_part = k - part * per_part;
+  uint32_t round = static_cast<uint32_t>(in_part / width);  // (block, repetition), in order
+  const uint32_t p = chunk + static_cast<uint32_t>(in_part % width);
   const uint32_t pairs = static_cast<uint32_t>(pairs_.size());
-  for (uint32_t chunk = first; chunk < last; chunk += static_cast<uint32_t>(targets_per_part)) {
-    const uint32_t end = std::min<uint32_t>(last, chunk + static_cast<uint32_t>(targets_per_part));
-    for (const Block& b : blocks_) {
-      for (uint32_t rep = 0; rep < b.repetitions; ++rep) {
-        for (uint32_t p = chunk; p < end; ++p) order.push_back(b.first_index + rep * pairs + p + 1);
-      }
-    }
+  for (const Block& b : blocks_) {
+    if (round < b.repetitions) return b.first_index + round * pairs + p + 1;
+    round -= b.repetitions;
   }
-  return order;
+  return 0;  // k out of range
 }
 
 void FillTargets(v1::Schedule& part,

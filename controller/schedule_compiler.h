@@ -50,8 +50,10 @@ class TaskLayout {
   // The parts of `source`'s schedule: chunks of at most `targets_per_part` targets, each with
   // every block. Run id, key, limits and endpoints are the caller's (see FillTargets).
   std::vector<v1::Schedule> Parts(uint32_t source, size_t targets_per_part) const;
-  // The task indices of those parts' work items, in the order the agent runs them.
-  std::vector<uint32_t> WorkOrder(uint32_t source, size_t targets_per_part) const;
+  // How many work items those parts have, and the task index of the k-th (k < WorkSize) in
+  // the order the agent runs them (its progress counts them).
+  uint64_t WorkSize(uint32_t source) const;
+  uint32_t WorkAt(uint32_t source, size_t targets_per_part, uint64_t k) const;
 
  private:
   // [first, last) of `source`'s pairs (pairs_ is grouped by source).
@@ -62,6 +64,7 @@ class TaskLayout {
   std::vector<uint32_t> first_pair_;                  // per agent; pairs_.size() if none
   std::vector<uint32_t> pair_end_;
   std::vector<Block> blocks_;
+  uint32_t repetitions_ = 0;  // over every block
   uint64_t size_ = 0;
 };
 

@@ -385,31 +385,19 @@ absl::StatusOr<std::vector<std::pair<uint64_t, TaskState>>> SqliteStore::GetTask
   return states;
 }
 
-absl::Status SqliteStore::ForEachObservation(const std::string& run_id,
-                                             const std::function<void(v1::Observation&&)>& visit) {
+absl::StatusOr<std::vector<v1::Observation>> SqliteStore::GetObservationPage(
+    const std::string& run_id, const ObservationCursor& after, size_t limit) {
   absl::MutexLock lock(&mu_);
+  // The primary key's order: each page is one range of its index.
   Statement query(db_,
-                  "SELECT observation FROM observations WHERE run_id = ? ORDER BY task_id, role");
+                  "SELECT observation FROM observations WHERE run_id = ? AND (task_id, role) > "
+                  "(?, ?) ORDER BY task_id, role LIMIT ?");
   query.Bind(1, run_id);
-  int rc;
-  while ((rc = sqlite3_step(query.get())) == SQLITE_ROW) {
-    v1::Observation obs;
-    if (!obs.ParseFromString(query.Blob(0))) {
-      return absl::DataLossError("store: an observation is unreadable");
-    }
-    visit(std::move(obs));
-  }
-  if (rc != SQLITE_DONE) return SqlError(db_, "query observations");
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::vector<v1::Observation>> SqliteStore::GetObservations(
-    const std::string& run_id) {
-  absl::MutexLock lock(&mu_);
-  Statement query(db_,
-                  "SELECT observation FROM observations WHERE run_id = ? ORDER BY task_id, role");
-  query.Bind(1, run_id);
+  query.Bind(2, static_cast<int64_t>(after.task_id));
+  query.Bind(3, int64_t{after.role});
+  query.Bind(4, static_cast<int64_t>(limit));
   std::vector<v1::Observation> out;
+  out.reserve(std::min<size_t>(limit, 4096));
   int rc;
   while ((rc = sqlite3_step(query.get())) == SQLITE_ROW) {
     v1::Observation obs;

@@ -32,9 +32,9 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<TaskRecord>> GetTasks(const std::string& run_id) override;
   absl::StatusOr<std::vector<std::pair<uint64_t, TaskState>>> GetTaskStates(
       const std::string& run_id) override;
-  absl::Status ForEachObservation(const std::string& run_id,
-                                  const std::function<void(v1::Observation&&)>& visit) override;
-  absl::StatusOr<std::vector<v1::Observation>> GetObservations(const std::string& run_id) override;
+  absl::StatusOr<std::vector<v1::Observation>> GetObservationPage(const std::string& run_id,
+                                                                  const ObservationCursor& after,
+                                                                  size_t limit) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}

@@ -54,6 +54,16 @@ struct RunRecord {
   std::string request_id;
 };
 
+// Where a paged read of a run's observations stands: the last (task id, role) read.
+struct ObservationCursor {
+  uint64_t task_id = 0;
+  int role = 0;
+  void After(const v1::Observation& obs) {
+    task_id = obs.task_id();
+    role = obs.role();
+  }
+};
+
 struct TaskRecord {
   uint64_t task_id = 0;
   std::string source;
@@ -93,11 +103,18 @@ class Store {
   // Every task state that was set (kPending ones are not listed), by task id.
   virtual absl::StatusOr<std::vector<std::pair<uint64_t, TaskState>>> GetTaskStates(
       const std::string& run_id) = 0;
-  // The run's observations by task id and role, one at a time (reports of any size).
-  virtual absl::Status ForEachObservation(const std::string& run_id,
-                                          const std::function<void(v1::Observation&&)>& visit) = 0;
-  virtual absl::StatusOr<std::vector<v1::Observation>> GetObservations(
-      const std::string& run_id) = 0;
+  // Up to `limit` of the run's observations after `after`, by task id and role.
+  virtual absl::StatusOr<std::vector<v1::Observation>> GetObservationPage(
+      const std::string& run_id, const ObservationCursor& after, size_t limit) = 0;
+
+  // The run's observations by task id and role, one at a time, read a page at a time: a
+  // run of any size, and the store's other callers (the writer) go on between pages.
+  absl::Status ForEachObservation(const std::string& run_id,
+                                  const std::function<void(v1::Observation&&)>& visit);
+  // All of them at once (small runs, tests).
+  absl::StatusOr<std::vector<v1::Observation>> GetObservations(const std::string& run_id);
+  // Observations per page in ForEachObservation.
+  static constexpr size_t kObservationPage = 4096;
 };
 
 }  // namespace rstmesh

@@ -59,11 +59,72 @@ bool ForgedReset(const v1::Observation& seen_by, const v1::Observation& peer) {
 
 }  // namespace
 
+EndView EndView::Of(const v1::Observation& obs) {
+  EndView view;
+  view.observed = static_cast<uint8_t>(obs.observed() & 0xf);
+  view.matched = obs.matched();
+  view.stalled = obs.agent_stalled_ms() != 0;
+  view.reached = obs.stage() != v1::STAGE_CONNECT;
+  return view;
+}
+
+Judgement JudgeEnds(v1::Scenario scenario, TaskState state, const EndView* initiator,
+                    const EndView* responder) {
+  using enum JudgedBy;
+  auto inconclusive = [](v1::TaskOutcome outcome, JudgedBy by) {
+    return Judgement{v1::VERDICT_INCONCLUSIVE, outcome, by};
+  };
+  if (state == TaskState::kAgentLost) return inconclusive(v1::OUTCOME_AGENT_LOST, kAgentLost);
+  if (initiator == nullptr) return inconclusive(v1::OUTCOME_TIMEOUT, kNoInitiator);
+  if (state == TaskState::kResponderSilent) {
+    return inconclusive(v1::OUTCOME_AGENT_LOST, kResponderSilent);
+  }
+  if (state == TaskState::kPeerLost) {
+    // The responder's agent went away mid-test; only the initiator's account exists. A RST
+    // on the initiator's next segment is the signature of a host that lost the connection's
+    // state (crash and reboot); anything else (a dying process's own FIN, say) says nothing
+    // about the path.
+    if (initiator->observed != v1::CLOSURE_RST) {
+      return inconclusive(v1::OUTCOME_AGENT_LOST, kPeerLostNoReset);
+    }
+    return {v1::VERDICT_DEVIATION, v1::OUTCOME_AGENT_LOST, kPeerLostReset};
+  }
+  // An end whose process was frozen around the test (its host hung) answered late or
+  // missed its own deadlines: nothing in that is the path's doing.
+  if (initiator->stalled) return inconclusive(v1::OUTCOME_AGENT_LOST, kInitiatorStalled);
+  if (responder != nullptr && responder->stalled) {
+    return inconclusive(v1::OUTCOME_AGENT_LOST, kResponderStalled);
+  }
+  const ScenarioDef* def = FindScenario(scenario);
+  if (def == nullptr) return inconclusive(v1::OUTCOME_COMPLETED, kUnknownScenario);
+  if (initiator->unsupported()) return inconclusive(v1::OUTCOME_COMPLETED, kInitiatorUnsupported);
+  if (initiator->observed == v1::CLOSURE_LOCAL_ERROR) {
+    return inconclusive(v1::OUTCOME_COMPLETED, kInitiatorLocalError);
+  }
+  if (responder != nullptr && responder->unsupported()) {
+    return inconclusive(v1::OUTCOME_COMPLETED, kResponderUnsupported);
+  }
+  if (responder != nullptr && responder->observed == v1::CLOSURE_LOCAL_ERROR) {
+    return inconclusive(v1::OUTCOME_COMPLETED, kResponderLocalError);
+  }
+  // The responder sees nothing when the connection never reached it. Without its account a
+  // clean initiator view cannot be confirmed, but a deviating one still stands on its own.
+  if (def->responder.observes && initiator->reached && responder == nullptr && initiator->matched) {
+    return inconclusive(v1::OUTCOME_TIMEOUT, kNoResponder);
+  }
+  if (initiator->matched && (responder == nullptr || responder->matched)) {
+    return {v1::VERDICT_PASS, v1::OUTCOME_COMPLETED, kPass};
+  }
+  return {v1::VERDICT_DEVIATION, v1::OUTCOME_COMPLETED, kDeviation};
+}
+
 namespace {
 
-// Judges the task from the observations already in `result` (has_*: whether each arrived).
+// Judges the task from the observations already in `result` (has_*: whether each arrived)
+// and words the verdict.
 void JudgeInto(const TaskRecord& task, v1::TaskResult& result, bool has_initiator,
                bool has_responder) {
+  using enum JudgedBy;
   result.set_task_id(task.task_id);
   result.set_source(task.source);
   result.set_target(task.target);
@@ -72,81 +133,66 @@ void JudgeInto(const TaskRecord& task, v1::TaskResult& result, bool has_initiato
     JoinByteAccounting(*result.mutable_initiator(), *result.mutable_responder());
   }
   const v1::Observation& initiator = result.initiator();  // the default one if none arrived
-  auto inconclusive = [&](v1::TaskOutcome outcome, std::string why) {
-    result.set_outcome(outcome);
-    result.set_verdict(v1::VERDICT_INCONCLUSIVE);
-    result.set_diagnosis(std::move(why));
+  const EndView initiator_view = EndView::Of(initiator);
+  const EndView responder_view = EndView::Of(result.responder());
+  const Judgement judged =
+      JudgeEnds(task.scenario, task.state, has_initiator ? &initiator_view : nullptr,
+                has_responder ? &responder_view : nullptr);
+  result.set_verdict(judged.verdict);
+  result.set_outcome(judged.outcome);
+  auto stalled = [&](const v1::Observation& obs) {
+    return absl::StrCat("the ", RoleName(obs.role()), "'s agent (",
+                        obs.role() == v1::ROLE_INITIATOR ? task.source : task.target,
+                        ") was frozen for ",
+                        absl::StrFormat("%.1f", obs.agent_stalled_ms() / 1000.0),
+                        " s around the test (its host hung or the process was stopped); not "
+                        "judged as a path finding");
   };
-  if (task.state == TaskState::kAgentLost) {
-    return inconclusive(v1::OUTCOME_AGENT_LOST, "an agent of this task was lost");
+  auto local_error = [&](const v1::Observation& obs) {
+    return absl::StrCat("the ", RoleName(obs.role()), " could not run it: ", obs.detail());
+  };
+  switch (judged.by) {
+    case kAgentLost:
+      return result.set_diagnosis("an agent of this task was lost");
+    case kNoInitiator:
+      return result.set_diagnosis("no observation from the initiator in time");
+    case kResponderSilent:
+      return result.set_diagnosis(
+          absl::StrCat("the responder's agent (", task.target,
+                       ") was not heard from after the initiator's test (its host hung or the "
+                       "agent stopped reporting); not judged as a path finding"));
+    case kPeerLostNoReset:
+      return result.set_diagnosis(
+          absl::StrCat("the responder's agent went away mid-test; the initiator saw ",
+                       ClosureName(initiator.observed())));
+    case kPeerLostReset:
+      return result.set_diagnosis(
+          "the responder's host lost the connection mid-test (crashed and rebooted): the next "
+          "segment met a host without the socket");
+    case kInitiatorStalled:
+      return result.set_diagnosis(stalled(initiator));
+    case kResponderStalled:
+      return result.set_diagnosis(stalled(result.responder()));
+    case kUnknownScenario:
+      return result.set_diagnosis("unknown scenario");
+    case kInitiatorUnsupported:
+      return result.set_diagnosis(initiator.detail());
+    case kResponderUnsupported:
+      return result.set_diagnosis(result.responder().detail());
+    case kInitiatorLocalError:
+      return result.set_diagnosis(local_error(initiator));
+    case kResponderLocalError:
+      return result.set_diagnosis(local_error(result.responder()));
+    case kNoResponder:
+      return result.set_diagnosis("no observation from the responder in time");
+    case kPass:
+      return;
+    case kDeviation:
+      break;
   }
-  if (!has_initiator) {
-    return inconclusive(v1::OUTCOME_TIMEOUT, "no observation from the initiator in time");
-  }
-  if (task.state == TaskState::kResponderSilent) {
-    return inconclusive(
-        v1::OUTCOME_AGENT_LOST,
-        absl::StrCat("the responder's agent (", task.target,
-                     ") was not heard from after the initiator's test (its host hung or the "
-                     "agent stopped reporting); not judged as a path finding"));
-  }
-  if (task.state == TaskState::kPeerLost) {
-    // The responder's agent went away mid-test; only the initiator's account exists. A RST
-    // on the initiator's next segment is the signature of a host that lost the connection's
-    // state (crash and reboot); anything else (a dying process's own FIN, say) says nothing
-    // about the path.
-    if (initiator.observed() != v1::CLOSURE_RST) {
-      return inconclusive(v1::OUTCOME_AGENT_LOST,
-                          absl::StrCat("the responder's agent went away mid-test; the initiator "
-                                       "saw ",
-                                       ClosureName(initiator.observed())));
-    }
-    result.set_outcome(v1::OUTCOME_AGENT_LOST);
-    result.set_verdict(v1::VERDICT_DEVIATION);
-    result.set_diagnosis(
-        "the responder's host lost the connection mid-test (crashed and rebooted): the next "
-        "segment met a host without the socket");
-    return;
-  }
-  // An end whose process was frozen around the test (its host hung) answered late or
-  // missed its own deadlines: nothing in that is the path's doing.
-  for (const auto* obs : {&initiator, has_responder ? &result.responder() : nullptr}) {
-    if (obs == nullptr || obs->agent_stalled_ms() == 0) continue;
-    return inconclusive(
-        v1::OUTCOME_AGENT_LOST,
-        absl::StrCat("the ", RoleName(obs->role()), "'s agent (",
-                     obs->role() == v1::ROLE_INITIATOR ? task.source : task.target,
-                     ") was frozen for ", absl::StrFormat("%.1f", obs->agent_stalled_ms() / 1000.0),
-                     " s around the test (its host hung or the process was stopped); not "
-                     "judged as a path finding"));
-  }
-  result.set_outcome(v1::OUTCOME_COMPLETED);
-  const ScenarioDef* def = FindScenario(task.scenario);
-  if (def == nullptr) return inconclusive(v1::OUTCOME_COMPLETED, "unknown scenario");
-  for (const auto* obs : {&initiator, has_responder ? &result.responder() : nullptr}) {
-    if (obs == nullptr) continue;
-    if (IsUnsupported(*obs)) return inconclusive(v1::OUTCOME_COMPLETED, obs->detail());
-    if (obs->observed() == v1::CLOSURE_LOCAL_ERROR) {
-      return inconclusive(
-          v1::OUTCOME_COMPLETED,
-          absl::StrCat("the ", RoleName(obs->role()), " could not run it: ", obs->detail()));
-    }
-  }
-  // The responder sees nothing when the connection never reached it. Without its account a
-  // clean initiator view cannot be confirmed, but a deviating one still stands on its own.
-  const bool reached = initiator.stage() != v1::STAGE_CONNECT;
-  if (def->responder.observes && reached && !has_responder && initiator.matched()) {
-    return inconclusive(v1::OUTCOME_TIMEOUT, "no observation from the responder in time");
-  }
-  const bool responder_ok = !has_responder || result.responder().matched();
-  if (initiator.matched() && responder_ok) {
-    result.set_verdict(v1::VERDICT_PASS);
-    return;
-  }
-  result.set_verdict(v1::VERDICT_DEVIATION);
   // Which end deviated tells what to explain; the initiator's view comes first.
   const v1::Observation& off = !initiator.matched() ? initiator : result.responder();
-  const ScenarioDef& s = *def;
+  const ScenarioDef& s = *FindScenario(task.scenario);
   v1::ClosureClass expected =
       off.role() == v1::ROLE_INITIATOR ? s.initiator.closure : s.responder.closure;
   std::string diagnosis = Diagnose(task.scenario, expected, off.observed(), initiator);
@@ -166,7 +212,6 @@ void JudgeInto(const TaskRecord& task, v1::TaskResult& result, bool has_initiato
     }
   }
   result.set_diagnosis(diagnosis);
-  return;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "controller/controller.h"
 #include "controller/plan_parser.h"
 #include "core/socket_look.h"
+#include "tests/support/local_controller.h"
 #include "tests/support/wait_for.h"
 
 namespace rstmesh {
@@ -23,18 +24,12 @@ class FleetLoopbackTest : public ::testing::Test {
  protected:
   void SetUp() override {
     RaiseFileLimit();
-    char tmpl[] = "/tmp/rstmesh-fleet-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    ControllerOptions options;
-    options.listen = "127.0.0.1:0";
-    options.data_dir = dir_;
-    controller_ = std::make_unique<Controller>(options);
-    ASSERT_TRUE(controller_->Start().ok());
+    ASSERT_TRUE(controller_.Start());
     for (int i = 1; i <= 3; ++i) {
       AgentOptions a;
       a.id = "node-" + std::to_string(i);
       a.labels = {{"zone", i == 3 ? "b" : "a"}};
-      a.controller = "127.0.0.1:" + std::to_string(controller_->port());
+      a.controller = controller_.address();
       a.responder.listen = asio::ip::make_address("127.0.0." + std::to_string(10 + i));
       a.responder.data_port = 0;
       a.responder.closed_port = 0;
@@ -45,12 +40,10 @@ class FleetLoopbackTest : public ::testing::Test {
   }
   void TearDown() override {
     agents_.clear();
-    controller_.reset();
-    std::filesystem::remove_all(dir_);
+    controller_.Stop();
   }
 
-  std::string dir_;
-  std::unique_ptr<Controller> controller_;
+  testing::LocalController controller_;
   std::vector<std::unique_ptr<Agent>> agents_;
 };
 
@@ -81,14 +74,14 @@ limits: {concurrency_per_agent: 4}
       },
       seconds(120)))
       << controller_->runs().Progress(*run_id)->done;
-  auto report = controller_->runs().Report(*run_id);
+  auto report = controller_->runs().Report(*run_id, {.include_tasks = true});
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->progress.total, tasks);
-  EXPECT_EQ(report->results.size(), tasks);
+  EXPECT_EQ(report->tasks.size(), tasks);
   const bool repair = TcpRepairPermitted();
   EXPECT_EQ(report->progress.deviation, 0u);
   EXPECT_EQ(report->progress.pass, repair ? tasks : tasks - 12);
-  for (const v1::TaskResult& r : report->results) {
+  for (const v1::TaskResult& r : report->tasks) {
     if (r.verdict() != v1::VERDICT_PASS && repair) ADD_FAILURE() << r.ShortDebugString();
   }
   ASSERT_EQ(report->cells.size(), 6u * 9);
@@ -131,11 +124,11 @@ limits: {concurrency_per_agent: 1}
   ASSERT_TRUE(
       WaitFor([&] { return controller_->runs().Progress(*run_id)->state == RunState::kFinished; },
               seconds(60)));
-  auto report = controller_->runs().Report(*run_id);
+  auto report = controller_->runs().Report(*run_id, {.include_tasks = true});
   ASSERT_TRUE(report.ok());
-  EXPECT_EQ(report->results.size(), 30u);
+  EXPECT_EQ(report->tasks.size(), 30u);
   int lost = 0;
-  for (const v1::TaskResult& r : report->results) {
+  for (const v1::TaskResult& r : report->tasks) {
     if (r.outcome() == v1::OUTCOME_AGENT_LOST) {
       ++lost;
       EXPECT_TRUE(r.source() == "node-3" || r.target() == "node-3") << r.ShortDebugString();

@@ -139,6 +139,45 @@ TEST_F(SqliteStoreTest, StatesOfUnstoredTasksAndObservationsInTaskOrder) {
   EXPECT_EQ(seen, want);
 }
 
+// Large runs are read a page at a time: every observation once, in order, across page
+// boundaries (a task's two roles split over two pages too), and the store serves its other
+// callers between pages.
+TEST_F(SqliteStoreTest, ObservationsStreamInPagesInTaskOrder) {
+  auto store = OpenStore();
+  const uint64_t tasks = Store::kObservationPage + 1000;  // pages end mid-task
+  ASSERT_TRUE(store->CreateRun(Run("run-3", tasks), {}).ok());
+  ASSERT_TRUE(store->CreateRun(Run("run-4", 10), {}).ok());
+  std::vector<v1::Observation> batch;
+  for (uint32_t index = 1; index <= tasks; ++index) {
+    batch.push_back(Obs("run-3", TaskId(3, index).raw(), v1::ROLE_INITIATOR));
+    if (index % 3 != 0) batch.push_back(Obs("run-3", TaskId(3, index).raw(), v1::ROLE_RESPONDER));
+  }
+  ASSERT_TRUE(store->InsertObservations(batch).ok());
+  size_t seen = 0;
+  std::pair<uint64_t, int> last{0, 0};
+  bool in_order = true;
+  absl::Status walked = store->ForEachObservation("run-3", [&](v1::Observation&& obs) {
+    const std::pair<uint64_t, int> key{obs.task_id(), obs.role()};
+    in_order = in_order && key > last;
+    last = key;
+    if (++seen == 100) {
+      // Between pages the store is free: a write of another run goes through.
+      EXPECT_TRUE(
+          store->InsertObservations({Obs("run-4", TaskId(4, 1).raw(), v1::ROLE_INITIATOR)}).ok());
+    }
+  });
+  ASSERT_TRUE(walked.ok()) << walked;
+  EXPECT_TRUE(in_order);
+  EXPECT_EQ(seen, batch.size());
+  auto page = store->GetObservationPage("run-3", {TaskId(3, 3).raw(), v1::ROLE_INITIATOR}, 2);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].task_id(), TaskId(3, 4).raw());  // task 3 has no responder
+  EXPECT_EQ((*page)[0].role(), v1::ROLE_INITIATOR);
+  EXPECT_EQ((*page)[1].role(), v1::ROLE_RESPONDER);
+  EXPECT_EQ(store->GetObservations("run-4")->size(), 1u);
+}
+
 TEST_F(SqliteStoreTest, AddedTasksCountInTheRunAndSurviveReopening) {
   auto store = OpenStore();
   std::vector<TaskRecord> first(2), later(3);

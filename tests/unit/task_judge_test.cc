@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <set>
+
+#include "absl/strings/str_cat.h"
 
 #include "core/scenario.h"
 
@@ -160,6 +163,75 @@ TEST(TaskJudgeTest, PeerLostMidTestIsJudgedFromTheInitiator) {
       JudgeTask(Task(s8, TaskState::kPeerLost),
                 Obs(s8, I, v1::CLOSURE_FIN, 0, v1::STAGE_READ, v1::ACTION_FIN, 1024), std::nullopt);
   EXPECT_EQ(clean.verdict(), v1::VERDICT_INCONCLUSIVE);
+}
+
+// A live run judges from one byte per end (EndView); the report from the stored
+// observations. They must agree on every verdict and outcome, or /metrics and progress
+// would count differently from the report.
+TEST(TaskJudgeTest, LiveOneByteViewsJudgeLikeTheStoredObservations) {
+  const TaskState states[] = {TaskState::kDone, TaskState::kAgentLost, TaskState::kTimedOut,
+                              TaskState::kPeerLost, TaskState::kResponderSilent};
+  const v1::Stage stages[] = {v1::STAGE_CONNECT, v1::STAGE_READ};
+  int judged = 0;
+  std::set<JudgedBy> rules;
+  for (const ScenarioDef* scenario : AllScenarios()) {
+    const ScenarioDef& def = *scenario;
+    for (int closure = v1::CLOSURE_UNSPECIFIED; closure <= v1::CLOSURE_UNSUPPORTED; ++closure) {
+      for (v1::Stage stage : stages) {
+        for (int variant = 0; variant < 4; ++variant) {  // stalled or not, matched or as judged
+          const int stalled = variant & 1;
+          auto initiator = Obs(def.id, I, static_cast<v1::ClosureClass>(closure), 0, stage,
+                               v1::ACTION_NOTHING, 0);
+          initiator.set_agent_stalled_ms(stalled * 1500);
+          if (variant & 2) initiator.set_matched(true);
+          for (int responder_kind = 0; responder_kind < 6; ++responder_kind) {
+            std::optional<v1::Observation> responder;
+            if (responder_kind == 1) responder = CleanResponder(def.id, v1::ACTION_FIN, 64);
+            if (responder_kind == 2) {
+              responder = Obs(def.id, v1::ROLE_RESPONDER, v1::CLOSURE_RST, ECONNRESET,
+                              v1::STAGE_READ, v1::ACTION_NOTHING, 0);
+            }
+            if (responder_kind == 3) {
+              responder = Obs(def.id, v1::ROLE_RESPONDER, v1::CLOSURE_LOCAL_ERROR, EMFILE,
+                              v1::STAGE_UNSPECIFIED, v1::ACTION_NOTHING, 0);
+            }
+            if (responder_kind == 4) {
+              responder = Obs(def.id, v1::ROLE_RESPONDER, v1::CLOSURE_UNSUPPORTED, 0,
+                              v1::STAGE_UNSPECIFIED, v1::ACTION_NOTHING, 0);
+            }
+            if (responder_kind == 5) {
+              responder = CleanResponder(def.id, v1::ACTION_FIN, 64);
+              responder->set_agent_stalled_ms(2000);
+            }
+            for (TaskState state : states) {
+              for (bool has_initiator : {true, false}) {
+                SCOPED_TRACE(absl::StrCat(def.name, " ", closure, " ", stage, " ", stalled, " ",
+                                          responder_kind, " ", static_cast<int>(state)));
+                const EndView i = EndView::Of(initiator);
+                const std::optional<EndView> r =
+                    responder ? std::optional(EndView::Of(*responder)) : std::nullopt;
+                const Judgement live =
+                    JudgeEnds(def.id, state, has_initiator ? &i : nullptr, r ? &*r : nullptr);
+                const v1::TaskResult stored =
+                    JudgeTask(Task(def.id, state),
+                              has_initiator ? std::optional(initiator) : std::nullopt, responder);
+                EXPECT_EQ(live.verdict, stored.verdict());
+                EXPECT_EQ(live.outcome, stored.outcome());
+                rules.insert(live.by);
+                ++judged;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(judged, 1000);
+  // Every rule but the unknown scenario is met on the way.
+  for (int by = 0; by <= static_cast<int>(JudgedBy::kDeviation); ++by) {
+    if (static_cast<JudgedBy>(by) == JudgedBy::kUnknownScenario) continue;
+    EXPECT_TRUE(rules.count(static_cast<JudgedBy>(by))) << "rule " << by << " never decided";
+  }
 }
 
 TEST(TaskJudgeTest, JoinsByteAccounting) {
