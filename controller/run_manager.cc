@@ -5,45 +5,19 @@
 #include <algorithm>
 #include <chrono>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
-#include "controller/aggregator.h"
 #include "controller/plan_validator.h"
-#include "controller/task_judge.h"
 #include "core/monotonic_clock.h"
-#include "core/scenario.h"
 
 namespace rstmesh {
 namespace {
 
-// Long enough for every step of the scenario to hit its own deadline first.
-std::chrono::milliseconds TaskTimeout(const v1::Plan& plan, const v1::ScenarioParams& params) {
-  if (plan.limits().task_timeout_ms() > 0) {
-    return std::chrono::milliseconds(plan.limits().task_timeout_ms());
-  }
-  return std::chrono::milliseconds(3000 + 4 * 5000 + params.idle_ms() + 5000);
-}
-
-bool ResponderExpected(const v1::Observation& initiator) {
-  const ScenarioDef* def = FindScenario(initiator.scenario());
-  return def != nullptr && def->responder.observes && initiator.stage() != v1::STAGE_CONNECT &&
-         initiator.observed() != v1::CLOSURE_LOCAL_ERROR;
-}
-
 // How often open tasks are swept for deadlines, timeouts and lost agents.
 constexpr std::chrono::seconds kSweepInterval{1};
 
-// "run-7" -> 7; 0 for anything else.
-uint64_t RunNumberOf(const std::string& run_id) {
-  uint64_t number = 0;
-  return absl::SimpleAtoi(absl::StripPrefix(run_id, "run-"), &number) ? number : 0;
-}
-
 }  // namespace
 
-std::string RunIdFor(uint64_t run_number) { return absl::StrCat("run-", run_number); }
 uint64_t RunNumberOfTask(uint64_t task_id) { return TaskId::FromRaw(task_id).run(); }
 
 RunManager::RunManager(Store* store, AgentRegistry* registry, Options options)
@@ -71,7 +45,7 @@ absl::Status RunManager::Start() {
     if (!tasks.ok()) return tasks.status();
     auto states = store_->GetTaskStates(run.run_id);
     if (!states.ok()) return states.status();
-    LiveRun live = NewLiveRun(run, *tasks, nullptr);
+    LiveRun live = LiveRun::Make(run, *tasks, nullptr, options_.zone_label, Now());
     for (const auto& [task_id, state] : *states) {
       const uint32_t index = TaskId::FromRaw(task_id).index();
       if (index >= 1 && index <= live.live.size()) {
@@ -81,7 +55,7 @@ absl::Status RunManager::Start() {
     const uint32_t now_ms = live.Ms(Now());
     absl::Status walked = store_->ForEachObservation(run.run_id, [&](v1::Observation&& obs) {
       const uint32_t index = TaskId::FromRaw(obs.task_id()).index();
-      if (index >= 1 && index <= live.live.size()) Take(live, index - 1, obs, now_ms);
+      if (index >= 1 && index <= live.live.size()) live.Take(index - 1, obs, now_ms);
     });
     if (!walked.ok()) return walked;
     absl::MutexLock lock(&mu_);
@@ -101,104 +75,11 @@ void RunManager::Stop() {
   writer_->Stop();
 }
 
-RunManager::LiveRun RunManager::NewLiveRun(const RunRecord& record,
-                                           const std::vector<TaskRecord>& stored,
-                                           std::shared_ptr<const TaskLayout> compiled) const {
-  LiveRun run;
-  run.record = record;
-  run.loaded_at = Now();
-  run.number = static_cast<uint32_t>(RunNumberOf(record.run_id));
-  run.tasks = compiled ? RunTasks(std::move(compiled), run.number, stored)
-                       : RunTasks(record, run.number, stored);
-  const TaskLayout& layout = run.tasks.layout();
-  for (uint32_t source : layout.Initiators()) {
-    Work& work = run.work[layout.agents()[source]];
-    work.layout_index = source;
-    work.size = layout.WorkSize(source);
-  }
-  uint64_t deadline_s = record.plan.limits().deadline_s();
-  if (record.plan.has_idle_discovery()) {
-    run.discovery = ResolveIdleDiscovery(record.plan.idle_discovery());
-    run.discovery_dirty = true;
-    // Every round's probes of every pair at once: idle connections cost next to nothing.
-    size_t most_targets = 1;
-    for (const auto& [source, work] : run.work) {
-      most_targets =
-          std::max<size_t>(most_targets, work.size / std::max<size_t>(1, layout.blocks().size()));
-    }
-    run.concurrency =
-        static_cast<int>(std::min<size_t>(1024, most_targets * run.discovery->probes_per_round()));
-    // The ladder, then a few refinement rounds, each at most as long as the longest probe.
-    if (deadline_s == 0) deadline_s = 4 * uint64_t{run.discovery->max_idle_ms()} / 1000 + 600;
-  }
-  run.deadline = Now() + std::chrono::seconds(deadline_s > 0 ? deadline_s : 3600);
-  if (absl::StatusOr<RunKey> key = RunKeyFromBytes(record.run_key); key.ok()) {
-    run.key = *key;
-  } else {
-    run.key = NewRunKey();  // a run stored before run keys existed
-  }
-  for (const v1::AgentInfo& a : record.agents) run.agent_ids.insert(a.id());
-  run.zone_of = ZonesOf(record, options_.zone_label);
-  {
-    std::map<std::string, uint32_t> numbered = {{"", 0}};
-    run.zones = {""};
-    for (uint32_t a = 0; a < run.tasks.agent_count(); ++a) {
-      auto it = run.zone_of.find(run.tasks.Agent(a));
-      const std::string zone = it == run.zone_of.end() ? "" : it->second;
-      auto [at, fresh] = numbered.emplace(zone, static_cast<uint32_t>(run.zones.size()));
-      if (fresh) run.zones.push_back(zone);
-      run.zone_of_agent.push_back(at->second);
-    }
-  }
-  for (const TaskLayout::Block& block : layout.blocks()) {
-    run.timeouts.push_back(TaskTimeout(record.plan, block.params));
-  }
-  run.live.resize(run.tasks.size());
-  if (run.discovery) {
-    run.probes.reserve(run.tasks.size());
-    for (uint32_t i = 0; i < run.tasks.size(); ++i) {
-      run.probes.push_back(ProbeFromObservation(run.tasks.ParamsAt(i), nullptr, false));
-    }
-  }
-  return run;
-}
-
-bool RunManager::Take(LiveRun& run, uint32_t position, const v1::Observation& obs,
-                      uint32_t now_ms) {
-  LiveTask& task = run.live[position];
-  if (obs.role() == v1::ROLE_INITIATOR) {
-    if (task.initiator_seen) return false;
-    task.initiator_seen = true;
-    task.assigned = true;
-    task.initiator_ms = now_ms;
-    task.responder_expected = ResponderExpected(obs);
-    task.initiator = EndView::Of(obs);
-    if (run.discovery) {
-      run.probes[position] = ProbeFromObservation(run.tasks.ParamsAt(position), &obs, true);
-      run.discovery_dirty = true;
-    }
-    run.awaiting.insert(position);
-  } else {
-    if (task.responder_seen) return false;
-    task.responder_seen = true;
-    task.responder = EndView::Of(obs);
-  }
-  return true;
-}
-
 void RunManager::Install(LiveRun run) {
   for (uint32_t i = 0; i < run.live.size(); ++i) {
-    LiveTask& task = run.live[i];
-    const TaskState state = static_cast<TaskState>(task.state);
-    const bool done = state == TaskState::kTimedOut || state == TaskState::kAgentLost ||
-                      state == TaskState::kPeerLost || state == TaskState::kResponderSilent ||
-                      (task.initiator_seen && (task.responder_seen || !task.responder_expected));
-    if (!done) continue;
-    task.final = true;
-    ++run.final_count;
-    run.awaiting.erase(i);
-    Judge(run, i);
-    if (run.discovery && !task.initiator_seen) run.probes[i].result = ProbeResult::kInconclusive;
+    if (!run.EndedInStore(i)) continue;
+    const auto state = static_cast<TaskState>(run.live[i].state);
+    run.Close(i, state == TaskState::kPending ? TaskState::kDone : state);
   }
   std::string id = run.record.run_id;
   LiveRun& live = runs_[id] = std::move(run);
@@ -212,51 +93,6 @@ void RunManager::Install(LiveRun run) {
   }
   for (const std::string& agent : live.agent_ids) SendSchedule(live, agent);
   MaybeFinish(live);
-}
-
-void RunManager::Judge(LiveRun& run, uint32_t position) {
-  const LiveTask& task = run.live[position];
-  const v1::Scenario scenario = run.tasks.ScenarioAt(position);
-  const Judgement result = JudgeEnds(scenario, static_cast<TaskState>(task.state),
-                                     task.initiator_seen ? &task.initiator : nullptr,
-                                     task.responder_seen ? &task.responder : nullptr);
-  switch (result.verdict) {
-    case v1::VERDICT_PASS:
-      ++run.pass;
-      break;
-    case v1::VERDICT_DEVIATION:
-      ++run.deviation;
-      break;
-    default:
-      ++run.inconclusive;
-  }
-  auto zone = [&](uint32_t agent) {
-    return agent < run.zone_of_agent.size() ? run.zone_of_agent[agent] : 0u;
-  };
-  ++run.counts[{scenario, task.initiator_seen ? int{task.initiator.observed} : -1, result.verdict,
-                zone(run.tasks.SourceAt(position)), zone(run.tasks.TargetAt(position))}];
-}
-
-ResultCounts RunManager::ResultsOf(const LiveRun& run) {
-  ResultCounts results;
-  for (const auto& [key, n] : run.counts) {
-    const auto& [scenario, observed, verdict, source, target] = key;
-    v1::TaskResult r;
-    r.set_scenario(static_cast<v1::Scenario>(scenario));
-    if (observed >= 0) r.mutable_initiator()->set_observed(static_cast<v1::ClosureClass>(observed));
-    r.set_verdict(static_cast<v1::Verdict>(verdict));
-    CountResultInZones(r, run.zones[source], run.zones[target], n, results);
-  }
-  return results;
-}
-
-std::chrono::milliseconds RunManager::TimeoutOf(const LiveRun& run, uint32_t position) const {
-  if (!run.tasks.is_explicit(position)) {
-    const TaskLayout& layout = run.tasks.layout();
-    const TaskLayout::Block& block = layout.BlockOf(position + 1);
-    return run.timeouts[static_cast<size_t>(&block - layout.blocks().data())];
-  }
-  return TaskTimeout(run.record.plan, run.tasks.ParamsAt(position));
 }
 
 void RunManager::FillSchedule(const LiveRun& run, v1::Schedule& part) {
@@ -326,7 +162,7 @@ void RunManager::SendExplicit(LiveRun& run, const std::string& source,
 void RunManager::SendSchedule(LiveRun& run, const std::string& agent) {
   if (run.finished || run.cancelled) return;
   if (auto it = run.work.find(agent); it != run.work.end()) {
-    Work& work = it->second;
+    InitiatorWork& work = it->second;
     // Past what the agent (or its predecessor) said it started, the work that is over.
     uint64_t resume = work.started;
     const TaskLayout& layout = run.tasks.layout();
@@ -375,7 +211,7 @@ void RunManager::OnProgress(const std::string& agent_id, const v1::ScheduleProgr
     if (run == runs_.end() || run->second.finished) continue;
     auto work = run->second.work.find(agent_id);
     if (work == run->second.work.end()) continue;
-    Work& w = work->second;
+    InitiatorWork& w = work->second;
     const uint64_t started = std::min<uint64_t>(p.started(), w.size);
     const TaskLayout& layout = run->second.tasks.layout();
     IncarnationCache cache;  // per target: one registry lookup per report, not per task
@@ -463,7 +299,7 @@ absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan,
     if (!request_id.empty()) run_of_request_.erase(request_id);
     return created;
   }
-  LiveRun run = NewLiveRun(record, {}, std::move(layout));
+  LiveRun run = LiveRun::Make(record, {}, std::move(layout), options_.zone_label, Now());
   absl::MutexLock lock(&mu_);
   known_runs_[static_cast<uint32_t>(number)] = record.total_tasks;
   Install(std::move(run));
@@ -558,7 +394,7 @@ void RunManager::Apply(const std::vector<v1::Observation>& stored) {
     LiveTask& task = run->live[position];
     if (task.final) continue;  // a late report (the task ended otherwise); it is stored
     // Rounded up: "heard after" stays strict.
-    if (!Take(*run, position, obs, run->Ms(now) + 1)) continue;
+    if (!run->Take(position, obs, run->Ms(now) + 1)) continue;
     if (obs.role() == v1::ROLE_INITIATOR && !obs.target_incarnation().empty()) {
       // The responder it dialled, as its schedule said (what the progress said may be late).
       task.target_incarnation = Intern(obs.target_incarnation());
@@ -661,7 +497,7 @@ void RunManager::OnAgentLost(const std::string& agent_id) {
   }
 }
 
-RunManager::LiveRun* RunManager::FindTask(uint64_t task_id, uint32_t* position) {
+LiveRun* RunManager::FindTask(uint64_t task_id, uint32_t* position) {
   auto it = runs_.find(RunIdFor(RunNumberOfTask(task_id)));
   if (it == runs_.end()) return nullptr;
   const TaskId id = TaskId::FromRaw(task_id);
@@ -671,20 +507,10 @@ RunManager::LiveRun* RunManager::FindTask(uint64_t task_id, uint32_t* position) 
 }
 
 void RunManager::Finalize(LiveRun& run, uint32_t position, TaskState state) {
-  LiveTask& task = run.live[position];
-  if (task.final) return;
-  task.final = true;
-  ++run.final_count;
-  if (run.discovery && run.probes[position].result == ProbeResult::kPending) {
-    run.probes[position].result = ProbeResult::kInconclusive;
-    run.discovery_dirty = true;
-  }
+  if (!run.Close(position, state)) return;
   if (state != TaskState::kDone) {
-    task.state = static_cast<uint8_t>(state);
     writer_->SubmitTaskState(run.record.run_id, run.tasks.TaskIdAt(position), state);
   }
-  if (task.initiator_seen) run.awaiting.erase(position);
-  Judge(run, position);
 }
 
 void RunManager::AdvanceDiscovery(LiveRun& run) {
@@ -791,16 +617,8 @@ std::vector<std::pair<std::string, ResultCounts>> RunManager::Tick() {
   for (auto it = runs_.begin(); it != runs_.end();) {
     LiveRun& run = it->second;
     if (run.finished && writer_->Stored(run.finish_place)) {
-      RunProgress& p = finished_[it->first];
-      p.run_id = it->first;
-      p.state = run.record.state;
-      p.total = run.live.size();
-      p.done = run.final_count;
-      p.pass = run.pass;
-      p.deviation = run.deviation;
-      p.inconclusive = run.inconclusive;
-      p.finished_unix_ms = run.record.finished_unix_ms;
-      finished.emplace_back(it->first, ResultsOf(run));
+      finished_[it->first] = run.Progress();
+      finished.emplace_back(it->first, run.Results());
       it = runs_.erase(it);
     } else {
       ++it;
@@ -887,7 +705,7 @@ void RunManager::Sweep(LiveRun& run, Clock::time_point now) {
     } else if (task.initiator_seen) {
       continue;  // a join: Tick settles it
     } else if (task.assigned) {
-      if (now - run.At(task.assigned_ms) > TimeoutOf(run, i)) {
+      if (now - run.At(task.assigned_ms) > run.TimeoutOf(i)) {
         Finalize(run, i, TaskState::kTimedOut);
       }
     } else if (!all_members) {
@@ -941,17 +759,7 @@ absl::StatusOr<RunProgress> RunManager::Progress(const std::string& run_id) {
   {
     absl::MutexLock lock(&mu_);
     if (auto it = runs_.find(run_id); it != runs_.end()) {
-      const LiveRun& run = it->second;
-      RunProgress p;
-      p.run_id = run_id;
-      p.state = run.finished ? run.record.state : RunState::kRunning;
-      p.finished_unix_ms = run.finished ? run.record.finished_unix_ms : 0;
-      p.total = run.live.size();
-      p.done = run.final_count;
-      p.pass = run.pass;
-      p.deviation = run.deviation;
-      p.inconclusive = run.inconclusive;
-      return p;
+      return it->second.Progress();
     }
     if (auto it = finished_.find(run_id); it != finished_.end()) return it->second;
   }

@@ -1,9 +1,10 @@
 // RunManager: turns plans into runs and runs to their end. Compiles a plan into its task
 // layout (controller/schedule_compiler.h), stores the run, sends each initiating agent its
 // schedule (the agent paces itself within the limits and reports how far it got), takes
-// observations from AgentHub (stored before acked), joins both ends of each task, and closes
-// tasks that time out or whose agent is lost, so that a run always finishes. A restarted
-// controller resumes the runs its store says are still running.
+// observations from AgentHub (stored before acked) into its live runs (controller/live_run.h:
+// where both ends are joined and judged), and closes tasks that time out or whose agent is
+// lost, so that a run always finishes. A restarted controller resumes the runs its store
+// says are still running.
 //
 // Thread-safe. Start() runs the scheduler on its own thread.
 #pragma once
@@ -16,25 +17,19 @@
 #include <set>
 #include <string>
 #include <thread>
-#include <tuple>
 #include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "controller/agent_registry.h"
 #include "controller/idle_discovery.h"
-#include "controller/run_report.h"
-#include "controller/run_tasks.h"
-#include "controller/schedule_compiler.h"
+#include "controller/live_run.h"
 #include "controller/store.h"
 #include "controller/store_writer.h"
-#include "controller/task_judge.h"
 #include "core/monotonic_clock.h"
-#include "core/run_keys.h"
 #include "core/task_id.h"
 #include "rstmesh/v1/report.pb.h"
 
@@ -113,88 +108,6 @@ class RunManager {
   absl::StatusOr<RunReport> Report(const std::string& run_id, const ReportOptions& options = {});
 
  private:
-  // What the controller holds per task of a live run: 20 bytes. Everything else about a
-  // task derives from its position (RunTasks) or is in the store.
-  struct LiveTask {
-    // ms since the run was loaded: when its agent started it (as its progress says) and
-    // when the initiator's observation arrived.
-    uint32_t assigned_ms = 0;
-    uint32_t initiator_ms = 0;
-    // The responder's process and host incarnations when the task started, interned
-    // (Intern(); 0: not known).
-    uint32_t target_incarnation = 0;
-    uint32_t target_host = 0;
-    uint8_t state = 0;          // TaskState, once final and not kDone
-    bool assigned : 1 = false;  // started by its agent (as its progress says), or sent to it
-    bool initiator_seen : 1 = false;
-    bool responder_seen : 1 = false;
-    bool final : 1 = false;
-    bool responder_expected : 1 = true;  // known once the initiator's observation arrived
-    bool peer_lost : 1 = false;          // the responder's agent went away mid-test
-    // What each end's observation said, as far as the verdict needs it (the observations
-    // themselves are in the store).
-    EndView initiator;
-    EndView responder;
-    // The initiator saw what Linux predicts, or could not test.
-    bool InitiatorClean() const { return initiator.matched || initiator.unsupported(); }
-  };
-  static_assert(sizeof(LiveTask) == 20);
-  // One initiating agent's schedule in a run.
-  struct Work {
-    uint64_t size = 0;          // work items of its numbered parts (TaskLayout::WorkAt)
-    uint64_t started = 0;       // the agent's last progress: items [0, started) started
-    uint32_t layout_index = 0;  // in TaskLayout::agents()
-  };
-  struct LiveRun {
-    RunRecord record;
-    RunTasks tasks;                    // what each task is, by position (TaskId::index() - 1)
-    std::vector<LiveTask> live;        // where each stands, by position
-    std::vector<IdleProbe> probes;     // idle discovery only: what each probe told
-    std::map<std::string, Work> work;  // by initiating agent
-    // The tasks whose initiator has reported and that are not final: judged when the
-    // responder's report is in, or its side is settled otherwise (Settle).
-    absl::flat_hash_set<uint32_t> awaiting;  // by position
-    std::map<std::string, std::string> zone_of;
-    // Judged tasks counted by small numbers (scenario, initiator's observed class or -1,
-    // verdict, source and target zone), for /metrics when the run ends: no strings per task.
-    std::map<std::tuple<int, int, int, uint32_t, uint32_t>, uint64_t> counts;
-    std::vector<std::string> zones;       // zone names ("" for none), by number
-    std::vector<uint32_t> zone_of_agent;  // by agent index (RunTasks)
-    size_t next_open = 0;                 // tasks before it are all final
-    size_t final_count = 0;
-    uint64_t pass = 0, deviation = 0, inconclusive = 0;  // as judged
-    bool cancelled = false;
-    // All tasks final; leaves runs_ once its final state is in the store (finish_place).
-    bool finished = false;
-    uint64_t finish_place = 0;
-    Clock::time_point deadline;
-    Clock::time_point loaded_at;
-    uint32_t Ms(Clock::time_point t) const {
-      return static_cast<uint32_t>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(t - loaded_at).count());
-    }
-    Clock::time_point At(uint32_t ms) const { return loaded_at + std::chrono::milliseconds(ms); }
-    int concurrency = 4;  // per initiator agent, unless the plan sets it
-    // Idle discovery (resolved), and whether a probe has told something since the search
-    // last advanced.
-    std::optional<v1::IdleDiscovery> discovery;
-    bool discovery_dirty = false;
-    uint32_t number = 0;                              // "run-7": 7, the upper half of its task ids
-    RunKey key{};                                     // signs this run's test headers
-    std::set<std::string> agent_ids;                  // the agents it was planned over
-    std::vector<std::chrono::milliseconds> timeouts;  // per layout block
-    // Targets lost mid-run whose initiators were told to skip them.
-    std::set<std::string> dropped_targets;
-    // Where each agent's data port is, as its initiators were told ("host:port/closed"), and
-    // the agents that came back elsewhere (a restarted agent may listen on a new port): the
-    // next tick tells the initiators.
-    std::map<std::string, std::string> told;
-    std::set<std::string> retell;
-    // Agents whose tests the initiators were told to hold (not connected: a host that hangs
-    // would only make them time out).
-    std::set<std::string> paused;
-  };
-
   void Loop();
   // Returns the runs that ended since the last tick.
   std::vector<std::pair<std::string, ResultCounts>> Tick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -207,14 +120,6 @@ class RunManager {
   // Sends `source` these explicit tasks (positions) as an amendment.
   void SendExplicit(LiveRun& run, const std::string& source, const std::vector<uint32_t>& indices)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Judges a finalized task from what arrived of it and counts it in its run's progress.
-  static void Judge(LiveRun& run, uint32_t position);
-  // Takes a stored observation into its task (not final); false if that end had reported.
-  static bool Take(LiveRun& run, uint32_t position, const v1::Observation& obs, uint32_t now_ms);
-  // The run's judged tasks counted as /metrics labels them (zones, class names).
-  static ResultCounts ResultsOf(const LiveRun& run);
-  // How long a started task may take before it times out.
-  std::chrono::milliseconds TimeoutOf(const LiveRun& run, uint32_t position) const;
   // Tells every initiator of `run` where the agents in run.retell listen now.
   void Retell(LiveRun& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The common fields of a schedule message of `run`.
@@ -250,10 +155,6 @@ class RunManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The live run of a task and the task's position; null if it is not live.
   LiveRun* FindTask(uint64_t task_id, uint32_t* position) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A run as the controller holds it while it is live, before anything arrived (built
-  // without the lock: a large plan takes a while). `layout`: compiled already, or null.
-  LiveRun NewLiveRun(const RunRecord& record, const std::vector<TaskRecord>& stored,
-                     std::shared_ptr<const TaskLayout> layout) const;
   // Makes a run live: what the store held of it (states, observations) is in `run` already;
   // the tasks that ended are judged, agents get its keys and their schedules.
   void Install(LiveRun run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -296,8 +197,7 @@ class RunManager {
   std::map<std::string, std::pair<uint64_t, uint64_t>> reported_delays_ ABSL_GUARDED_BY(mu_);
 };
 
-// "run-7" <-> 7; task ids carry the run number in their upper 32 bits.
-std::string RunIdFor(uint64_t run_number);
+// The run number a task id carries in its upper 32 bits.
 uint64_t RunNumberOfTask(uint64_t task_id);
 
 }  // namespace rstmesh

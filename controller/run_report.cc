@@ -51,10 +51,7 @@ absl::StatusOr<ReportSource> StoredReportSource(Store& store, const RunRecord& r
   absl::StatusOr<std::vector<TaskRecord>> stored = store.GetTasks(record.run_id);
   if (!stored.ok()) return stored.status();
   // The run's number is in its id ("run-7"); its stored tasks carry it.
-  uint32_t number = 0;
-  if (absl::StartsWith(record.run_id, "run-")) {
-    number = static_cast<uint32_t>(std::strtoul(record.run_id.c_str() + 4, nullptr, 10));
-  }
+  const uint32_t number = static_cast<uint32_t>(RunNumberOf(record.run_id));
   source.tasks = RunTasks(record, number, *stored);
   source.states.assign(source.tasks.size(), static_cast<uint8_t>(TaskState::kPending));
   absl::StatusOr<std::vector<std::pair<uint64_t, TaskState>>> states =

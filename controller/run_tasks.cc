@@ -2,7 +2,18 @@
 
 #include <algorithm>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
 namespace rstmesh {
+
+std::string RunIdFor(uint64_t run_number) { return absl::StrCat("run-", run_number); }
+
+uint64_t RunNumberOf(const std::string& run_id) {
+  uint64_t number = 0;
+  return absl::SimpleAtoi(absl::StripPrefix(run_id, "run-"), &number) ? number : 0;
+}
 
 RunTasks::RunTasks(const RunRecord& record, uint32_t run_number,
                    const std::vector<TaskRecord>& stored)

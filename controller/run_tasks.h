@@ -14,6 +14,11 @@
 
 namespace rstmesh {
 
+// "run-7" <-> 7: a run's id and its number (the upper half of its task ids); 0 for an id
+// of another form.
+std::string RunIdFor(uint64_t run_number);
+uint64_t RunNumberOf(const std::string& run_id);
+
 class RunTasks {
  public:
   RunTasks() = default;

@@ -61,6 +61,14 @@ class Statement {
     sqlite3_bind_blob(stmt_, i, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
   }
   void Bind(int i, int64_t value) { sqlite3_bind_int64(stmt_, i, value); }
+  // Without a copy: `text` must stay as it is until the statement has been stepped.
+  void BindUnchanged(int i, const std::string& text, bool blob) {
+    if (blob) {
+      sqlite3_bind_blob(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+    } else {
+      sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+    }
+  }
   std::string Text(int i) {
     const unsigned char* p = sqlite3_column_text(stmt_, i);
     return p == nullptr ? "" : reinterpret_cast<const char*>(p);
@@ -277,12 +285,14 @@ absl::StatusOr<int> SqliteStore::InsertObservations(
                    "INSERT OR IGNORE INTO observations (run_id, task_id, role, observation) "
                    "VALUES (?, ?, ?, ?)");
   int inserted = 0;
+  std::string blob;  // one buffer for the batch: bound without a copy, reused
   for (const v1::Observation& obs : observations) {
     sqlite3_reset(insert.get());
-    insert.Bind(1, obs.run_id());
+    obs.SerializeToString(&blob);
+    insert.BindUnchanged(1, obs.run_id(), false);
     insert.Bind(2, static_cast<int64_t>(obs.task_id()));
     insert.Bind(3, static_cast<int64_t>(obs.role()));
-    insert.BindBlob(4, obs.SerializeAsString());
+    insert.BindUnchanged(4, blob, true);
     if (sqlite3_step(insert.get()) != SQLITE_DONE) {
       absl::Status status = SqlError(db_, "insert observation");
       Exec("ROLLBACK;").IgnoreError();
