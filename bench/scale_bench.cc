@@ -105,28 +105,28 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
       // Batches the controller refused (its store was behind) go again when it said.
       const auto now = Clock::now();
       while (!refused_.empty() && refused_.front().first <= now) {
-        out.push_back(inflight_.at(refused_.front().second));
+        const uint64_t sequence = refused_.front().second;
+        out.push_back(Batch(sequence, inflight_.at(sequence)));
         refused_.pop_front();
       }
       while (unacked_ < kWindow && (!responses_.empty() || !tests_.empty())) {
-        v1::AgentMessage batch;
-        batch.mutable_batch()->set_sequence(++sequence_);
+        // What is in flight is kept as (task, role), and built into observations as it goes
+        // out (again, if the controller refuses it): a real agent holds its observations
+        // serialized, not as a second copy of every message.
+        std::vector<std::pair<uint64_t, v1::Role>>& items = inflight_[++sequence_];
         for (size_t n = 0; n < g_batch && !responses_.empty(); ++n) {
-          *batch.mutable_batch()->add_observations() =
-              Realistic(responses_.front(), v1::ROLE_RESPONDER, "10.255.0.1:40000");
+          items.emplace_back(responses_.front(), v1::ROLE_RESPONDER);
           responses_.pop_front();
         }
-        while (batch.batch().observations_size() < static_cast<int>(g_batch) && !tests_.empty()) {
+        while (items.size() < g_batch && !tests_.empty()) {
           const auto [task, target] = tests_.front();
           tests_.pop_front();
-          *batch.mutable_batch()->add_observations() =
-              Realistic(task, v1::ROLE_INITIATOR, "10.255.0.2:7402");
+          items.emplace_back(task, v1::ROLE_INITIATOR);
           ++started_[task >> 32];
           if (target != nullptr) answered.emplace_back(target, task);
         }
         ++unacked_;
-        inflight_[sequence_] = batch;
-        out.push_back(std::move(batch));
+        out.push_back(Batch(sequence_, items));
       }
       if (!out.empty()) {
         v1::AgentMessage progress;
@@ -217,6 +217,18 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
   }
 
  private:
+  static v1::AgentMessage Batch(uint64_t sequence,
+                                const std::vector<std::pair<uint64_t, v1::Role>>& items) {
+    v1::AgentMessage batch;
+    batch.mutable_batch()->set_sequence(sequence);
+    batch.mutable_batch()->mutable_observations()->Reserve(static_cast<int>(items.size()));
+    for (const auto& [task, role] : items) {
+      *batch.mutable_batch()->add_observations() = Realistic(
+          task, role, role == v1::ROLE_RESPONDER ? "10.255.0.1:40000" : "10.255.0.2:7402");
+    }
+    return batch;
+  }
+
   void Write(v1::AgentMessage message) {
     std::lock_guard<std::mutex> lock(mu_);
     if (done_) return;
@@ -245,7 +257,8 @@ class SimAgent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::Cont
   std::deque<uint64_t> responses_;                    // responders' observations to send
   size_t unacked_ = 0;
   uint64_t sequence_ = 0;
-  std::map<uint64_t, v1::AgentMessage> inflight_;  // sent, not acknowledged, by sequence
+  // Sent, not acknowledged, by sequence: the (task, role) of each observation.
+  std::map<uint64_t, std::vector<std::pair<uint64_t, v1::Role>>> inflight_;
   std::deque<std::pair<Clock::time_point, uint64_t>> refused_;  // nacked: resend then
   std::map<uint64_t, std::set<uint32_t>> part_seen_;            // run -> numbered parts run
   std::map<uint64_t, uint64_t> started_;                        // run -> work items started

@@ -1,5 +1,5 @@
 // LiveRun: what the controller holds of a run while it is under way, and where both ends
-// of a task are joined and judged. Per task 20 bytes (LiveTask): whether it started and
+// of a task are joined and judged. Per task 16 bytes (LiveTask): whether it started and
 // when, which responder it dialled, one byte of each end's observation (the observations
 // are in the store), whether it is final. Per run: the layout tasks derive from, each
 // initiator's progress, counters and the per-zone verdict counts for /metrics, and what the
@@ -28,17 +28,16 @@
 
 namespace rstmesh {
 
-// What the controller holds per task of a live run: 20 bytes. Everything else about a
+// What the controller holds per task of a live run: 16 bytes. Everything else about a
 // task derives from its position (RunTasks) or is in the store.
 struct LiveTask {
   // ms since the run was loaded: when its agent started it (as its progress says) and
   // when the initiator's observation arrived.
   uint32_t assigned_ms = 0;
   uint32_t initiator_ms = 0;
-  // The responder's process and host incarnations when the task started, interned
-  // by RunManager (0: not known).
-  uint32_t target_incarnation = 0;
-  uint32_t target_host = 0;
+  // The responder it dialled: its process and host incarnations, interned as a pair by
+  // RunManager (0: not known).
+  uint32_t responder_id = 0;
   uint8_t state = 0;          // TaskState, once final and not kDone
   bool assigned : 1 = false;  // started by its agent (as its progress says), or sent to it
   bool initiator_seen : 1 = false;
@@ -53,7 +52,7 @@ struct LiveTask {
   // The initiator saw what Linux predicts, or could not test.
   bool InitiatorClean() const { return initiator.matched || initiator.unsupported(); }
 };
-static_assert(sizeof(LiveTask) == 20);
+static_assert(sizeof(LiveTask) == 16);
 
 // One initiating agent's schedule in a run.
 struct InitiatorWork {

@@ -123,16 +123,16 @@ void RunManager::MarkStarted(LiveRun& run, uint32_t position, Clock::time_point 
   const uint32_t target = run.tasks.TargetAt(position);
   if (cache != nullptr) {
     if (auto it = cache->find(target); it != cache->end()) {
-      std::tie(task.target_incarnation, task.target_host) = it->second;
+      task.responder_id = it->second;
       return;
     }
   }
   if (std::optional<AgentRegistry::Liveness> liveness =
           registry_->LivenessOf(run.tasks.Agent(target))) {
-    task.target_incarnation = Intern(liveness->incarnation);
-    task.target_host = Intern(liveness->host_incarnation);
+    task.responder_id =
+        ResponderId(Intern(liveness->incarnation), Intern(liveness->host_incarnation));
   }
-  if (cache != nullptr) (*cache)[target] = {task.target_incarnation, task.target_host};
+  if (cache != nullptr) (*cache)[target] = task.responder_id;
 }
 
 void RunManager::SendExplicit(LiveRun& run, const std::string& source,
@@ -235,12 +235,20 @@ uint32_t RunManager::Intern(const std::string& incarnation) {
   return it->second;
 }
 
+uint32_t RunManager::ResponderId(uint32_t incarnation, uint32_t host) {
+  if (incarnation == 0 && host == 0) return 0;
+  auto [it, fresh] = responder_ids_.emplace(uint64_t{incarnation} << 32 | host,
+                                            static_cast<uint32_t>(responders_.size()));
+  if (fresh) responders_.emplace_back(incarnation, host);
+  return it->second;
+}
+
 TaskState RunManager::ResponderReplaced(const LiveRun& run, uint32_t position) {
   const LiveTask& task = run.live[position];
   const std::optional<AgentRegistry::Liveness> now =
       registry_->LivenessOf(run.tasks.Agent(run.tasks.TargetAt(position)));
-  const bool same_host =
-      now.has_value() && task.target_host != 0 && Intern(now->host_incarnation) == task.target_host;
+  const uint32_t host = ResponderOf(task).second;
+  const bool same_host = now.has_value() && host != 0 && Intern(now->host_incarnation) == host;
   return same_host ? TaskState::kAgentLost : TaskState::kPeerLost;
 }
 
@@ -397,7 +405,7 @@ void RunManager::Apply(const std::vector<v1::Observation>& stored) {
     if (!run->Take(position, obs, run->Ms(now) + 1)) continue;
     if (obs.role() == v1::ROLE_INITIATOR && !obs.target_incarnation().empty()) {
       // The responder it dialled, as its schedule said (what the progress said may be late).
-      task.target_incarnation = Intern(obs.target_incarnation());
+      task.responder_id = ResponderId(Intern(obs.target_incarnation()), ResponderOf(task).second);
     }
     Settle(*run, position, now);
   }
@@ -416,7 +424,7 @@ void RunManager::Settle(LiveRun& run, uint32_t position, Clock::time_point now) 
     // (rebooted, restarted). One that is simply gone may have been killed, and a killed
     // process's kernel ends its connections itself: nothing to judge the path by.
     Finalize(run, position,
-             ReturnedAsNewProcess(target, task.target_incarnation)
+             ReturnedAsNewProcess(target, ResponderOf(task).first)
                  ? ResponderReplaced(run, position)
                  : TaskState::kAgentLost);
     return;
@@ -430,8 +438,8 @@ void RunManager::Settle(LiveRun& run, uint32_t position, Clock::time_point now) 
   // reported. A hung host's kernel still accepts connections and then answers nothing,
   // which would read as a path that swallows resets; a restarted one refuses them.
   const std::optional<AgentRegistry::Liveness> responder = registry_->LivenessOf(target);
-  if (responder && task.target_incarnation != 0 &&
-      Intern(responder->incarnation) != task.target_incarnation) {
+  if (const uint32_t dialled = ResponderOf(task).first;
+      responder && dialled != 0 && Intern(responder->incarnation) != dialled) {
     Finalize(run, position, ResponderReplaced(run, position));
     return;
   }

@@ -126,7 +126,7 @@ class RunManager {
   void FillSchedule(const LiveRun& run, v1::Schedule& part) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks a task as started by its agent now (what its responder was then, for liveness).
   // `cache`: the targets' interned incarnations looked up so far (may be null).
-  using IncarnationCache = std::unordered_map<uint32_t, std::pair<uint32_t, uint32_t>>;
+  using IncarnationCache = std::unordered_map<uint32_t, uint32_t>;  // agent -> responder id
   void MarkStarted(LiveRun& run, uint32_t position, Clock::time_point now,
                    IncarnationCache* cache = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Finalize(LiveRun& run, uint32_t position, TaskState state)
@@ -149,6 +149,14 @@ class RunManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A small number for an incarnation string, the same for the same string (0 for "").
   uint32_t Intern(const std::string& incarnation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A responder as tasks hold it: its process and host incarnations (Intern()ed) as one
+  // number (0 for neither), and back.
+  uint32_t ResponderId(uint32_t incarnation, uint32_t host) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::pair<uint32_t, uint32_t> ResponderOf(const LiveTask& task) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return task.responder_id < responders_.size() ? responders_[task.responder_id]
+                                                  : std::pair<uint32_t, uint32_t>{0, 0};
+  }
   // Sends the run's key to `agent` (valid until the run's deadline and a little), or its
   // revocation.
   void SendKey(const LiveRun& run, const std::string& agent, bool revoke)
@@ -186,7 +194,10 @@ class RunManager {
   std::map<std::string, std::string> run_of_request_ ABSL_GUARDED_BY(mu_);  // request id -> run
   std::optional<Clock::time_point> paused_since_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint32_t> interned_
-      ABSL_GUARDED_BY(mu_);                                 // incarnation -> number
+      ABSL_GUARDED_BY(mu_);  // incarnation -> number
+  // (incarnation, host) by responder id (0: unknown), and back.
+  std::vector<std::pair<uint32_t, uint32_t>> responders_ ABSL_GUARDED_BY(mu_) = {{0, 0}};
+  absl::flat_hash_map<uint64_t, uint32_t> responder_ids_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> lost_agents_ ABSL_GUARDED_BY(mu_);  // gone and not back yet
   // The registry's members as of `agents_generation_` (refreshed by Tick when it changes).
   std::map<std::string, bool> members_ ABSL_GUARDED_BY(mu_);  // id -> connected

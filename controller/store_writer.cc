@@ -10,6 +10,7 @@ namespace rstmesh {
 StoreWriter::StoreWriter(Store* store, Options options)
     : store_(store), options_(std::move(options)) {
   thread_ = std::thread([this] { Loop(); });
+  answer_thread_ = std::thread([this] { AnswerLoop(); });
 }
 
 StoreWriter::~StoreWriter() { Stop(); }
@@ -20,6 +21,11 @@ void StoreWriter::Stop() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  {
+    absl::MutexLock lock(&mu_);
+    writer_stopped_ = true;
+  }
+  if (answer_thread_.joinable()) answer_thread_.join();
 }
 
 void StoreWriter::SubmitObservations(std::vector<v1::Observation> observations, BatchDone done) {
@@ -72,7 +78,7 @@ bool StoreWriter::failing() const {
 
 bool StoreWriter::Idle() const {
   absl::MutexLock lock(&mu_);
-  return queue_.empty() && !busy_;
+  return queue_.empty() && !busy_ && answers_.empty() && !answering_;
 }
 
 absl::Status StoreWriter::Write(std::vector<Item>& items) {
@@ -150,7 +156,6 @@ void StoreWriter::Loop() {
         const size_t n = std::get<Batch>(queue_.front().what).observations.size();
         if (!items.empty() && group + n > options_.max_group_observations) break;
         group += n;
-        queued_observations_ -= n;
         items.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -203,7 +208,6 @@ void StoreWriter::Loop() {
       }
       for (auto it = queue_.begin(); it != queue_.end();) {
         if (auto* batch = std::get_if<Batch>(&it->what)) {
-          queued_observations_ -= batch->observations.size();
           answers.push_back(std::move(*batch));
           it = queue_.erase(it);
         } else {
@@ -212,14 +216,31 @@ void StoreWriter::Loop() {
       }
       if (stopping_) queue_.clear();  // what is not stored now is resumed from the store
     }
-    mu_.Unlock();
-    for (Batch& batch : answers) {
-      if (batch.done) batch.done(answer, batch.observations);
-    }
-    mu_.Lock();
+    if (!answers.empty()) answers_.push_back(Answer{answer, std::move(answers)});
     if (!status.ok() && !stopping_) {
       mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(options_.retry_interval));
     }
+  }
+}
+
+void StoreWriter::AnswerLoop() {
+  absl::MutexLock lock(&mu_);
+  for (;;) {
+    mu_.Await(absl::Condition(this, &StoreWriter::AnswerReady));
+    if (answers_.empty()) return;  // the writer stopped, and everything is answered
+    Answer answer = std::move(answers_.front());
+    answers_.pop_front();
+    answering_ = true;
+    mu_.Unlock();
+    size_t observations = 0;
+    for (Batch& batch : answer.batches) {
+      observations += batch.observations.size();
+      if (batch.done) batch.done(answer.status, batch.observations);
+    }
+    answer.batches.clear();  // freed here, not on the writer's thread
+    mu_.Lock();
+    answering_ = false;
+    queued_observations_ -= observations;
   }
 }
 

@@ -9,7 +9,8 @@
 // resend them, and nothing is kept here. State changes (a task's or a run's) are small: they
 // stay queued in order and are retried until they are stored.
 //
-// Thread-safe. `done` callbacks run on the writer thread and must not block.
+// Thread-safe. `done` callbacks run on the writer's second thread, in commit order (the
+// writer goes on with the next group meanwhile), and must not block.
 #pragma once
 
 #include <cstdint>
@@ -95,6 +96,13 @@ class StoreWriter {
   };
 
   void Loop();
+  // Answers written (or refused) batches in the order they were written: their `done` (the
+  // runs take them in, the agents get their acks) and freeing them happen here, while the
+  // writer goes on with the next group.
+  void AnswerLoop();
+  bool AnswerReady() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !answers_.empty() || writer_stopped_;
+  }
   // Writes the head of the queue (a group of batches, or one update). Called without mu_.
   absl::Status Write(std::vector<Item>& items);
   void Failed(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -102,6 +110,7 @@ class StoreWriter {
   Store* const store_;
   const Options options_;
   std::thread thread_;
+  std::thread answer_thread_;
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
@@ -109,7 +118,15 @@ class StoreWriter {
   std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t next_place_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t stored_through_ ABSL_GUARDED_BY(mu_) = 0;  // every place up to it is done
+  // Observations queued or written and not answered yet (what the limit counts).
   size_t queued_observations_ ABSL_GUARDED_BY(mu_) = 0;
+  struct Answer {
+    absl::Status status;
+    std::vector<Batch> batches;
+  };
+  std::deque<Answer> answers_ ABSL_GUARDED_BY(mu_);
+  bool answering_ ABSL_GUARDED_BY(mu_) = false;
+  bool writer_stopped_ ABSL_GUARDED_BY(mu_) = false;
   Health health_ ABSL_GUARDED_BY(mu_);
 };
 
