@@ -33,8 +33,8 @@ class StoreOff final : public ForwardingStore {
   absl::Status SetTaskState(const std::string&, uint64_t, TaskState) override {
     return absl::OkStatus();
   }
-  absl::StatusOr<int> InsertObservations(const std::vector<v1::Observation>& obs) override {
-    return static_cast<int>(obs.size());
+  absl::StatusOr<int> InsertRows(const std::vector<ObservationRow>& rows) override {
+    return static_cast<int>(rows.size());
   }
 
  private:

@@ -25,9 +25,8 @@ class ForwardingStore : public Store {
   absl::Status SetTaskState(const std::string& run_id, uint64_t task_id, TaskState state) override {
     return target_->SetTaskState(run_id, task_id, state);
   }
-  absl::StatusOr<int> InsertObservations(
-      const std::vector<v1::Observation>& observations) override {
-    return target_->InsertObservations(observations);
+  absl::StatusOr<int> InsertRows(const std::vector<ObservationRow>& rows) override {
+    return target_->InsertRows(rows);
   }
   absl::StatusOr<std::optional<RunRecord>> GetRun(const std::string& run_id) override {
     return target_->GetRun(run_id);

@@ -85,24 +85,39 @@ LiveRun LiveRun::Make(const RunRecord& record, const std::vector<TaskRecord>& st
   return run;
 }
 
-bool LiveRun::Take(uint32_t position, const v1::Observation& obs, uint32_t now_ms) {
+Arrival Arrival::Of(v1::Observation&& obs) {
+  Arrival a;
+  a.task_id = obs.task_id();
+  a.role = obs.role();
+  a.view = EndView::Of(obs);
+  if (a.role == v1::ROLE_INITIATOR) {
+    a.responder_expected = ResponderExpected(obs);
+    a.target_incarnation = obs.target_incarnation();
+    if (obs.scenario() == v1::SCENARIO_IDLE_HOLD) {
+      a.probe = std::make_shared<const v1::Observation>(std::move(obs));
+    }
+  }
+  return a;
+}
+
+bool LiveRun::Take(uint32_t position, const Arrival& arrival, uint32_t now_ms) {
   LiveTask& task = live[position];
-  if (obs.role() == v1::ROLE_INITIATOR) {
+  if (arrival.role == v1::ROLE_INITIATOR) {
     if (task.initiator_seen) return false;
     task.initiator_seen = true;
     task.assigned = true;
     task.initiator_ms = now_ms;
-    task.responder_expected = ResponderExpected(obs);
-    task.initiator = EndView::Of(obs);
+    task.responder_expected = arrival.responder_expected;
+    task.initiator = arrival.view;
     if (discovery) {
-      probes[position] = ProbeFromObservation(tasks.ParamsAt(position), &obs, true);
+      probes[position] = ProbeFromObservation(tasks.ParamsAt(position), arrival.probe.get(), true);
       discovery_dirty = true;
     }
     awaiting.insert(position);
   } else {
     if (task.responder_seen) return false;
     task.responder_seen = true;
-    task.responder = EndView::Of(obs);
+    task.responder = arrival.view;
   }
   return true;
 }

@@ -54,6 +54,18 @@ struct LiveTask {
 };
 static_assert(sizeof(LiveTask) == 16);
 
+// What a live run takes of a stored observation: a few bytes (the observation itself only
+// for an idle_hold initiator's, whose probe idle discovery reads).
+struct Arrival {
+  uint64_t task_id = 0;
+  v1::Role role = v1::ROLE_UNSPECIFIED;
+  EndView view;
+  bool responder_expected = false;  // an initiator's: the responder should report too
+  std::string target_incarnation;   // an initiator's: the responder it dialled
+  std::shared_ptr<const v1::Observation> probe;
+  static Arrival Of(v1::Observation&& obs);
+};
+
 // One initiating agent's schedule in a run.
 struct InitiatorWork {
   uint64_t size = 0;          // work items of its numbered parts (TaskLayout::WorkAt)
@@ -72,7 +84,7 @@ struct LiveRun {
 
   // Joining: takes a stored observation into its task (not final); false if that end had
   // reported already. `now_ms`: Ms() of its arrival.
-  bool Take(uint32_t position, const v1::Observation& obs, uint32_t now_ms);
+  bool Take(uint32_t position, const Arrival& arrival, uint32_t now_ms);
   // Marks a task final in `state` (kDone: both ends or what arrived tell all there is) and
   // judges it from what arrived of it; false if it was final already.
   bool Close(uint32_t position, TaskState state);

@@ -55,7 +55,9 @@ absl::Status RunManager::Start() {
     const uint32_t now_ms = live.Ms(Now());
     absl::Status walked = store_->ForEachObservation(run.run_id, [&](v1::Observation&& obs) {
       const uint32_t index = TaskId::FromRaw(obs.task_id()).index();
-      if (index >= 1 && index <= live.live.size()) live.Take(index - 1, obs, now_ms);
+      if (index >= 1 && index <= live.live.size()) {
+        live.Take(index - 1, Arrival::Of(std::move(obs)), now_ms);
+      }
     });
     if (!walked.ok()) return walked;
     absl::MutexLock lock(&mu_);
@@ -372,12 +374,22 @@ void RunManager::Ingest(const std::string& /*agent_id*/, std::vector<v1::Observa
     done(absl::OkStatus());
     return;
   }
-  writer_->SubmitObservations(std::move(valid),
-                              [this, done = std::move(done)](const absl::Status& status,
-                                                             std::vector<v1::Observation>& batch) {
-                                if (status.ok()) Apply(batch);
-                                done(status);
-                              });
+  // Outside the lock: what the store keeps (serialized) and what the runs take of it.
+  std::vector<ObservationRow> rows;
+  std::vector<Arrival> arrivals;
+  rows.reserve(valid.size());
+  arrivals.reserve(valid.size());
+  for (v1::Observation& obs : valid) {
+    rows.push_back(ObservationRow::Of(obs));
+    arrivals.push_back(Arrival::Of(std::move(obs)));
+  }
+  valid.clear();
+  writer_->SubmitObservations(
+      std::move(rows),
+      [this, arrivals = std::move(arrivals), done = std::move(done)](const absl::Status& status) {
+        if (status.ok()) Apply(arrivals);
+        done(status);
+      });
 }
 
 absl::Status RunManager::OnObservations(const std::string& agent_id,
@@ -392,20 +404,20 @@ absl::Status RunManager::OnObservations(const std::string& agent_id,
   return outcome;
 }
 
-void RunManager::Apply(const std::vector<v1::Observation>& stored) {
+void RunManager::Apply(const std::vector<Arrival>& stored) {
   absl::MutexLock lock(&mu_);
   const auto now = Now();
-  for (const v1::Observation& obs : stored) {
+  for (const Arrival& obs : stored) {
     uint32_t position = 0;
-    LiveRun* run = FindTask(obs.task_id(), &position);
+    LiveRun* run = FindTask(obs.task_id, &position);
     if (run == nullptr) continue;
     LiveTask& task = run->live[position];
     if (task.final) continue;  // a late report (the task ended otherwise); it is stored
     // Rounded up: "heard after" stays strict.
     if (!run->Take(position, obs, run->Ms(now) + 1)) continue;
-    if (obs.role() == v1::ROLE_INITIATOR && !obs.target_incarnation().empty()) {
+    if (obs.role == v1::ROLE_INITIATOR && !obs.target_incarnation.empty()) {
       // The responder it dialled, as its schedule said (what the progress said may be late).
-      task.responder_id = ResponderId(Intern(obs.target_incarnation()), ResponderOf(task).second);
+      task.responder_id = ResponderId(Intern(obs.target_incarnation), ResponderOf(task).second);
     }
     Settle(*run, position, now);
   }

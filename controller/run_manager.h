@@ -169,7 +169,7 @@ class RunManager {
   // What a report of `run_id` reads besides the store (a live run's state from memory).
   absl::StatusOr<ReportSource> SourceFor(const std::string& run_id);
   // Updates the live runs with observations that were just stored.
-  void Apply(const std::vector<v1::Observation>& stored);
+  void Apply(const std::vector<Arrival>& stored);
   // While the store cannot write, runs pause (no timeouts); when it can
   // again, open tasks' clocks move on by the pause so that none times out for it.
   bool PausedForStore(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

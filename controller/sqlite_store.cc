@@ -282,22 +282,19 @@ absl::Status SqliteStore::SetTaskState(const std::string& run_id, uint64_t task_
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> SqliteStore::InsertObservations(
-    const std::vector<v1::Observation>& observations) {
+absl::StatusOr<int> SqliteStore::InsertRows(const std::vector<ObservationRow>& rows) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = Exec("BEGIN IMMEDIATE;"); !s.ok()) return s;
   Statement insert(db_,
                    "INSERT OR IGNORE INTO observations (run_id, task_id, role, observation) "
                    "VALUES (?, ?, ?, ?)");
   int inserted = 0;
-  std::string blob;  // one buffer for the batch: bound without a copy, reused
-  for (const v1::Observation& obs : observations) {
+  for (const ObservationRow& row : rows) {
     sqlite3_reset(insert.get());
-    obs.SerializeToString(&blob);
-    insert.BindUnchanged(1, obs.run_id(), false);
-    insert.Bind(2, static_cast<int64_t>(obs.task_id()));
-    insert.Bind(3, static_cast<int64_t>(obs.role()));
-    insert.BindUnchanged(4, blob, true);
+    insert.BindUnchanged(1, row.run_id, false);
+    insert.Bind(2, static_cast<int64_t>(row.task_id));
+    insert.Bind(3, int64_t{row.role});
+    insert.BindUnchanged(4, row.bytes, true);
     if (sqlite3_step(insert.get()) != SQLITE_DONE) {
       absl::Status status = SqlError(db_, "insert observation");
       Exec("ROLLBACK;").IgnoreError();

@@ -1,6 +1,6 @@
 // SqliteStore: the Store in one SQLite file (WAL journal) under the controller's data
 // directory. WAL with synchronous=NORMAL survives a killed process: a committed batch is on
-// disk before InsertObservations returns.
+// disk before InsertRows returns.
 #pragma once
 
 #include <sqlite3.h>
@@ -26,7 +26,7 @@ class SqliteStore : public Store {
   absl::Status SetRunState(const std::string& run_id, RunState state,
                            int64_t finished_unix_ms) override;
   absl::Status SetTaskState(const std::string& run_id, uint64_t task_id, TaskState state) override;
-  absl::StatusOr<int> InsertObservations(const std::vector<v1::Observation>& observations) override;
+  absl::StatusOr<int> InsertRows(const std::vector<ObservationRow>& rows) override;
   absl::StatusOr<std::optional<RunRecord>> GetRun(const std::string& run_id) override;
   absl::StatusOr<std::vector<RunRecord>> ListRuns() override;
   absl::StatusOr<std::vector<TaskRecord>> GetTasks(const std::string& run_id) override;

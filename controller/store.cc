@@ -2,6 +2,22 @@
 
 namespace rstmesh {
 
+ObservationRow ObservationRow::Of(const v1::Observation& obs) {
+  ObservationRow row;
+  row.run_id = obs.run_id();
+  row.task_id = obs.task_id();
+  row.role = obs.role();
+  obs.SerializeToString(&row.bytes);
+  return row;
+}
+
+absl::StatusOr<int> Store::InsertObservations(const std::vector<v1::Observation>& observations) {
+  std::vector<ObservationRow> rows;
+  rows.reserve(observations.size());
+  for (const v1::Observation& obs : observations) rows.push_back(ObservationRow::Of(obs));
+  return InsertRows(rows);
+}
+
 absl::Status Store::ForEachObservation(const std::string& run_id,
                                        const std::function<void(v1::Observation&&)>& visit) {
   ObservationCursor after;

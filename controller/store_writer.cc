@@ -28,7 +28,7 @@ void StoreWriter::Stop() {
   if (answer_thread_.joinable()) answer_thread_.join();
 }
 
-void StoreWriter::SubmitObservations(std::vector<v1::Observation> observations, BatchDone done) {
+void StoreWriter::SubmitObservations(std::vector<ObservationRow> observations, Done done) {
   absl::Status refused;
   {
     absl::MutexLock lock(&mu_);
@@ -42,7 +42,7 @@ void StoreWriter::SubmitObservations(std::vector<v1::Observation> observations, 
       return;
     }
   }
-  done(refused, observations);
+  done(refused);
 }
 
 uint64_t StoreWriter::SubmitTaskState(std::string run_id, uint64_t task_id, TaskState state) {
@@ -84,22 +84,22 @@ bool StoreWriter::Idle() const {
 absl::Status StoreWriter::Write(std::vector<Item>& items) {
   if (std::holds_alternative<Batch>(items.front().what)) {
     // One transaction for the group: the batches are moved into one vector and back.
-    std::vector<v1::Observation>& first = std::get<Batch>(items.front().what).observations;
-    std::vector<v1::Observation> group;
-    std::vector<v1::Observation>* all = &first;
+    std::vector<ObservationRow>& first = std::get<Batch>(items.front().what).rows;
+    std::vector<ObservationRow> group;
+    std::vector<ObservationRow>* all = &first;
     if (items.size() > 1) {
       for (Item& item : items) {
-        for (v1::Observation& obs : std::get<Batch>(item.what).observations) {
+        for (ObservationRow& obs : std::get<Batch>(item.what).rows) {
           group.push_back(std::move(obs));
         }
       }
       all = &group;
     }
-    absl::StatusOr<int> stored = store_->InsertObservations(*all);
+    absl::StatusOr<int> stored = store_->InsertRows(*all);
     if (items.size() > 1) {
       size_t next = 0;
       for (Item& item : items) {
-        for (v1::Observation& obs : std::get<Batch>(item.what).observations) {
+        for (ObservationRow& obs : std::get<Batch>(item.what).rows) {
           obs = std::move(group[next++]);
         }
       }
@@ -153,7 +153,7 @@ void StoreWriter::Loop() {
     if (std::holds_alternative<Batch>(queue_.front().what)) {
       size_t group = 0;
       while (!queue_.empty() && std::holds_alternative<Batch>(queue_.front().what)) {
-        const size_t n = std::get<Batch>(queue_.front().what).observations.size();
+        const size_t n = std::get<Batch>(queue_.front().what).rows.size();
         if (!items.empty() && group + n > options_.max_group_observations) break;
         group += n;
         items.push_back(std::move(queue_.front()));
@@ -234,8 +234,8 @@ void StoreWriter::AnswerLoop() {
     mu_.Unlock();
     size_t observations = 0;
     for (Batch& batch : answer.batches) {
-      observations += batch.observations.size();
-      if (batch.done) batch.done(answer.status, batch.observations);
+      observations += batch.rows.size();
+      if (batch.done) batch.done(answer.status);
     }
     answer.batches.clear();  // freed here, not on the writer's thread
     mu_.Lock();

@@ -31,9 +31,6 @@ namespace rstmesh {
 class StoreWriter {
  public:
   using Done = std::function<void(const absl::Status&)>;
-  // For observation batches: also gets the batch back (stored or not; it may move from it:
-  // the writer drops it afterwards), so that nobody keeps a copy meanwhile.
-  using BatchDone = std::function<void(const absl::Status&, std::vector<v1::Observation>& batch)>;
   struct Options {
     // Observations queued at most; beyond, a batch is answered kUnavailable at once.
     size_t max_queued_observations = 200'000;
@@ -59,7 +56,7 @@ class StoreWriter {
 
   // Queues a batch; `done` after it was committed (OK) or could not be (kUnavailable with the
   // cause: the agent keeps it and resends it).
-  void SubmitObservations(std::vector<v1::Observation> observations, BatchDone done);
+  void SubmitObservations(std::vector<ObservationRow> rows, Done done);
   // Queues a state change, stored in order with everything else, retried until it is.
   // Returns its place in the queue's order: Stored(place) says when it is in the store.
   uint64_t SubmitTaskState(std::string run_id, uint64_t task_id, TaskState state);
@@ -77,8 +74,8 @@ class StoreWriter {
 
  private:
   struct Batch {
-    std::vector<v1::Observation> observations;
-    BatchDone done;
+    std::vector<ObservationRow> rows;
+    Done done;
   };
   struct TaskUpdate {
     std::string run_id;

@@ -33,10 +33,10 @@ class SwitchedStore : public ForwardingStore {
   absl::Status SetTaskState(const std::string& run_id, uint64_t id, TaskState state) override {
     return full ? Full() : ForwardingStore::SetTaskState(run_id, id, state);
   }
-  absl::StatusOr<int> InsertObservations(const std::vector<v1::Observation>& obs) override {
+  absl::StatusOr<int> InsertRows(const std::vector<ObservationRow>& rows) override {
     if (full) return Full();
     if (gate != nullptr) gate->WaitForNotification();
-    return ForwardingStore::InsertObservations(obs);
+    return ForwardingStore::InsertRows(rows);
   }
 
  private:
@@ -76,7 +76,7 @@ class StoreWriterTest : public ::testing::Test {
     obs.set_role(v1::ROLE_INITIATOR);
     absl::Notification answered;
     absl::Status outcome;
-    writer_->SubmitObservations({obs}, [&](const absl::Status& status, const auto&) {
+    writer_->SubmitObservations({ObservationRow::Of(obs)}, [&](const absl::Status& status) {
       outcome = status;
       answered.Notify();
     });
@@ -118,7 +118,7 @@ TEST_F(StoreWriterTest, BacklogPastTheLimitIsRefusedAsBusyNotAsAFailure) {
     obs.set_run_id("run-1");
     obs.set_task_id(id);
     obs.set_role(v1::ROLE_INITIATOR);
-    small.SubmitObservations({obs}, [&](const absl::Status& status, const auto&) {
+    small.SubmitObservations({ObservationRow::Of(obs)}, [&](const absl::Status& status) {
       if (status.ok()) ++stored;
     });
   }
@@ -127,8 +127,8 @@ TEST_F(StoreWriterTest, BacklogPastTheLimitIsRefusedAsBusyNotAsAFailure) {
   fourth.set_run_id("run-1");
   fourth.set_task_id(3);
   fourth.set_role(v1::ROLE_RESPONDER);
-  small.SubmitObservations({fourth},
-                           [&](const absl::Status& status, const auto&) { busy = status; });
+  small.SubmitObservations({ObservationRow::Of(fourth)},
+                           [&](const absl::Status& status) { busy = status; });
   EXPECT_EQ(busy.code(), absl::StatusCode::kResourceExhausted) << busy;
   EXPECT_NE(busy.message().find("behind"), absl::string_view::npos) << busy;
   release.Notify();
