@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 
+#include "absl/synchronization/mutex.h"
 #include "agent/agent.h"
 #include "agent/probe.h"
 #include "agent/process_limits.h"
@@ -41,6 +42,9 @@ absl::StatusOr<std::optional<rstmesh::RunKey>> LoadKey(const std::string& path, 
 
 int main(int argc, char** argv) {
   using rstmesh::kExitUsage;
+  // Debian's Abseil checks every Mutex acquisition for lock-order cycles (a debugging aid
+  // that costs on every test connection); tests keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{
       "rstmesh-agent: the rstmesh data plane: answers test connections (serve) and "
       "runs closure scenarios against a peer agent (probe)"};
