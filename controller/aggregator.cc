@@ -118,23 +118,4 @@ std::vector<v1::Cell> CellAggregator::Cells() const {
   return out;
 }
 
-std::vector<v1::Cell> Aggregate(const std::vector<v1::TaskResult>& results,
-                                const std::function<std::string(const std::string&)>& group) {
-  CellAggregator cells;
-  for (const v1::TaskResult& r : results) cells.Add(group(r.source()), group(r.target()), r);
-  return cells.Cells();
-}
-
-std::vector<v1::Cell> AggregateByAgent(const std::vector<v1::TaskResult>& results) {
-  return Aggregate(results, [](const std::string& id) { return id; });
-}
-
-std::vector<v1::Cell> AggregateByLabel(const std::vector<v1::TaskResult>& results,
-                                       const std::map<std::string, std::string>& label_of) {
-  return Aggregate(results, [&](const std::string& id) {
-    auto it = label_of.find(id);
-    return it == label_of.end() ? std::string() : it->second;
-  });
-}
-
 }  // namespace rstmesh

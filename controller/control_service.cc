@@ -163,24 +163,34 @@ grpc::ServerUnaryReactor* ControlService::Offload(grpc::CallbackServerContext* c
   return reactor;
 }
 
-absl::StatusOr<v1::RunStatus> ControlService::Status(const std::string& run_id) {
-  auto record = store_->GetRun(run_id);
+absl::StatusOr<RunRecord> ControlService::Run(const std::string& run_id) {
+  absl::StatusOr<std::optional<RunRecord>> record = store_->GetRun(run_id);
   if (!record.ok()) return record.status();
   if (!record->has_value()) return absl::NotFoundError(absl::StrCat("no run '", run_id, "'"));
-  auto progress = runs_->Progress(run_id);
+  return std::move(**record);
+}
+
+absl::StatusOr<v1::RunStatus> ControlService::Status(const std::string& run_id) {
+  absl::StatusOr<RunRecord> record = Run(run_id);
+  if (!record.ok()) return record.status();
+  absl::StatusOr<RunProgress> progress = runs_->Progress(run_id);
   if (!progress.ok()) return progress.status();
+  return StatusOf(*record, *progress);
+}
+
+v1::RunStatus ControlService::StatusOf(const RunRecord& record, const RunProgress& progress) {
   v1::RunStatus out;
-  out.set_run_id(run_id);
-  out.set_state(std::string(RunStateName(progress->state)));
-  out.set_plan_name((*record)->plan.name());
-  out.set_total(progress->total);
-  out.set_done(progress->done);
-  out.set_pass(progress->pass);
-  out.set_deviation(progress->deviation);
-  out.set_inconclusive(progress->inconclusive);
-  out.set_created_unix_ms((*record)->created_unix_ms);
-  out.set_finished_unix_ms(progress->finished_unix_ms);
-  if (progress->state == RunState::kRunning) {
+  out.set_run_id(record.run_id);
+  out.set_state(std::string(RunStateName(progress.state)));
+  out.set_plan_name(record.plan.name());
+  out.set_total(progress.total);
+  out.set_done(progress.done);
+  out.set_pass(progress.pass);
+  out.set_deviation(progress.deviation);
+  out.set_inconclusive(progress.inconclusive);
+  out.set_created_unix_ms(record.created_unix_ms);
+  out.set_finished_unix_ms(progress.finished_unix_ms);
+  if (progress.state == RunState::kRunning) {
     if (StoreWriter::Health store = runs_->store_health(); store.failing) {
       out.set_store_error(absl::StrCat(store.error, " (since ",
                                        (UnixMillisNow() - store.failing_since_unix_ms) / 1000,
@@ -257,26 +267,22 @@ grpc::ServerUnaryReactor* ControlService::GetReport(grpc::CallbackServerContext*
 }
 
 grpc::Status ControlService::Report(const v1::GetReportRequest& request, v1::Report& out) {
-  v1::Report* response = &out;
-  absl::StatusOr<v1::RunStatus> status = Status(request.run_id());
-  if (!status.ok()) return ToGrpc(status.status());
+  absl::StatusOr<RunRecord> record = Run(request.run_id());
+  if (!record.ok()) return ToGrpc(record.status());
   ReportOptions options;
   options.include_tasks = request.include_tasks();
   options.max_deviations = kMaxDeviationsInReport;
   absl::StatusOr<RunReport> report = runs_->Report(request.run_id(), options);
   if (!report.ok()) return ToGrpc(report.status());
-  // The counts from the same judgement as the cells, so that the two always agree.
-  *response->mutable_status() = *status;
-  response->mutable_status()->set_done(report->progress.done);
-  response->mutable_status()->set_pass(report->progress.pass);
-  response->mutable_status()->set_deviation(report->progress.deviation);
-  response->mutable_status()->set_inconclusive(report->progress.inconclusive);
-  for (auto& cell : report->cells) *response->add_cells() = std::move(cell);
-  for (auto& cell : report->zone_cells) *response->add_zone_cells() = std::move(cell);
-  for (auto& idle : report->idle_timeouts) *response->add_idle_timeouts() = std::move(idle);
-  for (auto& result : report->deviations) *response->add_deviations() = std::move(result);
-  for (auto& result : report->tasks) *response->add_tasks() = std::move(result);
-  response->set_agent_cells_omitted(report->agent_cells_omitted);
+  // The counts from the same pass as the cells (one read of the run), so that the two
+  // always agree.
+  *out.mutable_status() = StatusOf(*record, report->progress);
+  for (auto& cell : report->cells) *out.add_cells() = std::move(cell);
+  for (auto& cell : report->zone_cells) *out.add_zone_cells() = std::move(cell);
+  for (auto& idle : report->idle_timeouts) *out.add_idle_timeouts() = std::move(idle);
+  for (auto& result : report->deviations) *out.add_deviations() = std::move(result);
+  for (auto& result : report->tasks) *out.add_tasks() = std::move(result);
+  out.set_agent_cells_omitted(report->agent_cells_omitted);
   return grpc::Status::OK;
 }
 
@@ -290,8 +296,8 @@ grpc::ServerUnaryReactor* ControlService::ListRuns(grpc::CallbackServerContext* 
     auto runs = store_->ListRuns();
     if (!runs.ok()) return ToGrpc(runs.status());
     for (const RunRecord& run : *runs) {
-      auto status = Status(run.run_id);
-      if (status.ok()) *response->add_runs() = *status;
+      absl::StatusOr<RunProgress> progress = runs_->Progress(run.run_id);
+      if (progress.ok()) *response->add_runs() = StatusOf(run, *progress);
     }
     return grpc::Status::OK;
   });

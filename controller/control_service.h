@@ -48,6 +48,8 @@ class ControlService final : public v1::Control::CallbackService {
 
   // The status of one run, from the live run manager or the store.
   absl::StatusOr<v1::RunStatus> Status(const std::string& run_id);
+  // The same from its record and progress.
+  v1::RunStatus StatusOf(const RunRecord& record, const RunProgress& progress);
   // Where calls read the store (streams use it between writes).
   CallWorker& worker() { return worker_; }
 
@@ -57,6 +59,8 @@ class ControlService final : public v1::Control::CallbackService {
   grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context,
                                     std::function<grpc::Status()> work);
   grpc::Status Report(const v1::GetReportRequest& request, v1::Report& response);
+  // The stored record of a run; kNotFound naming it.
+  absl::StatusOr<RunRecord> Run(const std::string& run_id);
 
   RunManager* runs_;
   AgentRegistry* registry_;

@@ -6,16 +6,6 @@
 #include "core/task_id.h"
 
 namespace rstmesh {
-namespace {
-
-bool ResponderExpected(const v1::Observation& initiator) {
-  const ScenarioDef* def = FindScenario(initiator.scenario());
-  return def != nullptr && def->responder.observes && initiator.stage() != v1::STAGE_CONNECT &&
-         initiator.observed() != v1::CLOSURE_LOCAL_ERROR;
-}
-
-}  // namespace
-
 std::chrono::milliseconds TaskTimeout(const v1::Plan& plan, const v1::ScenarioParams& params) {
   if (plan.limits().task_timeout_ms() > 0) {
     return std::chrono::milliseconds(plan.limits().task_timeout_ms());
@@ -60,13 +50,13 @@ LiveRun LiveRun::Make(const RunRecord& record, const std::vector<TaskRecord>& st
     run.key = NewRunKey();  // a run stored before run keys existed
   }
   for (const v1::AgentInfo& a : record.agents) run.agent_ids.insert(a.id());
-  run.zone_of = ZonesOf(record, zone_label);
   {
+    const std::map<std::string, std::string> zone_of = ZonesOf(record, zone_label);
     std::map<std::string, uint32_t> numbered = {{"", 0}};
     run.zones = {""};
     for (uint32_t a = 0; a < run.tasks.agent_count(); ++a) {
-      auto it = run.zone_of.find(run.tasks.Agent(a));
-      const std::string zone = it == run.zone_of.end() ? "" : it->second;
+      auto it = zone_of.find(run.tasks.Agent(a));
+      const std::string zone = it == zone_of.end() ? "" : it->second;
       auto [at, fresh] = numbered.emplace(zone, static_cast<uint32_t>(run.zones.size()));
       if (fresh) run.zones.push_back(zone);
       run.zone_of_agent.push_back(at->second);
@@ -91,7 +81,6 @@ Arrival Arrival::Of(v1::Observation&& obs) {
   a.role = obs.role();
   a.view = EndView::Of(obs);
   if (a.role == v1::ROLE_INITIATOR) {
-    a.responder_expected = ResponderExpected(obs);
     a.target_incarnation = obs.target_incarnation();
     if (obs.scenario() == v1::SCENARIO_IDLE_HOLD) {
       a.probe = std::make_shared<const v1::Observation>(std::move(obs));
@@ -107,7 +96,6 @@ bool LiveRun::Take(uint32_t position, const Arrival& arrival, uint32_t now_ms) {
     task.initiator_seen = true;
     task.assigned = true;
     task.initiator_ms = now_ms;
-    task.responder_expected = arrival.responder_expected;
     task.initiator = arrival.view;
     if (discovery) {
       probes[position] = ProbeFromObservation(tasks.ParamsAt(position), arrival.probe.get(), true);
@@ -142,7 +130,14 @@ bool LiveRun::EndedInStore(uint32_t position) const {
   const TaskState state = static_cast<TaskState>(task.state);
   return state == TaskState::kTimedOut || state == TaskState::kAgentLost ||
          state == TaskState::kPeerLost || state == TaskState::kResponderSilent ||
-         (task.initiator_seen && (task.responder_seen || !task.responder_expected));
+         (task.initiator_seen && (task.responder_seen || !ResponderExpected(position)));
+}
+
+bool LiveRun::ResponderExpected(uint32_t position) const {
+  const EndView& initiator = live[position].initiator;
+  const ScenarioDef* def = FindScenario(tasks.ScenarioAt(position));
+  return def != nullptr && def->responder.observes && initiator.reached &&
+         initiator.observed != v1::CLOSURE_LOCAL_ERROR;
 }
 
 void LiveRun::Judge(uint32_t position) {

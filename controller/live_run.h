@@ -43,8 +43,7 @@ struct LiveTask {
   bool initiator_seen : 1 = false;
   bool responder_seen : 1 = false;
   bool final : 1 = false;
-  bool responder_expected : 1 = true;  // known once the initiator's observation arrived
-  bool peer_lost : 1 = false;          // the responder's agent went away mid-test
+  bool peer_lost : 1 = false;  // the responder's agent went away mid-test
   // What each end's observation said, as far as the verdict needs it (the observations
   // themselves are in the store).
   EndView initiator;
@@ -60,8 +59,7 @@ struct Arrival {
   uint64_t task_id = 0;
   v1::Role role = v1::ROLE_UNSPECIFIED;
   EndView view;
-  bool responder_expected = false;  // an initiator's: the responder should report too
-  std::string target_incarnation;   // an initiator's: the responder it dialled
+  std::string target_incarnation;  // an initiator's: the responder it dialled
   std::shared_ptr<const v1::Observation> probe;
   static Arrival Of(v1::Observation&& obs);
 };
@@ -88,6 +86,9 @@ struct LiveRun {
   // Marks a task final in `state` (kDone: both ends or what arrived tell all there is) and
   // judges it from what arrived of it; false if it was final already.
   bool Close(uint32_t position, TaskState state);
+  // Whether the responder of a task whose initiator has reported reports too: the scenario
+  // has it observe, and the connection got to it.
+  bool ResponderExpected(uint32_t position) const;
   // Whether a task loaded from the store had ended already (its state, or both ends in).
   bool EndedInStore(uint32_t position) const;
   // How long a started task may take before it times out.
@@ -105,7 +106,6 @@ struct LiveRun {
   // The tasks whose initiator has reported and that are not final: judged when the
   // responder's report is in, or its side is settled otherwise (Settle).
   absl::flat_hash_set<uint32_t> awaiting;  // by position
-  std::map<std::string, std::string> zone_of;
   // Judged tasks counted by small numbers (scenario, initiator's observed class or -1,
   // verdict, source and target zone), for /metrics when the run ends: no strings per task.
   std::map<std::tuple<int, int, int, uint32_t, uint32_t>, uint64_t> counts;

@@ -441,7 +441,8 @@ void RunManager::Settle(LiveRun& run, uint32_t position, Clock::time_point now) 
                  : TaskState::kAgentLost);
     return;
   }
-  if (task.responder_seen || (!task.responder_expected && task.InitiatorClean())) {
+  const bool responder_expected = run.ResponderExpected(position);
+  if (task.responder_seen || (!responder_expected && task.InitiatorClean())) {
     Finalize(run, position, TaskState::kDone);
     return;
   }
@@ -457,7 +458,7 @@ void RunManager::Settle(LiveRun& run, uint32_t position, Clock::time_point now) 
   }
   const auto initiator_at = run.At(task.initiator_ms);
   const bool alive_after = responder.has_value() && responder->last_heard > initiator_at;
-  if (!task.responder_expected && alive_after) {
+  if (!responder_expected && alive_after) {
     Finalize(run, position, TaskState::kDone);
   } else if (!alive_after && now - initiator_at > options_.responder_grace) {
     Finalize(run, position, TaskState::kResponderSilent);
@@ -503,7 +504,7 @@ void RunManager::OnAgentLost(const std::string& agent_id) {
       if (!source && !target) continue;
       if (task.initiator_seen) {
         const bool responder_missing =
-            target && !task.responder_seen && (task.responder_expected || !task.InitiatorClean());
+            target && !task.responder_seen && (run.ResponderExpected(i) || !task.InitiatorClean());
         Finalize(run, i, responder_missing ? TaskState::kResponderSilent : TaskState::kDone);
       } else if (target && !source) {
         // The initiator is still testing against a peer that vanished (crashed, rebooted):

@@ -13,15 +13,6 @@
 
 namespace rstmesh {
 
-void CountResult(const v1::TaskResult& r, const std::map<std::string, std::string>& zone_of,
-                 ResultCounts& counts) {
-  auto zone = [&](const std::string& id) {
-    auto it = zone_of.find(id);
-    return it == zone_of.end() ? std::string() : it->second;
-  };
-  CountResultInZones(r, zone(r.source()), zone(r.target()), 1, counts);
-}
-
 void CountResultInZones(const v1::TaskResult& r, const std::string& source_zone,
                         const std::string& target_zone, uint64_t n, ResultCounts& counts) {
   const ScenarioDef* def = FindScenario(r.scenario());

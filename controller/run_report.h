@@ -80,9 +80,7 @@ absl::StatusOr<RunReport> BuildReport(Store& store, const ReportSource& source,
 using ResultKey =
     std::tuple<std::string, std::string, std::string, std::string, std::string, std::string>;
 using ResultCounts = std::map<ResultKey, uint64_t>;
-void CountResult(const v1::TaskResult& result, const std::map<std::string, std::string>& zone_of,
-                 ResultCounts& counts);
-// The same with the zones given; counts `n` tasks alike.
+// Counts `n` tasks like `result` between these zones.
 void CountResultInZones(const v1::TaskResult& result, const std::string& source_zone,
                         const std::string& target_zone, uint64_t n, ResultCounts& counts);
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "core/monotonic_clock.h"
@@ -38,7 +39,8 @@ void StoreWriter::SubmitObservations(std::vector<ObservationRow> observations, D
       refused = absl::ResourceExhaustedError("store: the writer is behind; resend later");
     } else {
       queued_observations_ += observations.size();
-      queue_.push_back(Item{next_place_++, Batch{std::move(observations), std::move(done)}});
+      const size_t count = observations.size();
+      queue_.push_back(Item{next_place_++, Batch{std::move(observations), count, std::move(done)}});
       return;
     }
   }
@@ -83,27 +85,15 @@ bool StoreWriter::Idle() const {
 
 absl::Status StoreWriter::Write(std::vector<Item>& items) {
   if (std::holds_alternative<Batch>(items.front().what)) {
-    // One transaction for the group: the batches are moved into one vector and back.
-    std::vector<ObservationRow>& first = std::get<Batch>(items.front().what).rows;
-    std::vector<ObservationRow> group;
-    std::vector<ObservationRow>* all = &first;
-    if (items.size() > 1) {
-      for (Item& item : items) {
-        for (ObservationRow& obs : std::get<Batch>(item.what).rows) {
-          group.push_back(std::move(obs));
-        }
-      }
-      all = &group;
+    // One transaction for the group. The rows are not needed after this attempt (a batch
+    // that could not be stored goes back to its agent), so they move into it.
+    std::vector<ObservationRow> group = std::move(std::get<Batch>(items.front().what).rows);
+    for (size_t i = 1; i < items.size(); ++i) {
+      std::vector<ObservationRow>& rows = std::get<Batch>(items[i].what).rows;
+      std::move(rows.begin(), rows.end(), std::back_inserter(group));
+      rows.clear();
     }
-    absl::StatusOr<int> stored = store_->InsertRows(*all);
-    if (items.size() > 1) {
-      size_t next = 0;
-      for (Item& item : items) {
-        for (ObservationRow& obs : std::get<Batch>(item.what).rows) {
-          obs = std::move(group[next++]);
-        }
-      }
-    }
+    absl::StatusOr<int> stored = store_->InsertRows(group);
     if (!stored.ok()) return stored.status();
     absl::MutexLock lock(&mu_);
     ++health_.groups_committed;
@@ -153,7 +143,7 @@ void StoreWriter::Loop() {
     if (std::holds_alternative<Batch>(queue_.front().what)) {
       size_t group = 0;
       while (!queue_.empty() && std::holds_alternative<Batch>(queue_.front().what)) {
-        const size_t n = std::get<Batch>(queue_.front().what).rows.size();
+        const size_t n = std::get<Batch>(queue_.front().what).count;
         if (!items.empty() && group + n > options_.max_group_observations) break;
         group += n;
         items.push_back(std::move(queue_.front()));
@@ -234,7 +224,7 @@ void StoreWriter::AnswerLoop() {
     mu_.Unlock();
     size_t observations = 0;
     for (Batch& batch : answer.batches) {
-      observations += batch.rows.size();
+      observations += batch.count;
       if (batch.done) batch.done(answer.status);
     }
     answer.batches.clear();  // freed here, not on the writer's thread

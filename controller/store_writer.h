@@ -74,7 +74,8 @@ class StoreWriter {
 
  private:
   struct Batch {
-    std::vector<ObservationRow> rows;
+    std::vector<ObservationRow> rows;  // moved into the store's write
+    size_t count = 0;                  // how many rows it had (the queue's limit counts them)
     Done done;
   };
   struct TaskUpdate {

@@ -60,45 +60,50 @@ class ControlServiceTest : public ::testing::Test {
     return context;
   }
 
+  // An export of `run_id` under way.
+  struct Export {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientReader<v1::Observation>> reader;
+  };
+  Export StartExport(const std::string& run_id) {
+    v1::ExportObservationsRequest request;
+    request.set_run_id(run_id);
+    Export e{Context(), nullptr};
+    e.reader = stub_->ExportObservations(e.context.get(), request);
+    return e;
+  }
+
   testing::LocalController controller_;
   std::unique_ptr<v1::Control::Stub> stub_;
 };
 
 TEST_F(ControlServiceTest, ExportStreamsEveryObservationOnceInTaskOrder) {
-  v1::ExportObservationsRequest request;
-  request.set_run_id(absl::StrCat("run-", kRun));
-  auto context = Context();
-  auto reader = stub_->ExportObservations(context.get(), request);
+  Export run = StartExport(absl::StrCat("run-", kRun));
   v1::Observation obs;
   size_t count = 0;
   std::pair<uint64_t, int> last{0, 0};
-  while (reader->Read(&obs)) {
+  while (run.reader->Read(&obs)) {
     const std::pair<uint64_t, int> key{obs.task_id(), obs.role()};
     ASSERT_GT(key, last) << "observation " << count << " out of order or twice";
     last = key;
     ++count;
   }
-  grpc::Status status = reader->Finish();
+  grpc::Status status = run.reader->Finish();
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(count, 2u * kTasks);
 
-  request.set_run_id("run-99");
-  auto missing_context = Context();
-  auto missing = stub_->ExportObservations(missing_context.get(), request);
-  EXPECT_FALSE(missing->Read(&obs));
-  grpc::Status not_found = missing->Finish();
+  Export missing = StartExport("run-99");
+  EXPECT_FALSE(missing.reader->Read(&obs));
+  grpc::Status not_found = missing.reader->Finish();
   EXPECT_EQ(not_found.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_NE(not_found.error_message().find("run-99"), std::string::npos);
 }
 
 TEST_F(ControlServiceTest, ReportsAndListingsOfAStoredRunAnswerWhileExportsStream) {
   // An export left half-read holds nothing up: its next page waits for the client.
-  v1::ExportObservationsRequest export_request;
-  export_request.set_run_id(absl::StrCat("run-", kRun));
-  auto export_context = Context();
-  auto reader = stub_->ExportObservations(export_context.get(), export_request);
+  Export half_read = StartExport(absl::StrCat("run-", kRun));
   v1::Observation first;
-  ASSERT_TRUE(reader->Read(&first));
+  ASSERT_TRUE(half_read.reader->Read(&first));
 
   v1::GetReportRequest request;
   request.set_run_id(absl::StrCat("run-", kRun));
@@ -118,7 +123,7 @@ TEST_F(ControlServiceTest, ReportsAndListingsOfAStoredRunAnswerWhileExportsStrea
   ASSERT_TRUE(stub_->ListRuns(list_context.get(), {}, &runs).ok());
   ASSERT_EQ(runs.runs_size(), 1);
   EXPECT_EQ(runs.runs(0).done(), kTasks);
-  export_context->TryCancel();
+  half_read.context->TryCancel();
 }
 
 }  // namespace

@@ -63,7 +63,9 @@ TEST(AggregatorTest, CellsCountVerdictsClassesAndTimes) {
       Result("b", "a", v1::VERDICT_PASS, v1::CLOSURE_RST, 50),
       Result("b", "c", v1::VERDICT_INCONCLUSIVE, v1::CLOSURE_UNSUPPORTED, 0),
   };
-  auto cells = AggregateByAgent(results);
+  CellAggregator aggregator;
+  for (const v1::TaskResult& r : results) aggregator.Add(r.source(), r.target(), r);
+  auto cells = aggregator.Cells();
   ASSERT_EQ(cells.size(), 3u);
   const v1::Cell& ab = cells[0];
   EXPECT_EQ(ab.source(), "a");
@@ -88,7 +90,9 @@ TEST(AggregatorTest, RollsUpByLabel) {
       Result("a1", "a2", v1::VERDICT_PASS, v1::CLOSURE_RST, 30),
   };
   std::map<std::string, std::string> zone = {{"a1", "a"}, {"a2", "a"}, {"b1", "b"}};
-  auto cells = AggregateByLabel(results, zone);
+  CellAggregator aggregator;  // as a report rolls cells up by zone
+  for (const v1::TaskResult& r : results) aggregator.Add(zone[r.source()], zone[r.target()], r);
+  auto cells = aggregator.Cells();
   ASSERT_EQ(cells.size(), 2u);
   EXPECT_EQ(cells[0].source(), "a");
   EXPECT_EQ(cells[0].target(), "a");
