@@ -9,8 +9,9 @@
 namespace rstmesh::bench {
 
 // What a real agent reports for a clean graceful_close (sizes as on the wire).
-inline v1::Observation Realistic(uint64_t task_id, v1::Role role, const std::string& peer) {
-  v1::Observation obs;
+// Filled in place (`obs` may live on an arena).
+inline void FillRealistic(v1::Observation& obs, uint64_t task_id, v1::Role role,
+                          const std::string& peer) {
   obs.set_task_id(task_id);
   obs.set_role(role);
   obs.set_scenario(v1::SCENARIO_GRACEFUL_CLOSE);
@@ -31,6 +32,11 @@ inline v1::Observation Realistic(uint64_t task_id, v1::Role role, const std::str
   info->set_poll_revents(0x2005);
   obs.set_peer(peer);
   obs.set_matched(true);
+}
+
+inline v1::Observation Realistic(uint64_t task_id, v1::Role role, const std::string& peer) {
+  v1::Observation obs;
+  FillRealistic(obs, task_id, role, peer);
   return obs;
 }
 
