@@ -19,6 +19,7 @@ class SessionLink : public AgentConnection {
   explicit SessionLink(HubSession* session) : session_(session) {}
   bool Send(v1::ControllerMessage message) override;
   void Close() override;
+  size_t Queued() override;
   void Detach() {
     absl::MutexLock lock(&mu_);
     session_ = nullptr;
@@ -54,6 +55,11 @@ class HubSession : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Controll
       StartWrite(&queue_.front());
     }
     return true;
+  }
+
+  size_t Queued() {
+    absl::MutexLock lock(&mu_);
+    return queue_.size();
   }
 
   // Ends the stream with `status` once queued writes are out. The registry forgets the
@@ -132,15 +138,10 @@ class HubSession : public grpc::ServerBidiReactor<v1::AgentMessage, v1::Controll
         return grpc::Status::OK;
       case v1::AgentMessage::kBatch: {
         registry_->Heartbeat(agent_id_);
-        std::vector<v1::Observation> observations;
-        observations.reserve(message.batch().observations_size());
-        for (v1::Observation& obs : *message.mutable_batch()->mutable_observations()) {
-          observations.push_back(std::move(obs));
-        }
         const uint64_t sequence = message.batch().sequence();
         // The answer comes after the commit, on the store writer's thread: through the
         // link, which outlives this reactor.
-        (*sink_)(agent_id_, std::move(observations),
+        (*sink_)(agent_id_, *message.mutable_batch()->mutable_observations(),
                  [link = link_, sequence](const absl::Status& stored) {
                    v1::ControllerMessage reply;
                    if (stored.ok()) {
@@ -193,6 +194,11 @@ bool SessionLink::Send(v1::ControllerMessage message) {
   return session_ != nullptr && session_->Send(std::move(message));
 }
 
+size_t SessionLink::Queued() {
+  absl::MutexLock lock(&mu_);
+  return session_ != nullptr ? session_->Queued() : 0;
+}
+
 void SessionLink::Close() {
   absl::MutexLock lock(&mu_);
   if (session_ != nullptr) {
@@ -217,8 +223,9 @@ absl::Status CheckHello(const v1::Hello& hello) {
 
 AgentHubService::ObservationSink AgentHubService::Synchronous(
     std::function<absl::Status(const std::string&, const std::vector<v1::Observation>&)> store) {
-  return [store = std::move(store)](const std::string& agent, std::vector<v1::Observation> batch,
-                                    Done done) { done(store(agent, batch)); };
+  return [store = std::move(store)](const std::string& agent, Observations& batch, Done done) {
+    done(store(agent, std::vector<v1::Observation>(batch.begin(), batch.end())));
+  };
 }
 
 AgentHubService::AgentHubService(AgentRegistry* registry, ObservationSink sink,

@@ -25,10 +25,13 @@ class AgentHubService final : public v1::AgentHub::CallbackService {
   // Takes a batch and calls `done` once it is stored (OK: the agent gets an ack) or cannot
   // be (an error: the agent gets a nack, holds the batch and resends it after a while).
   // Called on gRPC threads; must not block and must be thread-safe. `done` may run on any
-  // thread, also before the sink returns.
+  // thread, also before the sink returns. The observations are the stream's read buffer:
+  // the sink may change them, and is done with them when it returns (protobuf reuses
+  // their memory for the next read).
   using Done = std::function<void(const absl::Status&)>;
-  using ObservationSink = std::function<void(const std::string& agent_id,
-                                             std::vector<v1::Observation> batch, Done done)>;
+  using Observations = google::protobuf::RepeatedPtrField<v1::Observation>;
+  using ObservationSink =
+      std::function<void(const std::string& agent_id, Observations& batch, Done done)>;
   // A sink that stores synchronously (tests).
   static ObservationSink Synchronous(
       std::function<absl::Status(const std::string&, const std::vector<v1::Observation>&)> store);

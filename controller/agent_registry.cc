@@ -178,6 +178,17 @@ std::optional<v1::AgentInfo> AgentRegistry::Find(const std::string& agent_id) co
   return it->second.info;
 }
 
+size_t AgentRegistry::Queued(const std::string& agent_id) const {
+  std::shared_ptr<AgentConnection> connection;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = agents_.find(agent_id);
+    if (it == agents_.end()) return 0;
+    connection = it->second.connection;
+  }
+  return connection != nullptr ? connection->Queued() : 0;
+}
+
 bool AgentRegistry::Send(const std::string& agent_id, v1::ControllerMessage message) {
   std::shared_ptr<AgentConnection> connection;
   {

@@ -36,6 +36,8 @@ class AgentConnection {
   virtual bool Send(v1::ControllerMessage message) = 0;
   // Ends the stream (it was replaced or went silent).
   virtual void Close() = 0;
+  // Messages queued and not yet written to the stream.
+  virtual size_t Queued() { return 0; }
 };
 
 // How often agents are asked to heartbeat: the fleet shares a budget of heartbeats per
@@ -102,6 +104,8 @@ class AgentRegistry {
   // A member's registration (nullopt for one that is not a member).
   std::optional<v1::AgentInfo> Find(const std::string& agent_id) const;
   bool Send(const std::string& agent_id, v1::ControllerMessage message);
+  // Messages queued for a member's stream and not yet written (0 for none, or no stream).
+  size_t Queued(const std::string& agent_id) const;
   Duration lease() const { return lease_; }
 
  private:

@@ -49,10 +49,8 @@ absl::Status Controller::Start() {
       [this](const std::string&, const ResultCounts& results) { metrics_.AddRun(results); });
   hub_ = std::make_unique<AgentHubService>(
       &registry_,
-      [this](const std::string& agent, std::vector<v1::Observation> batch,
-             AgentHubService::Done done) {
-        runs_->Ingest(agent, std::move(batch), std::move(done));
-      },
+      [this](const std::string& agent, AgentHubService::Observations& batch,
+             AgentHubService::Done done) { runs_->Ingest(agent, batch, std::move(done)); },
       options_.heartbeat_interval, policy);
   hub_->set_progress_sink([this](const std::string& agent, const v1::ScheduleProgress& progress) {
     runs_->OnProgress(agent, progress);

@@ -75,7 +75,7 @@ LiveRun LiveRun::Make(const RunRecord& record, const std::vector<TaskRecord>& st
   return run;
 }
 
-Arrival Arrival::Of(v1::Observation&& obs) {
+Arrival Arrival::Of(const v1::Observation& obs) {
   Arrival a;
   a.task_id = obs.task_id();
   a.role = obs.role();
@@ -83,7 +83,7 @@ Arrival Arrival::Of(v1::Observation&& obs) {
   if (a.role == v1::ROLE_INITIATOR) {
     a.target_incarnation = obs.target_incarnation();
     if (obs.scenario() == v1::SCENARIO_IDLE_HOLD) {
-      a.probe = std::make_shared<const v1::Observation>(std::move(obs));
+      a.probe = std::make_shared<const v1::Observation>(obs);
     }
   }
   return a;

@@ -61,7 +61,7 @@ struct Arrival {
   EndView view;
   std::string target_incarnation;  // an initiator's: the responder it dialled
   std::shared_ptr<const v1::Observation> probe;
-  static Arrival Of(v1::Observation&& obs);
+  static Arrival Of(const v1::Observation& obs);
 };
 
 // One initiating agent's schedule in a run.
@@ -70,6 +70,8 @@ struct InitiatorWork {
   uint64_t started = 0;       // the agent's last progress: items [0, started) started
   uint32_t layout_index = 0;  // in TaskLayout::agents()
 };
+
+inline constexpr uint32_t kResponderUnknown = ~uint32_t{0};
 
 struct LiveRun {
   using Clock = std::chrono::steady_clock;
@@ -112,6 +114,10 @@ struct LiveRun {
   std::vector<std::string> zones;       // zone names ("" for none), by number
   std::vector<uint32_t> zone_of_agent;  // by agent index (RunTasks)
   size_t next_open = 0;                 // tasks before it are all final
+  // Each agent's responder id (RunManager::CurrentResponder) as of the registry's
+  // generation `responders_generation`, by agent index; kResponderUnknown: not looked up.
+  std::vector<uint32_t> responders_now;
+  uint64_t responders_generation = ~uint64_t{0};
   size_t final_count = 0;
   uint64_t pass = 0, deviation = 0, inconclusive = 0;  // as judged
   bool cancelled = false;

@@ -36,6 +36,7 @@ absl::Status RunManager::Start() {
     {
       absl::MutexLock lock(&mu_);
       last_run_number_ = std::max(last_run_number_, RunNumberOf(run.run_id));
+      absl::MutexLock known(&known_mu_);
       known_runs_[static_cast<uint32_t>(RunNumberOf(run.run_id))] = run.total_tasks;
       if (!run.request_id.empty()) run_of_request_[run.request_id] = run.run_id;
     }
@@ -93,7 +94,7 @@ void RunManager::Install(LiveRun run) {
     if (info) live.told[agent] = absl::StrCat(info->data_endpoint(), "/", info->closed_port());
     if (!info || !info->connected()) live.paused.insert(agent);
   }
-  for (const std::string& agent : live.agent_ids) SendSchedule(live, agent);
+  for (const std::string& agent : live.agent_ids) pacer_.Due(id, agent);
   MaybeFinish(live);
 }
 
@@ -117,29 +118,35 @@ void RunManager::FillSchedule(const LiveRun& run, v1::Schedule& part) {
   }
 }
 
-void RunManager::MarkStarted(LiveRun& run, uint32_t position, Clock::time_point now,
-                             IncarnationCache* cache) {
+void RunManager::MarkStarted(LiveRun& run, uint32_t position, Clock::time_point now) {
   LiveTask& task = run.live[position];
   task.assigned = true;
   task.assigned_ms = run.Ms(now);
-  const uint32_t target = run.tasks.TargetAt(position);
-  if (cache != nullptr) {
-    if (auto it = cache->find(target); it != cache->end()) {
-      task.responder_id = it->second;
-      return;
-    }
-  }
-  if (std::optional<AgentRegistry::Liveness> liveness =
-          registry_->LivenessOf(run.tasks.Agent(target))) {
-    task.responder_id =
-        ResponderId(Intern(liveness->incarnation), Intern(liveness->host_incarnation));
-  }
-  if (cache != nullptr) (*cache)[target] = task.responder_id;
+  task.responder_id = CurrentResponder(run, run.tasks.TargetAt(position));
 }
 
-void RunManager::SendExplicit(LiveRun& run, const std::string& source,
-                              const std::vector<uint32_t>& indices) {
-  if (indices.empty()) return;
+uint32_t RunManager::CurrentResponder(LiveRun& run, uint32_t agent) {
+  // Valid while the registry's membership is what it was (a new process or a lost agent
+  // changes its generation): one registry lookup per agent, not per task.
+  if (const uint64_t generation = registry_->generation();
+      generation != run.responders_generation) {
+    run.responders_generation = generation;
+    run.responders_now.assign(run.tasks.agent_count(), kResponderUnknown);
+  }
+  uint32_t& id = run.responders_now[agent];
+  if (id == kResponderUnknown) {
+    id = 0;
+    if (std::optional<AgentRegistry::Liveness> liveness =
+            registry_->LivenessOf(run.tasks.Agent(agent))) {
+      id = ResponderId(Intern(liveness->incarnation), Intern(liveness->host_incarnation));
+    }
+  }
+  return id;
+}
+
+size_t RunManager::SendExplicit(LiveRun& run, const std::string& source,
+                                const std::vector<uint32_t>& indices) {
+  if (indices.empty()) return 0;
   v1::ControllerMessage message;
   v1::Schedule& part = *message.mutable_schedule();
   std::map<std::string, uint32_t> target_of;
@@ -154,15 +161,27 @@ void RunManager::SendExplicit(LiveRun& run, const std::string& source,
     *task->mutable_params() = run.tasks.ParamsAt(i);
   }
   FillSchedule(run, part);
-  if (!registry_->Send(source, std::move(message))) return;  // resent when it is back
+  const size_t bytes = message.ByteSizeLong();
+  if (!registry_->Send(source, std::move(message))) return 0;  // resent when it is back
   const auto now = Now();
   for (uint32_t i : indices) {
     if (!run.live[i].assigned) MarkStarted(run, i, now);
   }
+  return bytes;
 }
 
-void RunManager::SendSchedule(LiveRun& run, const std::string& agent) {
-  if (run.finished || run.cancelled) return;
+void RunManager::PumpSchedules(Clock::time_point now) {
+  pacer_.Pump(
+      now, [this](const std::string& agent) { return registry_->Queued(agent) == 0; },
+      [this](const std::string& run_id, const std::string& agent) -> size_t {
+        auto it = runs_.find(run_id);
+        return it == runs_.end() ? 0 : SendSchedule(it->second, agent);
+      });
+}
+
+size_t RunManager::SendSchedule(LiveRun& run, const std::string& agent) {
+  if (run.finished || run.cancelled) return 0;
+  size_t bytes = 0;
   if (auto it = run.work.find(agent); it != run.work.end()) {
     InitiatorWork& work = it->second;
     // Past what the agent (or its predecessor) said it started, the work that is over.
@@ -180,7 +199,9 @@ void RunManager::SendSchedule(LiveRun& run, const std::string& agent) {
         FillSchedule(run, part);
         v1::ControllerMessage message;
         *message.mutable_schedule() = std::move(part);
-        if (!registry_->Send(agent, std::move(message))) return;  // sent when it is back
+        const size_t size = message.ByteSizeLong();
+        if (!registry_->Send(agent, std::move(message))) return bytes;  // sent when it is back
+        bytes += size;
       }
     }
   }
@@ -193,11 +214,26 @@ void RunManager::SendSchedule(LiveRun& run, const std::string& agent) {
     if (static_cast<int>(run.tasks.SourceAt(static_cast<uint32_t>(i))) != source) continue;
     explicit_tasks.push_back(static_cast<uint32_t>(i));
   }
-  SendExplicit(run, agent, explicit_tasks);
+  return bytes + SendExplicit(run, agent, explicit_tasks);
 }
 
 void RunManager::OnProgress(const std::string& agent_id, const v1::ScheduleProgress& progress) {
-  absl::MutexLock lock(&mu_);
+  // Taken in by the scheduler's next tick: the stream's reaction does not wait for the lock
+  // that joining holds. Reports only bring forward what the observations tell anyway.
+  absl::MutexLock lock(&progress_mu_);
+  if (progress_in_.size() < kMaxProgressQueued) progress_in_.emplace_back(agent_id, progress);
+}
+
+void RunManager::ApplyProgress() {
+  std::vector<std::pair<std::string, v1::ScheduleProgress>> reports;
+  {
+    absl::MutexLock lock(&progress_mu_);
+    reports.swap(progress_in_);
+  }
+  for (const auto& [agent_id, progress] : reports) ApplyProgress(agent_id, progress);
+}
+
+void RunManager::ApplyProgress(const std::string& agent_id, const v1::ScheduleProgress& progress) {
   // Each process counts from 0: a smaller count is a new process's.
   auto& [rate, spacing] = reported_delays_[agent_id];
   limit_counts_.rate_delayed +=
@@ -216,11 +252,10 @@ void RunManager::OnProgress(const std::string& agent_id, const v1::ScheduleProgr
     InitiatorWork& w = work->second;
     const uint64_t started = std::min<uint64_t>(p.started(), w.size);
     const TaskLayout& layout = run->second.tasks.layout();
-    IncarnationCache cache;  // per target: one registry lookup per report, not per task
     for (uint64_t k = w.started; k < started; ++k) {
       const uint32_t position = layout.WorkAt(w.layout_index, kTargetsPerPart, k) - 1;
       const LiveTask& task = run->second.live[position];
-      if (!task.final && !task.assigned) MarkStarted(run->second, position, now, &cache);
+      if (!task.final && !task.assigned) MarkStarted(run->second, position, now);
     }
     w.started = std::max(w.started, started);
   }
@@ -311,7 +346,10 @@ absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan,
   }
   LiveRun run = LiveRun::Make(record, {}, std::move(layout), options_.zone_label, Now());
   absl::MutexLock lock(&mu_);
-  known_runs_[static_cast<uint32_t>(number)] = record.total_tasks;
+  {
+    absl::MutexLock known(&known_mu_);
+    known_runs_[static_cast<uint32_t>(number)] = record.total_tasks;
+  }
   Install(std::move(run));
   // Compiling a large plan leaves freed memory behind: back to the system.
   malloc_trim(0);
@@ -349,27 +387,26 @@ absl::Status RunManager::CancelRun(const std::string& run_id) {
   return absl::OkStatus();
 }
 
-void RunManager::Ingest(const std::string& /*agent_id*/, std::vector<v1::Observation> observations,
+void RunManager::Ingest(const std::string& /*agent_id*/, Observations& observations,
                         std::function<void(const absl::Status&)> done) {
-  std::vector<v1::Observation>& valid = observations;  // filtered in place
-  size_t kept = 0;
+  // Only tasks that exist are stored: a confused or hostile agent cannot fill the store
+  // with observations of runs or tasks that never were. Anything else is dropped (and
+  // acknowledged, so that it is not resent forever).
+  std::vector<const v1::Observation*> valid;
+  valid.reserve(observations.size());
   {
-    // Only tasks that exist are stored: a confused or hostile agent cannot fill the store
-    // with observations of runs or tasks that never were. Anything else is dropped (and
-    // acknowledged, so that it is not resent forever).
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&known_mu_);
     for (v1::Observation& obs : observations) {
       const TaskId id = TaskId::FromRaw(obs.task_id());
       if (!id.valid()) continue;
       if (obs.role() != v1::ROLE_INITIATOR && obs.role() != v1::ROLE_RESPONDER) continue;
       auto run = known_runs_.find(id.run());
       if (run == known_runs_.end() || id.index() > run->second) continue;
-      obs.set_run_id(RunIdFor(id.run()));
-      if (&valid[kept] != &obs) valid[kept] = std::move(obs);
-      ++kept;
+      // The row carries the run (the store puts it back into what it reads).
+      obs.clear_run_id();
+      valid.push_back(&obs);
     }
   }
-  valid.resize(kept);
   if (valid.empty()) {
     done(absl::OkStatus());
     return;
@@ -379,11 +416,16 @@ void RunManager::Ingest(const std::string& /*agent_id*/, std::vector<v1::Observa
   std::vector<Arrival> arrivals;
   rows.reserve(valid.size());
   arrivals.reserve(valid.size());
-  for (v1::Observation& obs : valid) {
-    rows.push_back(ObservationRow::Of(obs));
-    arrivals.push_back(Arrival::Of(std::move(obs)));
+  uint32_t run_number = 0;
+  std::string run_id;
+  for (const v1::Observation* obs : valid) {
+    if (const uint32_t number = TaskId::FromRaw(obs->task_id()).run(); number != run_number) {
+      run_number = number;
+      run_id = RunIdFor(number);
+    }
+    rows.push_back(ObservationRow::Of(run_id, *obs));
+    arrivals.push_back(Arrival::Of(*obs));
   }
-  valid.clear();
   writer_->SubmitObservations(
       std::move(rows),
       [this, arrivals = std::move(arrivals), done = std::move(done)](const absl::Status& status) {
@@ -396,7 +438,8 @@ absl::Status RunManager::OnObservations(const std::string& agent_id,
                                         const std::vector<v1::Observation>& observations) {
   absl::Notification finished;
   absl::Status outcome;
-  Ingest(agent_id, observations, [&](const absl::Status& status) {
+  Observations batch(observations.begin(), observations.end());
+  Ingest(agent_id, batch, [&](const absl::Status& status) {
     outcome = status;
     finished.Notify();
   });
@@ -450,13 +493,16 @@ void RunManager::Settle(LiveRun& run, uint32_t position, Clock::time_point now) 
   // responder's agent was alive: heard from, as the same process, after the initiator
   // reported. A hung host's kernel still accepts connections and then answers nothing,
   // which would read as a path that swallows resets; a restarted one refuses them.
-  const std::optional<AgentRegistry::Liveness> responder = registry_->LivenessOf(target);
-  if (const uint32_t dialled = ResponderOf(task).first;
-      responder && dialled != 0 && Intern(responder->incarnation) != dialled) {
+  if (const uint32_t current = CurrentResponder(run, run.tasks.TargetAt(position)),
+      dialled = ResponderOf(task).first;
+      current != 0 && dialled != 0 && responders_[current].first != dialled) {
     Finalize(run, position, ResponderReplaced(run, position));
     return;
   }
   const auto initiator_at = run.At(task.initiator_ms);
+  // Its report is usually on its way: nothing to decide before the grace is over.
+  if (responder_expected && now - initiator_at <= options_.responder_grace) return;
+  const std::optional<AgentRegistry::Liveness> responder = registry_->LivenessOf(target);
   const bool alive_after = responder.has_value() && responder->last_heard > initiator_at;
   if (!responder_expected && alive_after) {
     Finalize(run, position, TaskState::kDone);
@@ -557,12 +603,13 @@ void RunManager::AdvanceDiscovery(LiveRun& run) {
     }
   }
   if (added.empty()) return;
-  // Rare (once per round of a discovery run) and small; still under the lock.
-  if (!store_->AddTasks(run.record.run_id, added).ok()) {
-    // Not stored, not run: those pairs end with the bracket they have.
-    return;
+  // Stored by the writer, in order: before any observation of them (their initiators hear
+  // of them below, so every observation of them is queued after).
+  writer_->SubmitAddTasks(run.record.run_id, added);
+  {
+    absl::MutexLock known(&known_mu_);
+    known_runs_[run.number] += added.size();
   }
-  known_runs_[run.number] += added.size();
   // Amendments to the initiators' schedules.
   std::map<std::string, std::vector<uint32_t>> by_source;
   for (const TaskRecord& t : added) {
@@ -603,7 +650,7 @@ void RunManager::OnAgentRegistered(const std::string& agent_id) {
     // Schedules sent on a stream that then broke may never have arrived, and a new process
     // has none: the agent gets its schedule again, resuming where its progress got to, and
     // ignores the parts it has.
-    SendSchedule(run, agent_id);
+    pacer_.Due(id, agent_id);
   }
 }
 
@@ -633,6 +680,7 @@ void RunManager::Loop() {
 }
 
 std::vector<std::pair<std::string, ResultCounts>> RunManager::Tick() {
+  ApplyProgress();
   // Finished runs leave the live set (their reports come from the store); their counts stay.
   std::vector<std::pair<std::string, ResultCounts>> finished;
   for (auto it = runs_.begin(); it != runs_.end();) {
@@ -648,6 +696,7 @@ std::vector<std::pair<std::string, ResultCounts>> RunManager::Tick() {
   if (runs_.empty()) return finished;
   const auto now = Now();
   if (PausedForStore(now)) return finished;
+  PumpSchedules(now);
   bool sweep = now - last_sweep_ >= kSweepInterval;
   // Copying the registry costs, with thousands of agents, far more than a tick: only when it
   // changed.

@@ -17,7 +17,6 @@
 #include <set>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -27,6 +26,7 @@
 #include "controller/agent_registry.h"
 #include "controller/idle_discovery.h"
 #include "controller/live_run.h"
+#include "controller/schedule_pacer.h"
 #include "controller/store.h"
 #include "controller/store_writer.h"
 #include "core/monotonic_clock.h"
@@ -38,6 +38,8 @@ namespace rstmesh {
 class RunManager {
  public:
   using Clock = std::chrono::steady_clock;
+  // Schedules queued for agents and not yet written (SchedulePacer), in bytes on the wire.
+  static constexpr size_t kScheduleBytesInFlight = 4 << 20;
   struct Options {
     std::chrono::milliseconds tick{20};
     // How long the responder's side may lag the initiator's: its steps end on their own
@@ -85,7 +87,9 @@ class RunManager {
   // AgentHub's sink: queues the batch (run ids filled from task ids) for the store writer
   // and returns at once; after the commit the runs are updated and `done` runs (OK: ack;
   // kUnavailable: the agent holds the batch and resends it). Never blocks on the store.
-  void Ingest(const std::string& agent_id, std::vector<v1::Observation> observations,
+  // The observations are done with when it returns (AgentHubService::ObservationSink).
+  using Observations = google::protobuf::RepeatedPtrField<v1::Observation>;
+  void Ingest(const std::string& agent_id, Observations& observations,
               std::function<void(const absl::Status&)> done);
   // Ingest, waiting for the outcome (tests, fuzzing).
   absl::Status OnObservations(const std::string& agent_id,
@@ -101,7 +105,8 @@ class RunManager {
   // An agent (re)registered: it gets the keys of the running runs it takes part in and its
   // schedules in them, from where it (or its predecessor) got to.
   void OnAgentRegistered(const std::string& agent_id);
-  // How far an agent got through its schedules: the tasks it started.
+  // How far an agent got through its schedules: the tasks it started (taken in by the next
+  // tick).
   void OnProgress(const std::string& agent_id, const v1::ScheduleProgress& progress);
 
   absl::StatusOr<RunProgress> Progress(const std::string& run_id);
@@ -109,26 +114,33 @@ class RunManager {
 
  private:
   void Loop();
+  // Takes in the progress reports that came since the last tick.
+  void ApplyProgress() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ApplyProgress(const std::string& agent_id, const v1::ScheduleProgress& progress)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns the runs that ended since the last tick.
   std::vector<std::pair<std::string, ResultCounts>> Tick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Once a second (and when the agents changed): deadlines, task timeouts, and the tasks
   // whose agents are gone. Every open task of the run.
   void Sweep(LiveRun& run, Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends `agent` its schedule in `run`: every numbered part, resuming after the work that
-  // is started or over, and the explicit tasks it has not reported.
-  void SendSchedule(LiveRun& run, const std::string& agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Sends `source` these explicit tasks (positions) as an amendment.
-  void SendExplicit(LiveRun& run, const std::string& source, const std::vector<uint32_t>& indices)
+  // is started or over, and the explicit tasks it has not reported. Returns the bytes sent.
+  size_t SendSchedule(LiveRun& run, const std::string& agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends the due schedules that pacer_ lets go now.
+  void PumpSchedules(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends `source` these explicit tasks (positions) as an amendment; returns the bytes sent.
+  size_t SendExplicit(LiveRun& run, const std::string& source, const std::vector<uint32_t>& indices)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tells every initiator of `run` where the agents in run.retell listen now.
   void Retell(LiveRun& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The common fields of a schedule message of `run`.
   void FillSchedule(const LiveRun& run, v1::Schedule& part) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks a task as started by its agent now (what its responder was then, for liveness).
-  // `cache`: the targets' interned incarnations looked up so far (may be null).
-  using IncarnationCache = std::unordered_map<uint32_t, uint32_t>;  // agent -> responder id
-  void MarkStarted(LiveRun& run, uint32_t position, Clock::time_point now,
-                   IncarnationCache* cache = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MarkStarted(LiveRun& run, uint32_t position, Clock::time_point now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The responder id (ResponderId) of the process registered as agent `agent` (its index in
+  // the run) now; 0 if none.
+  uint32_t CurrentResponder(LiveRun& run, uint32_t agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Finalize(LiveRun& run, uint32_t position, TaskState state)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A task whose initiator has reported: finalizes it once the responder's side is settled
@@ -186,11 +198,21 @@ class RunManager {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t last_run_number_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, LiveRun> runs_ ABSL_GUARDED_BY(mu_);  // active runs only
+  // Schedules due to agents, sent a few MiB at a time (Tick): a large run's, or a fleet's
+  // reconnecting at once, are not all built and queued together.
+  SchedulePacer pacer_ ABSL_GUARDED_BY(mu_){kScheduleBytesInFlight, std::chrono::seconds(2)};
   // Runs that finished while this controller ran: their final counts (a few bytes each).
   std::map<std::string, RunProgress> finished_ ABSL_GUARDED_BY(mu_);
   // Every run in the store by number, with its task count: ingest checks that a task exists
-  // without reading the store.
-  std::map<uint32_t, uint64_t> known_runs_ ABSL_GUARDED_BY(mu_);
+  // without reading the store, and without the lock that joining holds (taken after mu_
+  // where both are).
+  absl::Mutex known_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::map<uint32_t, uint64_t> known_runs_ ABSL_GUARDED_BY(known_mu_);
+  // Progress reports as they came, for the next tick (OnProgress).
+  static constexpr size_t kMaxProgressQueued = 100'000;
+  absl::Mutex progress_mu_;
+  std::vector<std::pair<std::string, v1::ScheduleProgress>> progress_in_
+      ABSL_GUARDED_BY(progress_mu_);
   std::map<std::string, std::string> run_of_request_ ABSL_GUARDED_BY(mu_);  // request id -> run
   std::optional<Clock::time_point> paused_since_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint32_t> interned_

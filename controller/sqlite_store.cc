@@ -108,6 +108,10 @@ absl::string_view RunStateName(RunState state) {
 }
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  // SQLite counts every allocation under a process-wide mutex unless told not to (before
+  // its first use; later calls change nothing).
+  static const int memstatus_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)memstatus_off;
   sqlite3* db = nullptr;
   // The connection is only used under mu_: SQLite's own per-call mutex would be a second
   // lock on every bind and step.
@@ -140,12 +144,26 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   store->Exec("ALTER TABLE runs ADD COLUMN run_key BLOB NOT NULL DEFAULT x'';").IgnoreError();
   // And before client request ids existed.
   store->Exec("ALTER TABLE runs ADD COLUMN request_id TEXT NOT NULL DEFAULT '';").IgnoreError();
+  if (absl::Status s = store->StartCheckpointer(path); !s.ok()) return s;
   return store;
 }
 
+absl::Status SqliteStore::StartCheckpointer(const std::string& path) {
+  if (path.empty() || path == ":memory:") return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<SqliteCheckpointer>> checkpointer = SqliteCheckpointer::Open(path);
+  if (!checkpointer.ok()) return checkpointer.status();
+  checkpointer_ = std::move(*checkpointer);
+  // Replaces SQLite's own checkpoint after a commit.
+  sqlite3_wal_hook(db_, &SqliteCheckpointer::WalHook, checkpointer_.get());
+  return absl::OkStatus();
+}
+
 SqliteStore::~SqliteStore() {
-  absl::MutexLock lock(&mu_);
-  sqlite3_close(db_);
+  {
+    absl::MutexLock lock(&mu_);
+    sqlite3_close(db_);
+  }
+  checkpointer_.reset();  // last: its connection checkpoints what is left
 }
 
 absl::Status SqliteStore::CheckIntegrity(const std::string& path) {
@@ -416,6 +434,7 @@ absl::StatusOr<std::vector<v1::Observation>> SqliteStore::GetObservationPage(
     if (!obs.ParseFromString(query.Blob(0))) {
       return absl::DataLossError("store: an observation is unreadable");
     }
+    obs.set_run_id(run_id);  // stored in the row, not in the observation's bytes
     out.push_back(std::move(obs));
   }
   if (rc != SQLITE_DONE) return SqlError(db_, "query observations");

@@ -1,6 +1,7 @@
 // SqliteStore: the Store in one SQLite file (WAL journal) under the controller's data
 // directory. WAL with synchronous=NORMAL survives a killed process: a committed batch is on
-// disk before InsertRows returns.
+// disk before InsertRows returns. Checkpoints run on a connection of their own
+// (SqliteCheckpointer).
 #pragma once
 
 #include <sqlite3.h>
@@ -10,6 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "controller/sqlite_checkpointer.h"
 #include "controller/store.h"
 
 namespace rstmesh {
@@ -35,9 +37,13 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<v1::Observation>> GetObservationPage(const std::string& run_id,
                                                                   const ObservationCursor& after,
                                                                   size_t limit) override;
+  // Checkpoints its checkpointer thread completed (0 for ":memory:").
+  uint64_t checkpoints() const { return checkpointer_ ? checkpointer_->checkpoints() : 0; }
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
+  // Moves checkpoints off the writing connection (not for ":memory:", which has no WAL).
+  absl::Status StartCheckpointer(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // kDataLoss naming the file and the first problem unless SQLite's quick_check says "ok".
   absl::Status CheckIntegrity(const std::string& path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -49,6 +55,7 @@ class SqliteStore : public Store {
 
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<SqliteCheckpointer> checkpointer_;  // outlives db_ (its WAL hook)
 };
 
 }  // namespace rstmesh

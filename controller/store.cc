@@ -2,9 +2,11 @@
 
 namespace rstmesh {
 
-ObservationRow ObservationRow::Of(const v1::Observation& obs) {
+ObservationRow ObservationRow::Of(const v1::Observation& obs) { return Of(obs.run_id(), obs); }
+
+ObservationRow ObservationRow::Of(std::string run_id, const v1::Observation& obs) {
   ObservationRow row;
-  row.run_id = obs.run_id();
+  row.run_id = std::move(run_id);
   row.task_id = obs.task_id();
   row.role = obs.role();
   obs.SerializeToString(&row.bytes);

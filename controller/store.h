@@ -72,7 +72,10 @@ struct ObservationRow {
   uint64_t task_id = 0;
   int role = 0;
   std::string bytes;
-  static ObservationRow Of(const v1::Observation& obs);
+  static ObservationRow Of(const v1::Observation& obs);  // of obs.run_id()
+  // Of `run_id`; what is stored of `obs` is as it is (usually without its run id, which
+  // readers of the store get back from the row).
+  static ObservationRow Of(std::string run_id, const v1::Observation& obs);
 };
 
 struct TaskRecord {

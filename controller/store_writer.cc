@@ -1,8 +1,10 @@
 #include "controller/store_writer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <iterator>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "core/monotonic_clock.h"
@@ -59,6 +61,12 @@ uint64_t StoreWriter::SubmitRunState(std::string run_id, RunState state, int64_t
   return next_place_++;
 }
 
+uint64_t StoreWriter::SubmitAddTasks(std::string run_id, std::vector<TaskRecord> tasks) {
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(Item{next_place_, TaskAdd{std::move(run_id), std::move(tasks)}});
+  return next_place_++;
+}
+
 bool StoreWriter::Stored(uint64_t place) const {
   absl::MutexLock lock(&mu_);
   return stored_through_ >= place;
@@ -93,6 +101,11 @@ absl::Status StoreWriter::Write(std::vector<Item>& items) {
       std::move(rows.begin(), rows.end(), std::back_inserter(group));
       rows.clear();
     }
+    // In key order: each insert finds its place next to the one before, in pages that are
+    // at hand (agents' batches interleave tasks from all over a run).
+    std::sort(group.begin(), group.end(), [](const ObservationRow& a, const ObservationRow& b) {
+      return std::tie(a.task_id, a.role, a.run_id) < std::tie(b.task_id, b.role, b.run_id);
+    });
     absl::StatusOr<int> stored = store_->InsertRows(group);
     if (!stored.ok()) return stored.status();
     absl::MutexLock lock(&mu_);
@@ -103,6 +116,8 @@ absl::Status StoreWriter::Write(std::vector<Item>& items) {
   absl::Status status;
   if (const auto* task = std::get_if<TaskUpdate>(&items.front().what)) {
     status = store_->SetTaskState(task->run_id, task->task_id, task->state);
+  } else if (const auto* added = std::get_if<TaskAdd>(&items.front().what)) {
+    status = store_->AddTasks(added->run_id, added->tasks);
   } else {
     const RunUpdate& run = std::get<RunUpdate>(items.front().what);
     status = store_->SetRunState(run.run_id, run.state, run.finished_unix_ms);

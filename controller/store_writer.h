@@ -61,6 +61,9 @@ class StoreWriter {
   // Returns its place in the queue's order: Stored(place) says when it is in the store.
   uint64_t SubmitTaskState(std::string run_id, uint64_t task_id, TaskState state);
   uint64_t SubmitRunState(std::string run_id, RunState state, int64_t finished_unix_ms);
+  // Tasks added to a run (idle discovery's later rounds), stored in order like a state change:
+  // before any observation of them that is queued after.
+  uint64_t SubmitAddTasks(std::string run_id, std::vector<TaskRecord> tasks);
   // Whether the change at `place`, and everything queued before it, has been stored.
   bool Stored(uint64_t place) const;
 
@@ -88,9 +91,13 @@ class StoreWriter {
     RunState state;
     int64_t finished_unix_ms;
   };
+  struct TaskAdd {
+    std::string run_id;
+    std::vector<TaskRecord> tasks;
+  };
   struct Item {
     uint64_t place = 0;
-    std::variant<Batch, TaskUpdate, RunUpdate> what;
+    std::variant<Batch, TaskUpdate, RunUpdate, TaskAdd> what;
   };
 
   void Loop();

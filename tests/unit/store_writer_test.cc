@@ -33,6 +33,9 @@ class SwitchedStore : public ForwardingStore {
   absl::Status SetTaskState(const std::string& run_id, uint64_t id, TaskState state) override {
     return full ? Full() : ForwardingStore::SetTaskState(run_id, id, state);
   }
+  absl::Status AddTasks(const std::string& run_id, const std::vector<TaskRecord>& tasks) override {
+    return full ? Full() : ForwardingStore::AddTasks(run_id, tasks);
+  }
   absl::StatusOr<int> InsertRows(const std::vector<ObservationRow>& rows) override {
     if (full) return Full();
     if (gate != nullptr) gate->WaitForNotification();
@@ -102,6 +105,29 @@ TEST_F(StoreWriterTest, AnswersAfterTheCommit) {
   EXPECT_EQ(writer_->health().observations_stored, 1u);
   ASSERT_TRUE(Submit(1).ok()) << "a resend of a stored observation is answered OK";
   EXPECT_EQ(writer_->health().observations_stored, 1u);
+}
+
+// Idle discovery's added tasks go through the writer like state changes: kept while the store
+// cannot write, stored once it can, in their place in the order.
+TEST_F(StoreWriterTest, AddedTasksWaitForTheStoreAndAreStoredOnce) {
+  store_->full = true;
+  TaskRecord added;
+  added.task_id = 4;
+  added.source = "a";
+  added.target = "b";
+  added.scenario = v1::SCENARIO_IDLE_HOLD;
+  const uint64_t place = writer_->SubmitAddTasks("run-1", {added});
+  ASSERT_TRUE(WaitFor([&] { return writer_->health().errors_total > 0; }, seconds(10)));
+  EXPECT_FALSE(writer_->Stored(place));
+  EXPECT_EQ(real_->GetTasks("run-1")->size(), 3u);
+  store_->full = false;
+  ASSERT_TRUE(WaitFor([&] { return writer_->Stored(place); }, seconds(10)));
+  const auto tasks = real_->GetTasks("run-1");
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->size(), 4u);
+  EXPECT_EQ(tasks->back().task_id, 4u);
+  EXPECT_EQ(tasks->back().scenario, v1::SCENARIO_IDLE_HOLD);
+  EXPECT_EQ((*real_->GetRun("run-1"))->total_tasks, 4u);
 }
 
 // A backlog past the writer's limit (agents sending faster than the store writes) is refused
