@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <iostream>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -72,7 +73,14 @@ absl::Status Agent::Start() {
   const size_t max_held = session.max_unacked;
   session_ = std::make_unique<ControllerSession>(
       session, [this](const v1::Schedule& part) { runner_->Add(part); },
-      [this](const v1::CancelRun& cancel) { runner_->Cancel(cancel); });
+      [this](const v1::CancelRun& cancel) {
+        if (std::optional<uint64_t> skipped = runner_->Cancel(cancel)) {
+          std::cerr << "rstmesh-agent: " << cancel.run_id()
+                    << " cancelled by the controller: " << *skipped
+                    << " of its tests will not start (those under way end on their own)"
+                    << std::endl;
+        }
+      });
   ScheduleRunner::Options runner;
   runner.may_start = [this, max_held] { return session_->held() < max_held; };
   runner.on_started = [this] { session_->ProgressChanged(); };

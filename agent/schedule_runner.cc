@@ -126,11 +126,16 @@ void ScheduleRunner::SetPaused(Run& run, Target& target, bool paused) {
   std::erase_if(run.deferred, [&](const Item& item) { return item.target == index; });
 }
 
-void ScheduleRunner::Cancel(const v1::CancelRun& cancel) {
+std::optional<uint64_t> ScheduleRunner::Cancel(const v1::CancelRun& cancel) {
   absl::MutexLock lock(&mu_);
+  std::optional<uint64_t> not_started;
   for (auto& [number, run] : runs_) {
     if (run.run_id != cancel.run_id()) continue;
     if (cancel.targets().empty()) {
+      if (!run.cancelled) {
+        not_started = run.items.size() - std::min<uint64_t>(run.cursor, run.items.size()) +
+                      run.extra.size() + run.deferred.size() + run.resumed.size();
+      }
       run.cancelled = true;
       run.cursor = std::max<uint64_t>(run.cursor, run.items.size());
       run.extra.clear();
@@ -146,6 +151,7 @@ void ScheduleRunner::Cancel(const v1::CancelRun& cancel) {
     }
   }
   woken_ = true;
+  return not_started;
 }
 
 void ScheduleRunner::Forget(uint32_t run_number) {

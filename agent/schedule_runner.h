@@ -17,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -64,7 +65,8 @@ class ScheduleRunner {
   // A part of a run's schedule (or an amendment). Parts it has already are ignored.
   void Add(v1::Schedule part);
   // Stops a run's schedule (no new test starts), or only its tests against some targets.
-  void Cancel(const v1::CancelRun& cancel);
+  // Returns, for a whole run it had, how many of its tests will not start.
+  std::optional<uint64_t> Cancel(const v1::CancelRun& cancel);
   // The run is over (its key was revoked): forgets it.
   void Forget(uint32_t run_number);
   // Something `may_start` depends on changed.

@@ -209,8 +209,15 @@ TEST_F(RunEngineFaultsTest, CancelStopsEveryAgentsScheduleWithinASecond) {
   EXPECT_LE(after - at_cancel, 80)
       << "agents went on with a cancelled run: " << at_cancel << " -> " << after;
   EXPECT_LT(after, 2 * 1200);
-  // Each agent's responder answered only those tests.
+  // Each agent's responder answered only those tests (this stops the agents).
   EXPECT_LE(ResponderTests({1, 2, 3}), after / 2 + 24);
+  // Stopped by the cancel itself (each agent says what it did not start), not only by the
+  // revoked key, which would have made their tests fail instead.
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_NE(fleet_.agent(i).err().find(run_id + " cancelled by the controller: "),
+              std::string::npos)
+        << fleet_.agent(i).err();
+  }
 }
 
 // A responder whose host hangs (SIGSTOP: its kernel still accepts connections, nothing
