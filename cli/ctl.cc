@@ -366,12 +366,7 @@ int CmdDemo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
     v1::Plan plan;
     plan.set_name("demo: every scenario, full mesh");
     plan.mutable_pattern()->set_kind(v1::PATTERN_KIND_FULL_MESH);
-    for (const ScenarioDef* def : AllScenarios()) {
-      v1::ScenarioRun* run = plan.add_scenarios();
-      run->set_name(std::string(def->name));
-      run->set_repetitions(o.repetitions);
-      if (def->id == v1::SCENARIO_IDLE_HOLD) run->mutable_params()->set_idle_ms(500);
-    }
+    AddEveryScenario(plan, o.repetitions);
     plan.mutable_limits()->set_concurrency_per_agent(4);
 
     CtlOptions ctl;

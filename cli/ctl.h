@@ -1,5 +1,6 @@
 // rstmeshctl's commands. Each returns the process exit code: 0 all as expected, 1
-// deviations found, 2 usage or invalid plan, 3 controller unreachable or run incomplete.
+// deviations found, 2 usage or invalid plan, 3 controller unreachable or run incomplete,
+// 4 finished without a deviation but some tasks could not be judged.
 #pragma once
 
 #include <chrono>
@@ -14,6 +15,7 @@ inline constexpr int kCtlOk = 0;
 inline constexpr int kCtlDeviations = 1;
 inline constexpr int kCtlUsage = 2;
 inline constexpr int kCtlUnavailable = 3;
+inline constexpr int kCtlInconclusive = 4;
 
 struct CtlOptions {
   std::string controller = "127.0.0.1:7400";

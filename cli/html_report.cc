@@ -138,6 +138,61 @@ std::string Matrix(const std::string& id, const std::vector<v1::Cell>& cells,
   return out;
 }
 
+// One entry per cause: where, what it explains with "N of M tasks", the evidence; then the
+// tasks that could not be judged, by reason.
+std::string FindingsHtml(const v1::Report& report) {
+  std::string out = "<ul class=\"findings\">";
+  uint64_t inconclusive = 0;
+  for (const v1::InconclusiveReason& r : report.inconclusive()) inconclusive += r.tasks();
+  if (report.findings().empty()) {
+    absl::StrAppend(&out, inconclusive == 0
+                              ? "<li class=\"finding-none\">No finding: every path ended "
+                                "connections as Linux predicts.</li>"
+                              : absl::StrCat("<li class=\"finding-incomplete\">No finding among "
+                                             "the judged tasks, but ",
+                                             inconclusive,
+                                             " tasks could not be judged: the audit is not "
+                                             "complete.</li>"));
+  }
+  for (const v1::Finding& f : report.findings()) {
+    std::vector<std::string> places, scenarios;
+    for (const v1::Place& p : f.places()) {
+      places.push_back(absl::StrCat("<span class=\"place\">", Esc(p.text()), "</span>"));
+    }
+    for (int id : f.scenarios()) scenarios.push_back(ScenarioName(static_cast<v1::Scenario>(id)));
+    absl::StrAppend(&out, "<li class=\"finding\" data-cause=\"", Esc(f.cause()), "\"><b>",
+                    Esc(f.title()), "</b><div class=\"where\">where: ", absl::StrJoin(places, "; "),
+                    "</div><div class=\"counts\">", f.deviated(), " of ", f.tasks(), " tasks on ",
+                    f.paths(), f.paths() == 1 ? " path" : " paths", " (",
+                    Esc(absl::StrJoin(scenarios, ", ")), ")</div>");
+    if (!f.evidence().empty()) {
+      absl::StrAppend(&out, "<ul class=\"evidence\">");
+      for (const std::string& e : f.evidence()) absl::StrAppend(&out, "<li>", Esc(e), "</li>");
+      absl::StrAppend(&out, "</ul>");
+    }
+    if (!f.also_consistent_with().empty()) {
+      absl::StrAppend(&out, "<div class=\"also\">also consistent with: ",
+                      Esc(absl::StrJoin(f.also_consistent_with(), "; ")), "</div>");
+    }
+    absl::StrAppend(&out, "</li>");
+  }
+  absl::StrAppend(&out, "</ul>");
+  if (inconclusive > 0) {
+    absl::StrAppend(&out, "<h3>Not judged: ", inconclusive,
+                    " tasks</h3><ul class=\"inconclusive\">");
+    for (const v1::InconclusiveReason& r : report.inconclusive()) {
+      absl::StrAppend(&out, "<li data-reason=\"", Esc(r.judged_by()), "\">", r.tasks(),
+                      " tasks: ", Esc(r.text()),
+                      r.agents().empty()
+                          ? ""
+                          : absl::StrCat(" <i>(", Esc(absl::StrJoin(r.agents(), ", ")), ")</i>"),
+                      "</li>");
+    }
+    absl::StrAppend(&out, "</ul>");
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string RenderHtmlReport(const v1::Report& report) {
@@ -151,7 +206,8 @@ std::string RenderHtmlReport(const v1::Report& report) {
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.5em}
 .summary{font-weight:600}
-.findings li{margin:.3em 0}.finding-none{color:#2e7d32}
+.findings>li{margin:.5em 0}.finding-none{color:#2e7d32}.finding-incomplete{color:#a05a00}
+.where,.counts,.also{margin-left:1em}.place{font-weight:600}.evidence{margin:.2em 0;font-size:.9em}
 .scroll{overflow:auto;max-width:100%;max-height:80vh;border:1px solid #ddd}
 table.matrix{border-collapse:collapse;font-size:10px}
 table.matrix th.col{height:7em;vertical-align:bottom;padding:0 1px}
@@ -169,27 +225,8 @@ tr.idle-short td{background:#fdecea}
 <h1>rstmesh audit: )",
                    Esc(s.run_id()), s.plan_name().empty() ? "" : " (" + Esc(s.plan_name()) + ")",
                    "</h1>\n<p class=\"summary\">", Esc(SummaryLine(s)), "</p>\n");
-  // Findings first: one per zone pair and diagnosis.
-  absl::StrAppend(&out, "<section id=\"findings\"><h2>Findings</h2><ul class=\"findings\">");
-  std::map<std::pair<std::string, std::string>, std::vector<std::string>> findings;
-  for (const v1::Cell& c : report.zone_cells()) {
-    if (c.verdict() != v1::VERDICT_DEVIATION) continue;
-    findings[{absl::StrCat(c.source().empty() ? "?" : c.source(), " -> ",
-                           c.target().empty() ? "?" : c.target()),
-              c.diagnosis()}]
-        .push_back(ScenarioName(c.scenario()));
-  }
-  if (findings.empty()) {
-    absl::StrAppend(&out,
-                    "<li class=\"finding-none\">No finding: every path ended connections as "
-                    "Linux predicts.</li>");
-  }
-  for (const auto& [key, scenarios] : findings) {
-    absl::StrAppend(&out, "<li class=\"finding\"><b>zone ", Esc(key.first),
-                    "</b>: ", Esc(key.second), " <i>(", Esc(absl::StrJoin(scenarios, ", ")),
-                    ")</i></li>");
-  }
-  absl::StrAppend(&out, "</ul></section>\n");
+  absl::StrAppend(&out, "<section id=\"findings\"><h2>Findings</h2>", FindingsHtml(report),
+                  "</section>\n");
   if (!report.idle_timeouts().empty()) {
     absl::StrAppend(&out,
                     "<section id=\"idle-timeouts\"><h2>Idle timeouts</h2><p>RFC 5382 REQ-5 asks "

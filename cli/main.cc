@@ -39,12 +39,12 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Start a run from a plan (YAML or JSON)");
   run->add_option("-f,--file", plan, "The plan file")->required();
   run->add_flag("--wait", wait, "Follow the run and print its report (exit code of the audit)");
-  output(run, {"table", "wide", "json", "csv", "html"});
+  output(run, {"table", "wide", "json", "csv", "findings-csv", "html"});
   auto* watch = app.add_subcommand("watch", "Follow a run's progress until it ends");
   watch->add_option("RUN", run_id, "Run id")->required();
   auto* report = app.add_subcommand("report", "Print a run's report");
   report->add_option("RUN", run_id, "Run id")->required();
-  output(report, {"table", "wide", "json", "csv", "html"});
+  output(report, {"table", "wide", "json", "csv", "findings-csv", "html"});
   auto* export_cmd =
       app.add_subcommand("export", "Every observation of a run as JSON Lines (audit pipelines)");
   export_cmd->add_option("RUN", run_id, "Run id")->required();
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--data-dir", demo.data_dir, "Keep the store here (default: temporary)");
   demo_cmd->add_option("-o,--output", demo.output, "Report format")
       ->capture_default_str()
-      ->check(CLI::IsMember({"table", "wide", "json", "csv", "html"}));
+      ->check(CLI::IsMember({"table", "wide", "json", "csv", "findings-csv", "html"}));
 
   try {
     app.parse(argc, argv);

@@ -1,5 +1,6 @@
 #include "cli/report_format.h"
 
+#include "cli/ctl.h"
 #include "cli/html_report.h"
 
 #include <google/protobuf/util/json_util.h>
@@ -51,38 +52,66 @@ std::string CsvField(const std::string& s) {
   return out + "\"";
 }
 
+std::string ScenarioList(const v1::Finding& f) {
+  std::vector<std::string> names;
+  for (int id : f.scenarios()) names.push_back(ScenarioName(static_cast<v1::Scenario>(id)));
+  return absl::StrJoin(names, ", ");
+}
+
+std::string PlaceList(const v1::Finding& f) {
+  std::vector<std::string> places;
+  for (const v1::Place& p : f.places()) {
+    places.push_back(
+        p.kind() == v1::PLACE_PATH && p.paths() > 1
+            ? p.text()
+            : absl::StrCat(p.text(), " (", p.paths(), p.paths() == 1 ? " path)" : " paths)"));
+  }
+  return absl::StrJoin(places, "; ");
+}
+
+uint64_t InconclusiveTasks(const v1::Report& report) {
+  uint64_t n = 0;
+  for (const v1::InconclusiveReason& r : report.inconclusive()) n += r.tasks();
+  return n;
+}
+
+// One finding per cause, with where, what it explains, the counts and the evidence; then
+// what could not be judged, by reason. "none" only when nothing deviated and every task
+// was judged.
 void Findings(const v1::Report& report, std::string& out) {
   absl::StrAppend(&out, "FINDINGS\n");
-  // One finding per zone pair and diagnosis, in plain words, with the cells behind it.
-  std::map<std::pair<std::string, std::string>, std::vector<const v1::Cell*>> by_finding;
-  for (const v1::Cell& cell : report.zone_cells()) {
-    if (cell.verdict() != v1::VERDICT_DEVIATION) continue;
-    by_finding[{absl::StrCat(cell.source().empty() ? "?" : cell.source(), " -> ",
-                             cell.target().empty() ? "?" : cell.target()),
-                cell.diagnosis()}]
-        .push_back(&cell);
-  }
-  if (by_finding.empty()) {
-    absl::StrAppend(&out, "  none: every path ended connections as Linux predicts\n");
-  }
-  for (const auto& [key, cells] : by_finding) {
-    std::vector<std::string> scenarios;
-    uint32_t deviated = 0, tasks = 0;
-    for (const v1::Cell* c : cells) {
-      scenarios.push_back(ScenarioName(c->scenario()));
-      deviated += c->deviation();
-      tasks += c->tasks();
+  const uint64_t inconclusive = InconclusiveTasks(report);
+  if (report.findings().empty()) {
+    if (inconclusive == 0) {
+      absl::StrAppend(&out, "  none: every path ended connections as Linux predicts\n");
+    } else {
+      absl::StrAppend(&out, "  none among the judged tasks, but ", inconclusive,
+                      " tasks could not be judged (INCONCLUSIVE below): the audit is not "
+                      "complete\n");
     }
-    absl::StrAppend(&out, "  zone ", key.first, ": ", key.second, "\n      (",
-                    absl::StrJoin(scenarios, ", "), "; ", deviated, " of ", tasks,
-                    " tasks deviated)\n");
   }
-  int shown = 0;
-  for (const v1::TaskResult& r : report.deviations()) {
-    if (shown++ == 0) absl::StrAppend(&out, "  examples:\n");
-    if (shown > 5) break;
-    absl::StrAppend(&out, "    task ", r.task_id(), " ", r.source(), " -> ", r.target(), " ",
-                    ScenarioName(r.scenario()), ": ", r.diagnosis(), "\n");
+  for (const v1::Finding& f : report.findings()) {
+    absl::StrAppend(&out, "  ", f.title(), "\n      where: ", PlaceList(f),
+                    "\n      explains: ", ScenarioList(f), "; ", f.deviated(), " of ", f.tasks(),
+                    " tasks on ", f.paths(), f.paths() == 1 ? " path" : " paths", "\n");
+    for (const std::string& e : f.evidence()) absl::StrAppend(&out, "      evidence: ", e, "\n");
+    if (!f.also_consistent_with().empty()) {
+      absl::StrAppend(&out,
+                      "      also consistent with: ", absl::StrJoin(f.also_consistent_with(), "; "),
+                      "\n");
+    }
+    if (!f.example_tasks().empty()) {
+      absl::StrAppend(&out, "      tasks: ", absl::StrJoin(f.example_tasks(), ", "), "\n");
+    }
+  }
+  if (inconclusive > 0) {
+    absl::StrAppend(&out, "\nINCONCLUSIVE (", inconclusive, " tasks not judged)\n");
+    for (const v1::InconclusiveReason& r : report.inconclusive()) {
+      absl::StrAppend(&out, "  ", r.tasks(), " tasks: ", r.text(), "\n");
+      if (!r.agents().empty()) {
+        absl::StrAppend(&out, "      agents: ", absl::StrJoin(r.agents(), ", "), "\n");
+      }
+    }
   }
 }
 
@@ -118,9 +147,10 @@ std::string SummaryLine(const v1::RunStatus& s) {
 }
 
 int AuditExitCode(const v1::RunStatus& status) {
-  if (status.deviation() > 0) return 1;
-  if (status.state() != "finished" || status.done() < status.total()) return 3;
-  return 0;
+  if (status.deviation() > 0) return kCtlDeviations;
+  if (status.state() != "finished" || status.done() < status.total()) return kCtlUnavailable;
+  if (status.inconclusive() > 0) return kCtlInconclusive;
+  return kCtlOk;
 }
 
 absl::StatusOr<std::string> RenderReport(const v1::Report& report, const std::string& format) {
@@ -149,9 +179,27 @@ absl::StatusOr<std::string> RenderReport(const v1::Report& report, const std::st
     }
     return out;
   }
+  if (format == "findings-csv") {
+    absl::StrAppend(&out,
+                    "cause,title,places,scenarios,paths,deviated,tasks,evidence,"
+                    "also_consistent_with,example_tasks\n");
+    for (const v1::Finding& f : report.findings()) {
+      absl::StrAppend(&out, f.cause(), ",", CsvField(f.title()), ",", CsvField(PlaceList(f)), ",",
+                      CsvField(ScenarioList(f)), ",", f.paths(), ",", f.deviated(), ",", f.tasks(),
+                      ",", CsvField(absl::StrJoin(f.evidence(), "; ")), ",",
+                      CsvField(absl::StrJoin(f.also_consistent_with(), "; ")), ",",
+                      CsvField(absl::StrJoin(f.example_tasks(), " ")), "\n");
+    }
+    for (const v1::InconclusiveReason& r : report.inconclusive()) {
+      absl::StrAppend(&out, "inconclusive:", r.judged_by(), ",", CsvField(r.text()), ",",
+                      CsvField(absl::StrJoin(r.agents(), "; ")), ",,,,", r.tasks(), ",,,",
+                      CsvField(absl::StrJoin(r.example_tasks(), " ")), "\n");
+    }
+    return out;
+  }
   if (format != "table" && format != "wide") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("-o: '", format, "' is not a report format (table, wide, json, csv, html)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "-o: '", format, "' is not a report format (table, wide, json, csv, findings-csv, html)"));
   }
   absl::StrAppend(&out, SummaryLine(report.status()), "\n\n");
   Findings(report, out);

@@ -283,6 +283,9 @@ grpc::Status ControlService::Report(const v1::GetReportRequest& request, v1::Rep
   for (auto& result : report->deviations) *out.add_deviations() = std::move(result);
   for (auto& result : report->tasks) *out.add_tasks() = std::move(result);
   out.set_agent_cells_omitted(report->agent_cells_omitted);
+  for (auto& finding : report->findings) *out.add_findings() = std::move(finding);
+  for (auto& reason : report->inconclusive) *out.add_inconclusive() = std::move(reason);
+  out.set_zone_label(report->zone_label);
   return grpc::Status::OK;
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "controller/aggregator.h"
+#include "controller/findings.h"
 #include "controller/idle_discovery.h"
 #include "controller/task_judge.h"
 #include "core/closure.h"
@@ -116,6 +117,8 @@ absl::StatusOr<RunReport> BuildReport(Store& store, const ReportSource& source,
   report.progress.total = source.tasks.size();
   // Zones as the agents had them when the run started (a lost agent keeps its zone).
   report.zone_of = ZonesOf(record, zone_label);
+  report.zone_label = zone_label;
+  FindingsBuilder findings(record.agents);
   const bool discovery = record.plan.has_idle_discovery();
   std::map<std::pair<std::string, std::string>, std::vector<IdleProbe>> pairs;
   CellAggregator agent_cells, zone_cells;
@@ -144,6 +147,7 @@ absl::StatusOr<RunReport> BuildReport(Store& store, const ReportSource& source,
         }
         if (!report.agent_cells_omitted) agent_cells.Add(task.source, task.target, result);
         zone_cells.Add(zone(task.source), zone(task.target), result);
+        findings.Add(task, result);
         if (result.verdict() == v1::VERDICT_DEVIATION &&
             report.deviations.size() < options.max_deviations) {
           report.deviations.push_back(result);
@@ -153,6 +157,9 @@ absl::StatusOr<RunReport> BuildReport(Store& store, const ReportSource& source,
   if (!walked.ok()) return walked;
   report.cells = agent_cells.Cells();
   report.zone_cells = zone_cells.Cells();
+  FindingsBuilder::Findings found = findings.Build();
+  report.findings = std::move(found.findings);
+  report.inconclusive = std::move(found.inconclusive);
   if (discovery) {
     // Probes still under way count as pending.
     for (uint32_t i = 0; i < source.open.size(); ++i) {

@@ -50,6 +50,9 @@ struct RunReport {
   std::vector<v1::Cell> zone_cells;            // per (zone, zone, scenario)
   std::map<std::string, std::string> zone_of;  // agent id -> zone, as planned
   std::vector<v1::IdleTimeout> idle_timeouts;  // idle discovery: per pair, by (source, target)
+  std::vector<v1::Finding> findings;           // per cause and place (findings.h)
+  std::vector<v1::InconclusiveReason> inconclusive;
+  std::string zone_label;
 };
 
 // What a report of a run needs besides the store.

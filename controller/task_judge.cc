@@ -11,44 +11,6 @@ namespace {
 
 bool SawReset(const v1::Observation& obs) { return obs.observed() == v1::CLOSURE_RST; }
 
-// The catalogue's table "What the path can change, and how it shows".
-std::string Diagnose(v1::Scenario scenario, v1::ClosureClass expected, v1::ClosureClass seen,
-                     const v1::Observation& initiator) {
-  using v1::CLOSURE_FIN;
-  using v1::CLOSURE_RST;
-  using v1::CLOSURE_TIMEOUT;
-  if (scenario == v1::SCENARIO_REFUSED) {
-    if (seen == CLOSURE_TIMEOUT) return "closed ports are dropped (DROP policy), not rejected";
-    if (seen == v1::CLOSURE_UNREACHABLE) {
-      return "a firewall answers with ICMP unreachable / admin-prohibited";
-    }
-  }
-  if (scenario == v1::SCENARIO_IDLE_HOLD) {
-    if (seen == CLOSURE_RST) {
-      return "an idle timer expired and the path reset the next packet (AWS NLB style)";
-    }
-    if (seen == CLOSURE_TIMEOUT) {
-      return "an idle timer expired and the path dropped the flow silently (Azure LB / GCP "
-             "firewall style)";
-    }
-  }
-  if (scenario == v1::SCENARIO_HALF_CLOSE &&
-      (seen == CLOSURE_RST || (seen == CLOSURE_FIN && initiator.bytes_received() == 0))) {
-    return "the path does not support half-close";
-  }
-  if (expected == CLOSURE_RST && seen == CLOSURE_TIMEOUT) {
-    return "resets are dropped by a firewall or load balancer";
-  }
-  if (expected == CLOSURE_RST && seen == CLOSURE_FIN) {
-    return "an L4/L7 proxy converts resets into FIN";
-  }
-  if (expected == CLOSURE_FIN && seen == CLOSURE_RST) {
-    return "a proxy or middlebox resets instead of closing";
-  }
-  return absl::StrCat("observed ", ClosureName(seen), " where Linux predicts ",
-                      ClosureName(expected));
-}
-
 // An end saw a RST that its peer never sent: the peer reports closing with FIN, or that the
 // connection was already gone when it ended (it too was hit by a reset, not sending one).
 // A SILENT peer (state dropped) is answered by its host's RST, which is genuine.
@@ -58,6 +20,66 @@ bool ForgedReset(const v1::Observation& seen_by, const v1::Observation& peer) {
 }
 
 }  // namespace
+
+absl::string_view JudgedByName(JudgedBy by) {
+  using enum JudgedBy;
+  switch (by) {
+    case kAgentLost:
+      return "agent_lost";
+    case kNoInitiator:
+      return "no_initiator";
+    case kResponderSilent:
+      return "responder_silent";
+    case kPeerLostNoReset:
+      return "peer_lost";
+    case kPeerLostReset:
+      return "peer_lost_reset";
+    case kInitiatorStalled:
+      return "initiator_stalled";
+    case kResponderStalled:
+      return "responder_stalled";
+    case kUnknownScenario:
+      return "unknown_scenario";
+    case kInitiatorUnsupported:
+      return "initiator_unsupported";
+    case kResponderUnsupported:
+      return "responder_unsupported";
+    case kInitiatorLocalError:
+      return "initiator_local_error";
+    case kResponderLocalError:
+      return "responder_local_error";
+    case kNoResponder:
+      return "no_responder";
+    case kPass:
+      return "pass";
+    case kDeviation:
+      return "deviation";
+  }
+  return "unknown";
+}
+
+Symptom SymptomOf(const ScenarioDef& def, const v1::ScenarioParams& params,
+                  const v1::TaskResult& result) {
+  Symptom symptom;
+  if (result.judged_by() == JudgedByName(JudgedBy::kPeerLostReset)) {
+    symptom.peer_lost = true;
+    symptom.observed = result.initiator().observed();
+    return symptom;
+  }
+  const v1::Observation& initiator = result.initiator();
+  const bool initiator_off = !initiator.matched();
+  const v1::Observation& off = initiator_off ? initiator : result.responder();
+  symptom.observed = off.observed();
+  symptom.responder = !initiator_off;
+  symptom.at_connect = off.stage() == v1::STAGE_CONNECT;
+  symptom.forged = result.forged_reset();
+  const Expectation& want = initiator_off ? def.initiator : def.responder;
+  if (want.bytes_received != nullptr) {
+    const std::optional<uint64_t> expected = want.bytes_received(ResolveParams(def, params));
+    symptom.cut_short = expected && off.bytes_received() < *expected;
+  }
+  return symptom;
+}
 
 EndView EndView::Of(const v1::Observation& obs) {
   EndView view;
@@ -140,6 +162,7 @@ void JudgeInto(const TaskRecord& task, v1::TaskResult& result, bool has_initiato
                 has_responder ? &responder_view : nullptr);
   result.set_verdict(judged.verdict);
   result.set_outcome(judged.outcome);
+  result.set_judged_by(std::string(JudgedByName(judged.by)));
   auto stalled = [&](const v1::Observation& obs) {
     return absl::StrCat("the ", RoleName(obs.role()), "'s agent (",
                         obs.role() == v1::ROLE_INITIATOR ? task.source : task.target,
@@ -166,6 +189,7 @@ void JudgeInto(const TaskRecord& task, v1::TaskResult& result, bool has_initiato
           absl::StrCat("the responder's agent went away mid-test; the initiator saw ",
                        ClosureName(initiator.observed())));
     case kPeerLostReset:
+      result.set_cause(std::string(CauseOf(Cause::kHostLostState).id));
       return result.set_diagnosis(
           "the responder's host lost the connection mid-test (crashed and rebooted): the next "
           "segment met a host without the socket");
@@ -193,23 +217,28 @@ void JudgeInto(const TaskRecord& task, v1::TaskResult& result, bool has_initiato
   // Which end deviated tells what to explain; the initiator's view comes first.
   const v1::Observation& off = !initiator.matched() ? initiator : result.responder();
   const ScenarioDef& s = *FindScenario(task.scenario);
-  v1::ClosureClass expected =
-      off.role() == v1::ROLE_INITIATOR ? s.initiator.closure : s.responder.closure;
-  std::string diagnosis = Diagnose(task.scenario, expected, off.observed(), initiator);
-  if (has_responder) {
-    const bool forged_at_initiator =
-        ForgedReset(initiator, result.responder()) && !initiator.matched();
-    const bool forged_at_responder =
-        ForgedReset(result.responder(), initiator) && !result.responder().matched();
-    if (forged_at_initiator || forged_at_responder) {
-      result.set_forged_reset(true);
-      const v1::Observation& peer = forged_at_initiator ? result.responder() : initiator;
-      diagnosis =
-          absl::StrCat(diagnosis, "; the reset came from the path, not the peer: the ",
-                       forged_at_initiator ? "initiator" : "responder", " saw RST, but the ",
-                       forged_at_initiator ? "responder" : "initiator", " never sent one (it ",
-                       peer.action() == v1::ACTION_FIN ? "closed with FIN" : "sent nothing", ")");
-    }
+  const bool forged_at_initiator =
+      has_responder && ForgedReset(initiator, result.responder()) && !initiator.matched();
+  const bool forged_at_responder =
+      has_responder && ForgedReset(result.responder(), initiator) && !result.responder().matched();
+  result.set_forged_reset(forged_at_initiator || forged_at_responder);
+  const Cause cause = NarrowestCause(s, SymptomOf(s, task.params, result));
+  result.set_cause(std::string(CauseOf(cause).id));
+  std::string diagnosis;
+  if (cause == Cause::kUnexplained) {
+    v1::ClosureClass expected =
+        off.role() == v1::ROLE_INITIATOR ? s.initiator.closure : s.responder.closure;
+    diagnosis = absl::StrCat("observed ", ClosureName(off.observed()), " where Linux predicts ",
+                             ClosureName(expected));
+  } else {
+    diagnosis = std::string(CauseOf(cause).title);
+  }
+  if (forged_at_initiator || forged_at_responder) {
+    const v1::Observation& peer = forged_at_initiator ? result.responder() : initiator;
+    absl::StrAppend(&diagnosis, "; the reset came from the path, not the peer: the ",
+                    forged_at_initiator ? "initiator" : "responder", " saw RST, but the ",
+                    forged_at_initiator ? "responder" : "initiator", " never sent one (it ",
+                    peer.action() == v1::ACTION_FIN ? "closed with FIN" : "sent nothing", ")");
   }
   result.set_diagnosis(diagnosis);
 }

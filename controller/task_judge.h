@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "controller/store.h"
+#include "core/scenario.h"
 #include "rstmesh/v1/report.pb.h"
 
 namespace rstmesh {
@@ -45,6 +46,9 @@ enum class JudgedBy : uint8_t {
   kDeviation,
 };
 
+// "responder_silent": the rule's name in reports (TaskResult.judged_by).
+absl::string_view JudgedByName(JudgedBy by);
+
 struct Judgement {
   v1::Verdict verdict;
   v1::TaskOutcome outcome;
@@ -62,5 +66,9 @@ v1::TaskResult JudgeTask(const TaskRecord& task, const std::optional<v1::Observa
 // The same, moving the observations into the result instead of copying them.
 v1::TaskResult JudgeTask(const TaskRecord& task, std::optional<v1::Observation>&& initiator,
                          std::optional<v1::Observation>&& responder);
+
+// What the deviating end of a judged task showed, for telling causes apart.
+Symptom SymptomOf(const ScenarioDef& def, const v1::ScenarioParams& params,
+                  const v1::TaskResult& result);
 
 }  // namespace rstmesh

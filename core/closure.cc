@@ -33,6 +33,11 @@ v1::ClosureClass ClassifyErrno(int error_number, bool fin_seen) {
     case ENETUNREACH:
     case EHOSTDOWN:
     case ENETDOWN:
+    // A firewall's answer: ICMPv6 administratively prohibited / reject-route is EACCES
+    // (IPv4's prohibited codes are EHOSTUNREACH); a local netfilter rule dropping the SYN is
+    // EPERM. Not the agent's own failure.
+    case EACCES:
+    case EPERM:
       return v1::CLOSURE_UNREACHABLE;
     case ECONNABORTED:
       return v1::CLOSURE_ABORTED;

@@ -8,6 +8,7 @@
 #include "core/closure.h"
 #include "core/endpoint.h"
 #include "core/scenarios/catalogue.h"
+#include "rstmesh/v1/plan.pb.h"
 
 namespace rstmesh {
 
@@ -20,6 +21,15 @@ std::span<const ScenarioDef* const> AllScenarios() {
       &scenarios::ResetMidTransfer(),
   };
   return all;
+}
+
+void AddEveryScenario(v1::Plan& plan, uint32_t repetitions) {
+  for (const ScenarioDef* def : AllScenarios()) {
+    v1::ScenarioRun* run = plan.add_scenarios();
+    run->set_name(std::string(def->name));
+    run->set_repetitions(repetitions);
+    *run->mutable_params() = def->demo;
+  }
 }
 
 const ScenarioDef* FindScenario(v1::Scenario id) {

@@ -10,13 +10,18 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "core/causes.h"
 #include "core/test_connection.h"
 #include "rstmesh/v1/closure.pb.h"
 
 namespace rstmesh {
+namespace v1 {
+class Plan;
+}
 
 // Upper bounds for header parameters: a responder rejects anything larger.
 inline constexpr uint32_t kMaxRequestBytes = 64u << 20;
@@ -52,10 +57,16 @@ struct ScenarioDef {
   absl::string_view code;  // "S1"
   absl::string_view summary;
   v1::ScenarioParams defaults{};
+  // What "every scenario" plans (the demo, tests) run it with: a quick run on a clean path.
+  // Zero fields take the defaults.
+  v1::ScenarioParams demo{};
   bool targets_closed_port = false;  // refused: connect to the port held closed
   bool needs_tcp_repair = false;     // silent_drop: the responder needs CAP_NET_ADMIN
   Expectation initiator{};
   Expectation responder{};
+  // What each cause on the path does to this scenario, beyond connect() (core/causes.h):
+  // how findings tell causes apart.
+  std::vector<CauseEffect> effects{};
   // Extra parameter rules beyond the global bounds; may be null.
   absl::Status (*validate)(const v1::ScenarioParams&) = nullptr;
   // The roles. The initiator's runs after connect and the header; the responder's after
@@ -65,6 +76,8 @@ struct ScenarioDef {
 };
 
 std::span<const ScenarioDef* const> AllScenarios();
+// Adds every scenario of the catalogue with its demo parameters to `plan`.
+void AddEveryScenario(v1::Plan& plan, uint32_t repetitions);
 const ScenarioDef* FindScenario(v1::Scenario id);
 const ScenarioDef* FindScenario(absl::string_view name);  // by name or code ("S3")
 

@@ -32,6 +32,12 @@ const ScenarioDef& AbortiveClose() {
                    .action = v1::ACTION_NOTHING};
     d.responder = {
         .closure = v1::CLOSURE_NONE, .action = v1::ACTION_RST, .bytes_received = HeaderAndRequest};
+    // The responder's RST: dropped on the way (the initiator waits), or turned into FIN by a proxy.
+    d.effects = {
+        {Cause::kResetsDropped, v1::CLOSURE_TIMEOUT, Certainty::kAlways,
+         CauseEffect::kAfterConnect},
+        {Cause::kResetsToFin, v1::CLOSURE_FIN, Certainty::kAlways, CauseEffect::kAfterConnect},
+    };
     d.run_initiator = Initiator;
     d.run_responder = Responder;
     return d;

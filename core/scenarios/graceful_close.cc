@@ -31,6 +31,11 @@ const ScenarioDef& GracefulClose() {
                    .bytes_received = ResponseBytes};
     d.responder = {
         .closure = v1::CLOSURE_NONE, .action = v1::ACTION_FIN, .bytes_received = HeaderAndRequest};
+    // A proxy that ends with RST where the responder closed; a forged RST cuts the response short.
+    d.effects = {
+        {Cause::kResetInsteadOfFin, v1::CLOSURE_RST, Certainty::kAlways, CauseEffect::kWhole},
+        {Cause::kForgedReset, v1::CLOSURE_RST, Certainty::kMay, CauseEffect::kForged},
+    };
     d.run_initiator = Initiator;
     d.run_responder = Responder;
     return d;

@@ -54,6 +54,13 @@ const ScenarioDef& HalfClose() {
                    .stages = StageBit(v1::STAGE_READ),
                    .action = v1::ACTION_FIN,
                    .bytes_received = HeaderAndRequest};
+    // A path that collapses half-close ends the response with FIN (no data) or RST.
+    d.effects = {
+        {Cause::kNoHalfClose, v1::CLOSURE_FIN, Certainty::kAlways, CauseEffect::kCutShort},
+        {Cause::kNoHalfClose, v1::CLOSURE_RST, Certainty::kAlways, CauseEffect::kAfterConnect},
+        {Cause::kResetsToFin, v1::CLOSURE_FIN, Certainty::kMay, CauseEffect::kCutShort},
+        {Cause::kForgedReset, v1::CLOSURE_RST, Certainty::kMay, CauseEffect::kForged},
+    };
     d.run_initiator = Initiator;
     d.run_responder = Responder;
     return d;

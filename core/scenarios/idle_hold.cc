@@ -41,12 +41,20 @@ const ScenarioDef& IdleHold() {
     d.defaults.set_request_bytes(512);
     d.defaults.set_response_bytes(1024);
     d.defaults.set_idle_ms(1000);
+    d.demo.set_idle_ms(300);
     d.initiator = {.closure = v1::CLOSURE_FIN,
                    .stages = StageBit(v1::STAGE_READ),
                    .action = v1::ACTION_FIN,
                    .bytes_received = ResponseBytes};
     d.responder = {
         .closure = v1::CLOSURE_NONE, .action = v1::ACTION_FIN, .bytes_received = HeaderAndRequest};
+    // After the idle period: an expired idle timer resets or drops the next packet.
+    d.effects = {
+        {Cause::kIdleReset, v1::CLOSURE_RST, Certainty::kAlways, CauseEffect::kAfterConnect},
+        {Cause::kIdleDrop, v1::CLOSURE_TIMEOUT, Certainty::kAlways, CauseEffect::kAfterConnect},
+        {Cause::kResetInsteadOfFin, v1::CLOSURE_RST, Certainty::kAlways, CauseEffect::kWhole},
+        {Cause::kForgedReset, v1::CLOSURE_RST, Certainty::kMay, CauseEffect::kForged},
+    };
     d.run_initiator = Initiator;
     d.run_responder = Responder;
     return d;

@@ -28,6 +28,12 @@ const ScenarioDef& Refused() {
                    .stages = StageBit(v1::STAGE_CONNECT),
                    .action = v1::ACTION_NOTHING};
     d.responder = {.observes = false};
+    // The RST answering the SYN: dropped by a DROP policy for closed ports, or with every RST.
+    d.effects = {
+        {Cause::kClosedPortDropped, v1::CLOSURE_TIMEOUT, Certainty::kAlways,
+         CauseEffect::kAtConnect},
+        {Cause::kResetsDropped, v1::CLOSURE_TIMEOUT, Certainty::kAlways, CauseEffect::kAtConnect},
+    };
     d.run_initiator = Initiator;
     return d;
   }();

@@ -102,6 +102,13 @@ const ScenarioDef& SilentDrop() {
                    }};
     d.responder = {
         .closure = v1::CLOSURE_NONE, .action = v1::ACTION_SILENT, .bytes_received = HeaderOnly};
+    // The RST from the host without the socket: dropped (the pokes go unanswered), or a proxy's
+    // FIN.
+    d.effects = {
+        {Cause::kResetsDropped, v1::CLOSURE_TIMEOUT, Certainty::kAlways,
+         CauseEffect::kAfterConnect},
+        {Cause::kResetsToFin, v1::CLOSURE_FIN, Certainty::kMay, CauseEffect::kAfterConnect},
+    };
     d.run_initiator = Initiator;
     d.run_responder = Responder;
     return d;

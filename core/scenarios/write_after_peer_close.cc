@@ -68,6 +68,11 @@ const ScenarioDef& WriteAfterPeerClose() {
         .bytes_received = [](const v1::ScenarioParams&) -> std::optional<uint64_t> { return 0; }};
     d.responder = {
         .closure = v1::CLOSURE_NONE, .action = v1::ACTION_FIN, .bytes_received = HeaderOnly};
+    // The RST answering the writes after the FIN: dropped, the initiator sees the FIN alone.
+    d.effects = {
+        {Cause::kResetsDropped, v1::CLOSURE_FIN, Certainty::kAlways, CauseEffect::kAfterConnect},
+        {Cause::kForgedReset, v1::CLOSURE_RST, Certainty::kMay, CauseEffect::kForged},
+    };
     d.run_initiator = Initiator;
     d.run_responder = Responder;
     return d;

@@ -3,17 +3,24 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <cstdio>
+#include <thread>
 
 #include <fstream>
 #include <iostream>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/scenario.h"
 #include "rstmesh/v1/control.pb.h"
 #include "tests/fleet/netns_fleet.h"
+#include "tests/support/plans.h"
 #include "tests/support/text.h"
 #include "tests/support/wait_for.h"
 
@@ -51,14 +58,33 @@ std::vector<std::string> SplitCsv(absl::string_view line) {
   return fields;
 }
 
+// A finding as a test states it: the cause, where (the places' words) and the scenarios it
+// explains.
+struct Expected {
+  std::string cause;
+  std::set<std::string> places;
+  std::set<std::string> scenarios;
+  bool operator<(const Expected& o) const {
+    return std::tie(cause, places, scenarios) < std::tie(o.cause, o.places, o.scenarios);
+  }
+  bool operator==(const Expected& o) const = default;
+};
+
+std::ostream& operator<<(std::ostream& os, const Expected& e) {
+  return os << "{" << e.cause << " at [" << absl::StrJoin(e.places, "; ") << "] explaining ["
+            << absl::StrJoin(e.scenarios, ", ") << "]}";
+}
+
 class FleetTest : public ::testing::Test {
  protected:
+  virtual NetnsFleet::Family Family() const { return NetnsFleet::Family::kIPv4; }
+
   void SetUp() override {
     if (absl::Status available = NetnsFleet::Available(); !available.ok()) {
       GTEST_SKIP() << "fleet tests SKIPPED: " << available.message();
     }
     fleet_ = std::make_unique<NetnsFleet>(std::vector<int>{3, 3, 2}, RSTMESH_CONTROLLER_BIN,
-                                          RSTMESH_AGENT_BIN);
+                                          RSTMESH_AGENT_BIN, Family());
     absl::Status started = fleet_->Start();
     ASSERT_TRUE(started.ok()) << started;
     ASSERT_TRUE(WaitFor(
@@ -83,6 +109,44 @@ class FleetTest : public ::testing::Test {
   std::string Plan(const std::string& text) {
     std::ofstream(PlanPath()) << text;
     return PlanPath();
+  }
+
+  // Runs `plan` to its end (`run --wait`), with `args` such as an output format.
+  testing::RunResult Audit(const std::string& plan, std::vector<std::string> args = {}) {
+    std::vector<std::string> argv = {"run", "-f", Plan(plan), "--wait"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return Ctl(std::move(argv));
+  }
+
+  // The run's report, as `rstmeshctl report -o json` prints it.
+  v1::Report Report(const std::string& run_id) {
+    auto json = Ctl({"report", run_id, "-o", "json"});
+    v1::Report report;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &report).ok())
+        << json.out << json.err;
+    return report;
+  }
+
+  // The run's findings are exactly `want`: nothing else is reported. Returns the report.
+  v1::Report ExpectFindings(const std::string& run_id, std::vector<Expected> want) {
+    v1::Report report = Report(run_id);
+    std::vector<Expected> got;
+    for (const v1::Finding& f : report.findings()) {
+      Expected e{f.cause(), {}, {}};
+      for (const v1::Place& p : f.places()) e.places.insert(p.text());
+      for (int s : f.scenarios()) {
+        const ScenarioDef* def = FindScenario(static_cast<v1::Scenario>(s));
+        e.scenarios.insert(def ? std::string(def->name) : "?");
+      }
+      got.push_back(std::move(e));
+    }
+    std::sort(got.begin(), got.end());
+    std::sort(want.begin(), want.end());
+    // The operator's view, in the test log: the findings as the table prints them.
+    const std::string table = Ctl({"report", run_id}).out;
+    std::cout << table.substr(0, table.find("\nZONES")) << "\n";
+    EXPECT_EQ(got, want) << table;
+    return report;
   }
 
   // Applies nft rules in the router's forward chain.
@@ -124,56 +188,54 @@ class FleetTest : public ::testing::Test {
 };
 
 TEST_F(FleetTest, CleanPathsPassEverywhereWithNoFinding) {
-  auto run = Ctl({"run", "-f", Plan(R"(
-name: clean fleet
-pattern: {kind: full_mesh}
-scenarios:
-  - {name: graceful_close}
-  - {name: abortive_close}
-  - {name: unread_data_close}
-  - {name: write_after_peer_close}
-  - {name: half_close}
-  - {name: refused}
-  - {name: silent_drop}
-  - {name: idle_hold, params: {idle_ms: 300}}
-  - {name: reset_mid_transfer}
-limits: {concurrency_per_agent: 4}
-)"),
-                  "--wait", "-o", "wide"});
+  auto run = Audit("name: clean fleet\npattern: {kind: full_mesh}\n" +
+                       testing::EveryScenarioYaml() + "limits: {concurrency_per_agent: 4}\n",
+                   {"-o", "wide"});
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
-  const size_t tasks = 8 * 7 * 9;
+  const size_t scenarios = testing::ScenarioCount();
+  const size_t tasks = 8 * 7 * scenarios;
   EXPECT_NE(run.out.find(absl::StrCat("finished, ", tasks, "/", tasks, " tasks: ", tasks,
                                       " pass, 0 deviation, 0 inconclusive")),
             std::string::npos)
       << run.out.substr(0, 600);
   EXPECT_NE(run.out.find("none: every path ended connections as Linux predicts"),
             std::string::npos);
-  // Zone roll-up: 3 x 3 zone pairs x 9 scenarios, all PASS; no cell anything else.
-  EXPECT_EQ(Count(run.out, "  PASS\n"), 56u * 9 + 81u);  // agent-pair cells + zone cells
+  // Agent-pair cells and the zone roll-up (3 x 3 zone pairs) all PASS; no cell anything else.
+  EXPECT_EQ(Count(run.out, "  PASS\n"), (56u + 9u) * scenarios);
   EXPECT_EQ(Count(run.out, "DEVIATION"), 0u);
-}
+  v1::Report report = ExpectFindings("run-1", {});
+  EXPECT_EQ(report.inconclusive_size(), 0);
+}  // namespace
 
-// A router that drops resets between zones z1 and z2: abortive closes across that zone pair
-// (and only there) time out instead of seeing the RST, and the finding says so.
-TEST_F(FleetTest, ResetsDroppedBetweenTwoZonesAreFoundOnThosePairsOnly) {
+// A router that drops resets between zones z1 and z2: every scenario whose end is a RST
+// (abortive close, the refusal of a closed port, the RST answering writes after a FIN)
+// changes across that zone pair, and only there. One cause, one finding, not three.
+TEST_F(FleetTest, ResetsDroppedBetweenTwoZonesAreOneFindingOnThosePairsOnly) {
   Profile({"iifname br1 oifname br2 'tcp flags & rst == rst' drop",
            "iifname br2 oifname br1 'tcp flags & rst == rst' drop"});
-  auto run = Ctl({"run", "-f", Plan(R"(
+  auto run = Audit(R"(
 name: resets dropped z1<->z2
 pattern: {kind: full_mesh}
-scenarios: [{name: abortive_close}, {name: graceful_close}]
+scenarios: [{name: abortive_close}, {name: graceful_close}, {name: refused},
+            {name: write_after_peer_close}]
 limits: {concurrency_per_agent: 8}
-)"),
-                  "--wait", "-o", "csv"});
+)",
+                   {"-o", "csv"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
-  EXPECT_EQ(ExpectOnly(run.out, "abortive_close", {{"z1", "z2"}, {"z2", "z1"}}, "TIMEOUTx1",
-                       "resets are dropped by a firewall or load balancer"),
-            3 * 3 * 2);
+  v1::Report report =
+      ExpectFindings("run-1", {{"resets_dropped",
+                                {"zone z1 <-> z2"},
+                                {"abortive_close", "refused", "write_after_peer_close"}}});
+  ASSERT_EQ(report.findings_size(), 1);
+  EXPECT_EQ(report.findings(0).paths(), 18u);
+  EXPECT_EQ(report.findings(0).deviated(), 18u * 3);
+  EXPECT_EQ(report.findings(0).tasks(), 18u * 3);
   auto table = Ctl({"report", "run-1"});
-  EXPECT_NE(table.out.find("zone z1 -> z2: resets are dropped by a firewall or load balancer"),
+  EXPECT_NE(table.out.find("  resets are dropped by a firewall or load balancer\n      where: "
+                           "zone z1 <-> z2 (18 paths)\n      explains: abortive_close, "
+                           "write_after_peer_close, refused; 54 of 54 tasks on 18 paths\n"),
             std::string::npos)
-      << table.out.substr(0, 800);
-  EXPECT_NE(table.out.find("zone z2 -> z1: resets are dropped"), std::string::npos);
+      << table.out.substr(0, 1200);
   // The HTML page: the 18 crossing agent pairs red, the other 38 green.
   auto html = Ctl({"report", "run-1", "-o", "html"});
   EXPECT_EQ(html.exit_code, 1);
@@ -186,18 +248,131 @@ limits: {concurrency_per_agent: 8}
 // there, and only there.
 TEST_F(FleetTest, ClosedPortsDroppedAreFoundOnThatPathOnly) {
   Profile({"iifname br1 oifname br3 tcp dport 7403 drop"});
-  auto run = Ctl({"run", "-f", Plan(R"(
+  auto run = Audit(R"(
 name: closed ports dropped z1->z3
 pattern: {kind: full_mesh}
-scenarios: [{name: refused}, {name: graceful_close}]
+scenarios: [{name: refused}, {name: graceful_close}, {name: abortive_close}]
 limits: {concurrency_per_agent: 8}
-)"),
-                  "--wait", "-o", "csv"});
+)",
+                   {"-o", "csv"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   EXPECT_EQ(ExpectOnly(run.out, "refused", {{"z1", "z3"}}, "TIMEOUTx1",
                        "closed ports are dropped (DROP policy), not rejected"),
             3 * 2);
+  // abortive_close's RSTs arrive on the same path: not dropped resets.
+  v1::Report report =
+      ExpectFindings("run-1", {{"closed_port_dropped", {"zone z1 -> z3"}, {"refused"}}});
+  EXPECT_EQ(report.findings(0).also_consistent_with_size(), 0);
 }
+
+// A blackhole for new connections from z1 to z2: connect() times out in every scenario.
+// One finding, "unreachable", not the closure symptoms that need a connection to exist.
+TEST_F(FleetTest, BlackholeIsUnreachableAndNothingElse) {
+  Profile({"iifname br1 oifname br2 ct state new drop"});
+  auto run = Audit(R"(
+name: blackhole z1->z2
+pattern: {kind: full_mesh}
+scenarios: [{name: graceful_close}, {name: abortive_close}, {name: refused},
+            {name: idle_hold, params: {idle_ms: 300}}]
+limits: {concurrency_per_agent: 8}
+)");
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  v1::Report report =
+      ExpectFindings("run-1", {{"unreachable",
+                                {"zone z1 -> z2"},
+                                {"graceful_close", "abortive_close", "refused", "idle_hold"}}});
+  EXPECT_EQ(report.findings(0).deviated(), 9u * 4);
+  EXPECT_NE(run.out.find("the path is unreachable: SYNs are dropped (blackhole)\n      where: "
+                         "zone z1 -> z2 (9 paths)"),
+            std::string::npos)
+      << run.out.substr(0, 1200);
+}
+
+// A firewall that answers SYNs to the agents' data port from z1 to z2 with a RST: the
+// responders never see them, the closed port's refusal is what Linux predicts anyway.
+TEST_F(FleetTest, SynAnsweredByTheRoutersResetIsAPathRefusal) {
+  Profile(
+      {"iifname br1 oifname br2 tcp dport 7402 'tcp flags & (syn | ack) == syn' reject with "
+       "tcp reset"});
+  auto run = Audit(R"(
+name: router refuses z1->z2
+pattern: {kind: full_mesh}
+scenarios: [{name: graceful_close}, {name: abortive_close}, {name: refused}]
+limits: {concurrency_per_agent: 8}
+)");
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  v1::Report report = ExpectFindings(
+      "run-1", {{"path_refuses", {"zone z1 -> z2"}, {"graceful_close", "abortive_close"}}});
+  EXPECT_EQ(report.findings(0).deviated(), 9u * 2);
+}
+
+// ICMP administratively prohibited from the router, z1 -> z3: EHOSTUNREACH at connect().
+TEST_F(FleetTest, IcmpProhibitedIsTheFirewallsAnswer) {
+  Profile(
+      {"iifname br1 oifname br3 meta nfproto ipv4 'tcp flags & (syn | ack) == syn' reject "
+       "with icmp type admin-prohibited"});
+  auto run = Audit(R"(
+name: icmp prohibited z1->z3
+pattern: {kind: full_mesh}
+scenarios: [{name: graceful_close}, {name: refused}]
+limits: {concurrency_per_agent: 8}
+)");
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  ExpectFindings("run-1", {{"prohibited", {"zone z1 -> z3"}, {"graceful_close", "refused"}}});
+  auto exported = Ctl({"export", "run-1"});
+  EXPECT_EQ(Count(exported.out, "\"error_number\":113"), 3u * 2 * 2) << "EHOSTUNREACH";
+}
+
+// A host firewall on z2-h1 that drops every RST coming in: the connections z2-h1 opens
+// never see their peers' resets; the connections to it are fine. Named as that host.
+TEST_F(FleetTest, AFaultOnOneHostsInboundTrafficIsNamedAsThatHost) {
+  const size_t host = fleet_->HostIndex("z2-h1");
+  for (const std::string& cmd :
+       {std::string("nft add table inet host"),
+        std::string("nft 'add chain inet host in { type filter hook input priority 0 ; }'"),
+        std::string("nft add rule inet host in 'tcp flags & rst == rst' drop")}) {
+    ASSERT_TRUE(fleet_->InHost(host, cmd).ok()) << cmd;
+  }
+  auto run = Audit(R"(
+name: host z2-h1 drops inbound resets
+pattern: {kind: full_mesh}
+scenarios: [{name: abortive_close}, {name: graceful_close}]
+limits: {concurrency_per_agent: 8}
+)");
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  ExpectFindings("run-1", {{"resets_dropped",
+                            {"z2-h1: its inbound traffic (answers to the connections z2-h1 opens)"},
+                            {"abortive_close"}}});
+}
+
+// A responder host that hangs (its agent stopped for 6 s) mid-run: the tests it was part of
+// cannot be judged, and that is what the report says: no path finding, the host named, and
+// the audit's exit code says it is not complete.
+TEST_F(FleetTest, AHungResponderIsNoPathFinding) {
+  const size_t host = fleet_->HostIndex("z2-h1");
+  auto started = Ctl({"run", "-f", Plan(R"(
+name: hung host
+pattern: {kind: full_mesh}
+scenarios: [{name: idle_hold, repetitions: 4, params: {idle_ms: 1000}}]
+limits: {concurrency_per_agent: 2}
+)")});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const std::string run_id = started.out.substr(0, started.out.find('\n'));
+  ASSERT_TRUE(WaitFor([&] { return Report(run_id).status().done() >= 20; }, seconds(60)));
+  fleet_->SignalAgent(host, SIGSTOP);
+  std::this_thread::sleep_for(seconds(6));  // the fault: a host hung for 6 s
+  fleet_->SignalAgent(host, SIGCONT);
+  auto watch = Ctl({"watch", run_id});
+  v1::Report report = ExpectFindings(run_id, {});
+  EXPECT_EQ(report.status().deviation(), 0u);
+  ASSERT_GT(report.status().inconclusive(), 0u);
+  EXPECT_EQ(watch.exit_code, 4) << watch.out << watch.err;
+  for (const v1::InconclusiveReason& r : report.inconclusive()) {
+    SCOPED_TRACE(r.ShortDebugString());
+    ASSERT_GT(r.agents_size(), 0);
+    EXPECT_TRUE(absl::StartsWith(r.agents(0), "z2-h1 ("));
+  }
+}  // namespace rstmesh
 
 // Idle expiry on the way from z1 to z2: a conntrack timeout of 2 s for those flows, then the
 // router treats their next packet as invalid: reset (AWS NLB style) or silent drop
@@ -232,7 +407,7 @@ limits: {concurrency_per_agent: 8}
 
 TEST_F(FleetTest, IdleExpiryThatResetsTheNextSenderIsFound) {
   IdleExpiryProfile(*fleet_, "reject with tcp reset");
-  auto run = Ctl({"run", "-f", Plan(kIdlePlan), "--wait", "-o", "csv"});
+  auto run = Audit(kIdlePlan, {"-o", "csv"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   int deviated = 0;
   for (absl::string_view line : absl::StrSplit(run.out, '\n')) {
@@ -253,16 +428,19 @@ TEST_F(FleetTest, IdleExpiryThatResetsTheNextSenderIsFound) {
     }
   }
   EXPECT_EQ(deviated, 3 * 3);
+  // Only the connections that idled were reset: idle expiry, not a forged reset.
+  ExpectFindings("run-1", {{"idle_reset", {"zone z1 -> z2"}, {"idle_hold"}}});
 }
 
 TEST_F(FleetTest, IdleExpiryThatDropsSilentlyIsFound) {
   IdleExpiryProfile(*fleet_, "drop");
-  auto run = Ctl({"run", "-f", Plan(kIdlePlan), "--wait", "-o", "csv"});
+  auto run = Audit(kIdlePlan, {"-o", "csv"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   EXPECT_EQ(ExpectOnly(run.out, "idle_hold", {{"z1", "z2"}}, "TIMEOUTx1",
                        "an idle timer expired and the path dropped the flow silently (Azure LB / "
                        "GCP firewall style)"),
             3 * 3);
+  ExpectFindings("run-1", {{"idle_drop", {"zone z1 -> z2"}, {"idle_hold"}}});
 }
 
 // Idle-timeout discovery on two paths with different timers and behaviours: z1->z2 a 3 s
@@ -391,18 +569,20 @@ idle_discovery: {min_idle_ms: 1000, max_idle_ms: 6000}
 // direction has carried 200 kB back: the initiator's next ACK is answered with a forged RST;
 // the responder, still sending, then meets the initiator's host, which no longer has the
 // socket and answers with a real RST. Neither end sent a reset itself, and the report says
-// the path forged it.
+// the path forged it. idle_hold's connections, reset after their 1.5 s of idle, are the same
+// forger's work, not an idle timer: graceful_close, which never idles, is reset too.
 TEST_F(FleetTest, ForgedResetIsAttributedToThePath) {
   Profile(
       {"iifname br1 oifname br3 ct direction original ct reply bytes gt 200000 "
        "'tcp flags & rst == 0' reject with tcp reset"});
-  auto run = Ctl({"run", "-f", Plan(R"(
+  auto run = Audit(R"(
 name: reset injection z1->z3
 pattern: {kind: full_mesh}
-scenarios: [{name: graceful_close, params: {response_bytes: 8000000}}]
+scenarios: [{name: graceful_close, params: {response_bytes: 8000000}},
+            {name: idle_hold, params: {idle_ms: 1500, response_bytes: 8000000}}]
 limits: {concurrency_per_agent: 8}
-)"),
-                  "--wait", "-o", "csv"});
+)",
+                   {"-o", "csv"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   int forged = 0;
   for (absl::string_view line : absl::StrSplit(run.out, '\n')) {
@@ -420,7 +600,8 @@ limits: {concurrency_per_agent: 8}
       EXPECT_EQ(f[10], "PASS") << line;
     }
   }
-  EXPECT_EQ(forged, 3 * 2);
+  EXPECT_EQ(forged, 3 * 2 * 2);
+  ExpectFindings("run-1", {{"forged_reset", {"zone z1 -> z3"}, {"graceful_close", "idle_hold"}}});
   // Both ends were hit: the responder's own account shows the genuine RST that followed.
   auto exported = Ctl({"export", "run-1"});
   int responder_resets = 0;
@@ -431,7 +612,7 @@ limits: {concurrency_per_agent: 8}
       ++responder_resets;
     }
   }
-  EXPECT_EQ(responder_resets, 3 * 2);
+  EXPECT_EQ(responder_resets, 3 * 2 * 2);
 }
 
 // A userspace proxy on the router for z1 -> z2 (DNAT to it, relayed to the original
@@ -448,13 +629,13 @@ TEST_F(FleetTest, ProxyThatCollapsesHalfCloseAndTurnsResetsIntoFinIsFound) {
        }) {
     ASSERT_TRUE(fleet_->InRouter(cmd).ok()) << cmd;
   }
-  auto run = Ctl({"run", "-f", Plan(R"(
+  auto run = Audit(R"(
 name: proxy z1->z2
 pattern: {kind: full_mesh}
 scenarios: [{name: half_close}, {name: abortive_close}, {name: graceful_close}]
 limits: {concurrency_per_agent: 8}
-)"),
-                  "--wait", "-o", "csv"});
+)",
+                   {"-o", "csv"});
   EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
   int half = 0, reset = 0;
   for (absl::string_view line : absl::StrSplit(run.out, '\n')) {
@@ -476,6 +657,8 @@ limits: {concurrency_per_agent: 8}
   }
   EXPECT_EQ(half, 3 * 3);
   EXPECT_EQ(reset, 3 * 3);
+  // One device explains both: a proxy that closes with FIN collapses half-close too.
+  ExpectFindings("run-1", {{"resets_to_fin", {"zone z1 -> z2"}, {"abortive_close", "half_close"}}});
 }
 
 // A peer host that reboots mid-test: z1-h1 and z2-h1 idle on their test connections; z2-h1's
@@ -525,6 +708,39 @@ scenarios: [{name: idle_hold, params: {idle_ms: 4000}}]
     }
   }
   EXPECT_TRUE(found) << csv.out;
+  ExpectFindings(run_id, {{"host_lost_state",
+                           {"z2-h1: the host lost its connections (crashed or rebooted)"},
+                           {"idle_hold"}}});
+}
+
+// The same fleet with the agents testing each other over IPv6: dropped resets between z1
+// and z2, and ICMPv6 administratively prohibited (EACCES at connect) from z1 to z3, found
+// apart in one run.
+class Fleet6Test : public FleetTest {
+ protected:
+  NetnsFleet::Family Family() const override { return NetnsFleet::Family::kIPv6; }
+};
+
+TEST_F(Fleet6Test, ResetsDroppedAndIcmpv6ProhibitedAreFoundApartOverIpv6) {
+  EXPECT_EQ(Count(Ctl({"agents", "-o", "json"}).out, "\"data_endpoint\": \"[fd52:7374:"),
+            fleet_->hosts().size());
+  Profile({"iifname br1 oifname br2 'tcp flags & rst == rst' drop",
+           "iifname br2 oifname br1 'tcp flags & rst == rst' drop",
+           "iifname br1 oifname br3 meta nfproto ipv6 'tcp flags & (syn | ack) == syn' reject "
+           "with icmpv6 type admin-prohibited"});
+  auto run = Audit(R"(
+name: ipv6 faults
+pattern: {kind: full_mesh}
+scenarios: [{name: abortive_close}, {name: graceful_close}, {name: refused}]
+limits: {concurrency_per_agent: 8}
+)");
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  ExpectFindings(
+      "run-1",
+      {{"resets_dropped", {"zone z1 <-> z2"}, {"abortive_close", "refused"}},
+       {"prohibited", {"zone z1 -> z3"}, {"abortive_close", "graceful_close", "refused"}}});
+  auto exported = Ctl({"export", "run-1"});
+  EXPECT_EQ(Count(exported.out, "\"error_number\":13"), 3u * 2 * 3) << "EACCES";
 }
 
 }  // namespace

@@ -46,8 +46,9 @@ absl::Status NetnsFleet::Available() {
 }
 
 NetnsFleet::NetnsFleet(std::vector<int> hosts_per_zone, std::string controller_bin,
-                       std::string agent_bin)
+                       std::string agent_bin, Family family)
     : zones_(std::move(hosts_per_zone)),
+      family_(family),
       controller_bin_(std::move(controller_bin)),
       agent_bin_(std::move(agent_bin)) {
   tag_ = absl::StrCat(kPrefix, getpid() % 100000);
@@ -59,7 +60,9 @@ NetnsFleet::NetnsFleet(std::vector<int> hosts_per_zone, std::string controller_b
       host.zone = absl::StrCat("z", z + 1);
       host.id = absl::StrCat(host.zone, "-h", h);
       host.netns = absl::StrCat(tag_, "-", host.id);
-      host.address = absl::StrCat("198.18.", z + 1, ".", 10 + h);
+      host.number = h;
+      host.address = family == Family::kIPv6 ? absl::StrCat("fd52:7374:", z + 1, "::", 10 + h)
+                                             : absl::StrCat("198.18.", z + 1, ".", 10 + h);
       hosts_.push_back(host);
     }
   }
@@ -83,6 +86,19 @@ absl::Status NetnsFleet::InRouter(const std::string& command) {
   return Sh(absl::StrCat("ip netns exec ", router_, " ", command));
 }
 
+absl::Status NetnsFleet::InHost(size_t index, const std::string& command) {
+  return Sh(absl::StrCat("ip netns exec ", hosts_[index].netns, " ", command));
+}
+
+void NetnsFleet::SignalAgent(size_t index, int signal) { agents_[index]->Signal(signal); }
+
+size_t NetnsFleet::HostIndex(const std::string& id) const {
+  for (size_t i = 0; i < hosts_.size(); ++i) {
+    if (hosts_[i].id == id) return i;
+  }
+  return hosts_.size();
+}
+
 absl::Status NetnsFleet::StartInRouter(std::vector<std::string> argv) {
   argv.insert(argv.begin(), {IpBinary(), "netns", "exec", router_});
   middleboxes_.push_back(std::make_unique<Subprocess>(argv));
@@ -100,16 +116,19 @@ absl::Status NetnsFleet::AddNamespace(const std::string& name) {
   return Sh(absl::StrCat("ip -n ", name, " link set lo up"));
 }
 
-absl::Status NetnsFleet::Attach(const std::string& ns, size_t zone, const std::string& address,
-                                int index) {
+absl::Status NetnsFleet::Attach(const std::string& ns, size_t zone, int host, int index) {
   std::string outside = absl::StrCat("v", index);
   for (const std::string& cmd : {
            absl::StrCat("ip -n ", router_, " link add ", outside,
                         " type veth peer name eth0 netns ", ns),
            absl::StrCat("ip -n ", router_, " link set ", outside, " master br", zone, " up"),
-           absl::StrCat("ip -n ", ns, " addr add ", address, "/24 dev eth0"),
+           absl::StrCat("ip -n ", ns, " addr add 198.18.", zone, ".", 10 + host, "/24 dev eth0"),
+           // nodad: usable at once, not after duplicate address detection.
+           absl::StrCat("ip -n ", ns, " addr add fd52:7374:", zone, "::", 10 + host,
+                        "/64 dev eth0 nodad"),
            absl::StrCat("ip -n ", ns, " link set eth0 up"),
            absl::StrCat("ip -n ", ns, " route add default via 198.18.", zone, ".1"),
+           absl::StrCat("ip -n ", ns, " -6 route add default via fd52:7374:", zone, "::1"),
        }) {
     if (absl::Status s = Sh(cmd); !s.ok()) return s;
   }
@@ -145,7 +164,7 @@ absl::Status NetnsFleet::RebootHost(size_t i) {
   if (absl::Status s = Sh("ip netns del " + h.netns); !s.ok()) return s;
   if (absl::Status s = AddNamespace(h.netns); !s.ok()) return s;
   size_t zone = std::stoul(h.zone.substr(1));
-  if (absl::Status s = Attach(h.netns, zone, h.address, static_cast<int>(i) + 1); !s.ok()) {
+  if (absl::Status s = Attach(h.netns, zone, h.number, static_cast<int>(i) + 1); !s.ok()) {
     return s;
   }
   return StartAgent(i);
@@ -157,7 +176,8 @@ absl::Status NetnsFleet::Start() {
                       "'); do ip netns del $n; done"));
   if (absl::Status s = AddNamespace(router_); !s.ok()) return s;
   if (absl::Status s =
-          Sh(absl::StrCat("ip netns exec ", router_, " sysctl -qw net.ipv4.ip_forward=1"));
+          Sh(absl::StrCat("ip netns exec ", router_,
+                          " sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1"));
       !s.ok()) {
     return s;
   }
@@ -173,18 +193,23 @@ absl::Status NetnsFleet::Start() {
         !s.ok()) {
       return s;
     }
+    if (absl::Status s = Sh(absl::StrCat("ip -n ", router_, " addr add fd52:7374:", z,
+                                         "::1/64 dev ", br, " nodad"));
+        !s.ok()) {
+      return s;
+    }
     return Sh(absl::StrCat("ip -n ", router_, " link set ", br, " up"));
   };
   for (size_t z = 0; z <= zones_.size(); ++z) {
     if (absl::Status s = add_zone(z); !s.ok()) return s;
   }
   if (absl::Status s = AddNamespace(controller_ns_); !s.ok()) return s;
-  if (absl::Status s = Attach(controller_ns_, 0, "198.18.0.10", 0); !s.ok()) return s;
+  if (absl::Status s = Attach(controller_ns_, 0, 0, 0); !s.ok()) return s;
   for (size_t i = 0; i < hosts_.size(); ++i) {
     const Host& h = hosts_[i];
     if (absl::Status s = AddNamespace(h.netns); !s.ok()) return s;
     size_t zone = std::stoul(h.zone.substr(1));
-    if (absl::Status s = Attach(h.netns, zone, h.address, static_cast<int>(i) + 1); !s.ok()) {
+    if (absl::Status s = Attach(h.netns, zone, h.number, static_cast<int>(i) + 1); !s.ok()) {
       return s;
     }
   }

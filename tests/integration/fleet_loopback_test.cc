@@ -11,6 +11,7 @@
 #include "controller/plan_parser.h"
 #include "core/socket_look.h"
 #include "tests/support/local_controller.h"
+#include "tests/support/plans.h"
 #include "tests/support/wait_for.h"
 
 namespace rstmesh {
@@ -48,25 +49,13 @@ class FleetLoopbackTest : public ::testing::Test {
 };
 
 TEST_F(FleetLoopbackTest, FullMeshOfEveryScenarioPasses) {
-  auto plan = ParsePlan(R"(
-name: loopback
-pattern: {kind: full_mesh}
-scenarios:
-  - {name: graceful_close, repetitions: 2}
-  - {name: abortive_close, repetitions: 2}
-  - {name: unread_data_close, repetitions: 2}
-  - {name: write_after_peer_close, repetitions: 2}
-  - {name: half_close, repetitions: 2}
-  - {name: refused, repetitions: 2}
-  - {name: silent_drop, repetitions: 2}
-  - {name: idle_hold, repetitions: 2, params: {idle_ms: 200}}
-  - {name: reset_mid_transfer, repetitions: 2}
-limits: {concurrency_per_agent: 4}
-)");
+  auto plan = ParsePlan("name: loopback\npattern: {kind: full_mesh}\n" +
+                        testing::EveryScenarioYaml(2) + "limits: {concurrency_per_agent: 4}\n");
   ASSERT_TRUE(plan.ok()) << plan.status();
   auto run_id = controller_->runs().StartRun(*plan);
   ASSERT_TRUE(run_id.ok()) << run_id.status();
-  const uint64_t tasks = 6 * 9 * 2;  // 6 ordered pairs x 9 scenarios x 2
+  const uint64_t scenarios = testing::ScenarioCount();
+  const uint64_t tasks = 6 * scenarios * 2;  // 6 ordered pairs x every scenario x 2
   ASSERT_TRUE(WaitFor(
       [&] {
         auto p = controller_->runs().Progress(*run_id);
@@ -84,7 +73,7 @@ limits: {concurrency_per_agent: 4}
   for (const v1::TaskResult& r : report->tasks) {
     if (r.verdict() != v1::VERDICT_PASS && repair) ADD_FAILURE() << r.ShortDebugString();
   }
-  ASSERT_EQ(report->cells.size(), 6u * 9);
+  ASSERT_EQ(report->cells.size(), 6u * scenarios);
   for (const v1::Cell& cell : report->cells) {
     EXPECT_EQ(cell.tasks(), 2u);
     if (repair) {
@@ -92,7 +81,7 @@ limits: {concurrency_per_agent: 4}
     }
   }
   // Zone roll-up: a->a, a->b, b->a per scenario.
-  EXPECT_EQ(report->zone_cells.size(), 3u * 9);
+  EXPECT_EQ(report->zone_cells.size(), 3u * scenarios);
   // Stored exactly: every task's initiator, and the responder of all but refused.
   auto stored = controller_->store().GetObservations(*run_id);
   ASSERT_TRUE(stored.ok());

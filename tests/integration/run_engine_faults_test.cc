@@ -249,8 +249,15 @@ limits: {pair_spacing_ms: 50}
   // most 4 of its own.
   EXPECT_LE(t.inconclusive, 30) << "the freeze made healthy tests inconclusive too"
                                 << fleet_.Ctl({"report", run_id, "-o", "wide"}).out;
+  // No path finding; the report says the audit is incomplete and names the hung host.
   RunResult table = fleet_.Ctl({"report", run_id});
-  EXPECT_NE(table.out.find("none: every path"), std::string::npos) << table.out;
+  EXPECT_EQ(table.exit_code, 4) << table.out;
+  EXPECT_NE(table.out.find("FINDINGS\n  none among the judged tasks, but "), std::string::npos)
+      << table.out;
+  EXPECT_EQ(table.out.find("none: every path"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("frozen around the test (host hung)\n      agents: node-3 ("),
+            std::string::npos)
+      << table.out;
   // The cells say why: its late answers are marked by its own clock ("was frozen for
   // 15.0 s"), tests it never answered by its silence.
   RunResult wide = fleet_.Ctl({"report", run_id, "-o", "wide"});

@@ -16,6 +16,9 @@ TEST(ClosureTest, ClassifiesErrnoAsTheKernelRulesSay) {
   EXPECT_EQ(ClassifyErrno(ETIMEDOUT, false), v1::CLOSURE_TIMEOUT);
   EXPECT_EQ(ClassifyErrno(EHOSTUNREACH, false), v1::CLOSURE_UNREACHABLE);
   EXPECT_EQ(ClassifyErrno(ENETUNREACH, false), v1::CLOSURE_UNREACHABLE);
+  // ICMPv6 administratively prohibited, and a local firewall: the path, not the agent.
+  EXPECT_EQ(ClassifyErrno(EACCES, false), v1::CLOSURE_UNREACHABLE);
+  EXPECT_EQ(ClassifyErrno(EPERM, false), v1::CLOSURE_UNREACHABLE);
   EXPECT_EQ(ClassifyErrno(ECONNABORTED, false), v1::CLOSURE_ABORTED);
   EXPECT_EQ(ClassifyErrno(EMFILE, false), v1::CLOSURE_LOCAL_ERROR);
   EXPECT_EQ(ClassifyErrno(0, false), v1::CLOSURE_NONE);

@@ -65,6 +65,24 @@ v1::Report BigReport() {
     }
   }
   (void)zone;
+  v1::Finding* f = r.add_findings();
+  f->set_cause("resets_dropped");
+  f->set_title("resets are dropped by a firewall or load balancer");
+  f->add_scenarios(v1::SCENARIO_ABORTIVE_CLOSE);
+  f->set_paths(1);
+  f->set_tasks(2);
+  f->set_deviated(2);
+  v1::Place* place = f->add_places();
+  place->set_kind(v1::PLACE_PATH);
+  place->set_text("agent-0 -> agent-3");
+  place->set_paths(1);
+  f->add_evidence(
+      "abortive_close: the initiator saw TIMEOUT before all of its peer's bytes arrived (2 tasks)");
+  v1::InconclusiveReason* why = r.add_inconclusive();
+  why->set_judged_by("responder_silent");
+  why->set_text("the responder's agent was not heard from after the test");
+  why->set_tasks(2);
+  why->add_agents("agent-4 (2)");
   return r;
 }
 
@@ -91,8 +109,17 @@ TEST(HtmlReportTest, MatrixCellsColouredByVerdictWithDetailsAndFindingsFirst) {
   ASSERT_NE(findings, std::string::npos);
   EXPECT_LT(findings, zones);
   EXPECT_LT(zones, agents);
-  EXPECT_NE(html.find("<b>zone a -&gt; a</b>: resets are dropped by a firewall or load balancer"),
+  // Each finding: the cause, where, and "N of M tasks"; then what could not be judged.
+  const std::string section = html.substr(findings, zones - findings);
+  EXPECT_NE(section.find("<b>resets are dropped by a firewall or load balancer</b>"),
+            std::string::npos)
+      << section;
+  EXPECT_NE(section.find("where: <span class=\"place\">agent-0 -&gt; agent-3</span>"),
             std::string::npos);
+  EXPECT_NE(section.find("2 of 2 tasks on 1 path (abortive_close)"), std::string::npos);
+  EXPECT_NE(section.find("the initiator saw TIMEOUT"), std::string::npos);
+  EXPECT_NE(section.find("<h3>Not judged: 2 tasks</h3>"), std::string::npos);
+  EXPECT_NE(section.find("agent-4 (2)"), std::string::npos);
 
   // Every ordered pair of the 60 agents is a cell with its colour class and its details.
   std::string agent_table = html.substr(agents);

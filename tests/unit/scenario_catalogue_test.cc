@@ -3,6 +3,7 @@
 #include <set>
 
 #include "core/scenario.h"
+#include "tests/support/observations.h"
 
 namespace rstmesh {
 namespace {
@@ -53,16 +54,10 @@ TEST(ScenarioCatalogueTest, ValidationNamesTheParameter) {
             absl::string_view::npos);
 }
 
+// Unjudged, as an agent sends it: the tests below judge it themselves.
 v1::Observation Obs(v1::Role role, v1::ClosureClass closure, int err, v1::Stage stage,
                     v1::LocalAction action, uint64_t received) {
-  v1::Observation obs;
-  obs.set_role(role);
-  obs.set_observed(closure);
-  obs.set_error_number(err);
-  obs.set_stage(stage);
-  obs.set_action(action);
-  obs.set_bytes_received(received);
-  return obs;
+  return testing::RawObs(v1::SCENARIO_UNSPECIFIED, role, closure, err, stage, action, received);
 }
 
 TEST(ScenarioCatalogueTest, JudgeComparesClassErrnoStageActionAndBytes) {

@@ -9,40 +9,16 @@
 #include "absl/strings/str_cat.h"
 
 #include "core/scenario.h"
+#include "tests/support/observations.h"
 
 namespace rstmesh {
 namespace {
 
+using testing::CleanResponder;
+using testing::Obs;
+
 TaskRecord Task(v1::Scenario scenario, TaskState state = TaskState::kDone) {
-  TaskRecord task;
-  task.task_id = 7;
-  task.source = "a";
-  task.target = "b";
-  task.scenario = scenario;
-  task.params = ResolveParams(*FindScenario(scenario), {});
-  task.state = state;
-  return task;
-}
-
-// An observation as an agent would report it, judged against the catalogue like agents do.
-v1::Observation Obs(v1::Scenario scenario, v1::Role role, v1::ClosureClass closure, int err,
-                    v1::Stage stage, v1::LocalAction action, uint64_t received) {
-  v1::Observation obs;
-  obs.set_task_id(7);
-  obs.set_scenario(scenario);
-  obs.set_role(role);
-  obs.set_observed(closure);
-  obs.set_error_number(err);
-  obs.set_stage(stage);
-  obs.set_action(action);
-  obs.set_bytes_received(received);
-  const ScenarioDef& def = *FindScenario(scenario);
-  Judge(def, ResolveParams(def, {}), obs);
-  return obs;
-}
-
-v1::Observation CleanResponder(v1::Scenario s, v1::LocalAction action, uint64_t received) {
-  return Obs(s, v1::ROLE_RESPONDER, v1::CLOSURE_NONE, 0, v1::STAGE_UNSPECIFIED, action, received);
+  return testing::TaskOf(scenario, "a", "b", 7, state);
 }
 
 constexpr auto I = v1::ROLE_INITIATOR;
