@@ -10,11 +10,13 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "agent/agent.h"
 #include "agent/process_limits.h"
+#include "cli/report_diff.h"
 #include "cli/report_format.h"
 #include "controller/controller.h"
 #include "controller/plan_parser.h"
@@ -242,8 +244,11 @@ int CmdWatch(const CtlOptions& o, const std::string& run_id, std::ostream& out, 
   return AuditExitCode(last);
 }
 
-int CmdReport(const CtlOptions& o, const std::string& run_id, std::ostream& out,
-              std::ostream& err) {
+namespace {
+
+// The run's report, or the exit code of the failure (printed).
+std::variant<v1::Report, int> GetReport(const CtlOptions& o, const std::string& run_id,
+                                        std::ostream& err) {
   auto stub = Stub(o);
   grpc::ClientContext context;
   Deadline(context, o);
@@ -252,6 +257,34 @@ int CmdReport(const CtlOptions& o, const std::string& run_id, std::ostream& out,
   v1::Report report;
   grpc::Status status = stub->GetReport(&context, request, &report);
   if (!status.ok()) return Failed(status, o, err);
+  return report;
+}
+
+}  // namespace
+
+int CmdDiff(const CtlOptions& o, const std::string& run_a, const std::string& run_b,
+            std::ostream& out, std::ostream& err) {
+  auto a = GetReport(o, run_a, err);
+  if (const int* code = std::get_if<int>(&a)) return *code;
+  auto b = GetReport(o, run_b, err);
+  if (const int* code = std::get_if<int>(&b)) return *code;
+  const v1::Report& before = std::get<v1::Report>(a);
+  const v1::Report& after = std::get<v1::Report>(b);
+  const FindingsDiff diff = DiffFindings(before, after);
+  absl::StatusOr<std::string> text = RenderDiff(before, after, diff, o.output);
+  if (!text.ok()) {
+    err << "rstmeshctl diff: " << text.status().message() << "\n";
+    return kCtlUsage;
+  }
+  out << *text;
+  return diff.added.empty() ? kCtlOk : kCtlDeviations;
+}
+
+int CmdReport(const CtlOptions& o, const std::string& run_id, std::ostream& out,
+              std::ostream& err) {
+  auto got = GetReport(o, run_id, err);
+  if (const int* code = std::get_if<int>(&got)) return *code;
+  const v1::Report& report = std::get<v1::Report>(got);
   absl::StatusOr<std::string> text = RenderReport(report, o.output);
   if (!text.ok()) {
     err << "rstmeshctl report: " << text.status().message() << "\n";

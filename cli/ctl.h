@@ -34,6 +34,9 @@ int CmdRun(const CtlOptions& o, const std::string& plan_path, bool wait, std::os
            std::ostream& err);
 int CmdWatch(const CtlOptions& o, const std::string& run_id, std::ostream& out, std::ostream& err);
 int CmdReport(const CtlOptions& o, const std::string& run_id, std::ostream& out, std::ostream& err);
+// Findings of run_b against run_a: new, resolved, unchanged. Exit 1 when something is new.
+int CmdDiff(const CtlOptions& o, const std::string& run_a, const std::string& run_b,
+            std::ostream& out, std::ostream& err);
 int CmdExport(const CtlOptions& o, const std::string& run_id, std::ostream& out, std::ostream& err);
 int CmdRuns(const CtlOptions& o, std::ostream& out, std::ostream& err);
 int CmdCancel(const CtlOptions& o, const std::string& run_id, std::ostream& out, std::ostream& err);

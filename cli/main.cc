@@ -45,6 +45,12 @@ int main(int argc, char** argv) {
   auto* report = app.add_subcommand("report", "Print a run's report");
   report->add_option("RUN", run_id, "Run id")->required();
   output(report, {"table", "wide", "json", "csv", "findings-csv", "html"});
+  std::string run_b;
+  auto* diff = app.add_subcommand(
+      "diff", "Findings of RUN_B against RUN_A: new, resolved, unchanged (exit 1 when new)");
+  diff->add_option("RUN_A", run_id, "The earlier run")->required();
+  diff->add_option("RUN_B", run_b, "The later run")->required();
+  output(diff, {"table", "json"});
   auto* export_cmd =
       app.add_subcommand("export", "Every observation of a run as JSON Lines (audit pipelines)");
   export_cmd->add_option("RUN", run_id, "Run id")->required();
@@ -92,6 +98,7 @@ int main(int argc, char** argv) {
   if (*run) return rstmesh::CmdRun(o, plan, wait, out, err);
   if (*watch) return rstmesh::CmdWatch(o, run_id, out, err);
   if (*report) return rstmesh::CmdReport(o, run_id, out, err);
+  if (*diff) return rstmesh::CmdDiff(o, run_id, run_b, out, err);
   if (*export_cmd) return rstmesh::CmdExport(o, run_id, out, err);
   if (*runs) return rstmesh::CmdRuns(o, out, err);
   if (*cancel) return rstmesh::CmdCancel(o, run_id, out, err);

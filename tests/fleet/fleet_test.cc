@@ -265,6 +265,35 @@ limits: {concurrency_per_agent: 8}
   EXPECT_EQ(report.findings(0).also_consistent_with_size(), 0);
 }
 
+// Two audits of the same plan, before and after resets start being dropped between z1 and
+// z2: `diff` names the new finding (exit 1), and the other way round the resolved one.
+TEST_F(FleetTest, DiffNamesWhatANewFaultChanged) {
+  const std::string plan = R"(
+name: before and after
+pattern: {kind: full_mesh}
+scenarios: [{name: abortive_close}, {name: graceful_close}]
+limits: {concurrency_per_agent: 8}
+)";
+  ASSERT_EQ(Audit(plan).exit_code, 0);
+  Profile({"iifname br1 oifname br2 'tcp flags & rst == rst' drop",
+           "iifname br2 oifname br1 'tcp flags & rst == rst' drop"});
+  ASSERT_EQ(Audit(plan).exit_code, 1);
+  auto forward = Ctl({"diff", "run-1", "run-2"});
+  EXPECT_EQ(forward.exit_code, 1) << forward.out << forward.err;
+  EXPECT_NE(forward.out.find("findings of run-2 against run-1: 1 new, 0 resolved, 0 unchanged\n\n"
+                             "NEW\n  resets are dropped by a firewall or load balancer at zone z1 "
+                             "<-> z2\n      (abortive_close; 18 of 18 tasks on 18 paths)\n"),
+            std::string::npos)
+      << forward.out;
+  auto backward = Ctl({"diff", "run-2", "run-1"});
+  EXPECT_EQ(backward.exit_code, 0) << backward.out << backward.err;
+  EXPECT_NE(backward.out.find("0 new, 1 resolved, 0 unchanged"), std::string::npos) << backward.out;
+  auto same = Ctl({"diff", "run-2", "run-2", "-o", "json"});
+  EXPECT_EQ(same.exit_code, 0) << same.out;
+  EXPECT_NE(same.out.find("\"unchanged\": ["), std::string::npos) << same.out;
+  EXPECT_EQ(Ctl({"diff", "run-1", "run-9"}).exit_code, 2) << "an unknown run";
+}
+
 // A blackhole for new connections from z1 to z2: connect() times out in every scenario.
 // One finding, "unreachable", not the closure symptoms that need a connection to exist.
 TEST_F(FleetTest, BlackholeIsUnreachableAndNothingElse) {
