@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <ostream>
 #include <random>
 #include <sstream>
@@ -169,21 +170,32 @@ int CmdScenarios(const CtlOptions& o, std::ostream& out, std::ostream& err) {
   return kCtlOk;
 }
 
-int CmdRun(const CtlOptions& o, const std::string& plan_path, bool wait, std::ostream& out,
-           std::ostream& err) {
-  std::ifstream file(plan_path);
+namespace {
+
+// The plan in a YAML/JSON file; the error is printed (naming `command`'s flag).
+std::optional<v1::Plan> ReadPlan(const std::string& path, const char* command, std::ostream& err) {
+  std::ifstream file(path);
   if (!file) {
-    err << "rstmeshctl run: -f: cannot read '" << plan_path << "'\n";
-    return kCtlUsage;
+    err << "rstmeshctl " << command << ": cannot read the plan '" << path << "'\n";
+    return std::nullopt;
   }
   std::stringstream text;
   text << file.rdbuf();
   absl::StatusOr<v1::Plan> plan = ParsePlan(text.str());
   if (!plan.ok()) {
-    err << "rstmeshctl run: invalid plan " << plan_path << ":\n  " << plan.status().message()
-        << "\n";
-    return kCtlUsage;
+    err << "rstmeshctl " << command << ": invalid plan " << path << ":\n  "
+        << plan.status().message() << "\n";
+    return std::nullopt;
   }
+  return *std::move(plan);
+}
+
+}  // namespace
+
+int CmdRun(const CtlOptions& o, const std::string& plan_path, bool wait, std::ostream& out,
+           std::ostream& err) {
+  std::optional<v1::Plan> plan = ReadPlan(plan_path, "run", err);
+  if (!plan) return kCtlUsage;
   if (o.check_config) {
     out << "rstmeshctl: configuration ok: controller=" << o.controller
         << " tls=" << (o.tls.insecure ? "off" : "mutual") << " plan=" << plan_path << " ("
@@ -347,6 +359,17 @@ int CmdDemo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
     err << "rstmeshctl demo: --repetitions: " << o.repetitions << " is out of range (1 to 100)\n";
     return kCtlUsage;
   }
+  v1::Plan plan;
+  if (!o.plan_path.empty()) {
+    std::optional<v1::Plan> read = ReadPlan(o.plan_path, "demo --plan", err);
+    if (!read) return kCtlUsage;
+    plan = *std::move(read);
+  } else {
+    plan.set_name("demo: every scenario, full mesh");
+    plan.mutable_pattern()->set_kind(v1::PATTERN_KIND_FULL_MESH);
+    AddEveryScenario(plan, o.repetitions);
+    plan.mutable_limits()->set_concurrency_per_agent(4);
+  }
   RaiseFileLimit();
   std::string dir = o.data_dir;
   bool temporary = dir.empty();
@@ -396,11 +419,6 @@ int CmdDemo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    v1::Plan plan;
-    plan.set_name("demo: every scenario, full mesh");
-    plan.mutable_pattern()->set_kind(v1::PATTERN_KIND_FULL_MESH);
-    AddEveryScenario(plan, o.repetitions);
-    plan.mutable_limits()->set_concurrency_per_agent(4);
 
     CtlOptions ctl;
     ctl.controller = address;

@@ -46,9 +46,10 @@ struct DemoOptions {
   int repetitions = 3;
   std::string data_dir;  // empty: a temporary directory, removed afterwards
   std::string output = "table";
+  std::string plan_path;  // empty: every scenario, full mesh, `repetitions` per pair
 };
 // A controller and N agents on 127.0.0.1..N in this process, the default plan (every
-// scenario, full mesh), the report, then everything stops.
+// scenario, full mesh) or the one given, the report, then everything stops.
 int CmdDemo(const DemoOptions& o, std::ostream& out, std::ostream& err);
 
 }  // namespace rstmesh

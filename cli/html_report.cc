@@ -8,9 +8,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
 #include "cli/report_format.h"
 #include "controller/idle_discovery.h"
 #include "core/closure.h"
+#include "core/natural_order.h"
 #include "core/scenario.h"
 
 namespace rstmesh {
@@ -26,29 +28,27 @@ std::string ScenarioName(v1::Scenario id) {
   return def ? std::string(def->name) : absl::StrCat("scenario#", id);
 }
 
-const char* VerdictClass(v1::Verdict v) {
-  switch (v) {
-    case v1::VERDICT_PASS:
-      return "v-pass";
-    case v1::VERDICT_DEVIATION:
-      return "v-deviation";
-    case v1::VERDICT_INCONCLUSIVE:
-      return "v-inconclusive";
-    default:
-      return "v-none";
-  }
-}
-
 // Cells of one (source, target) over every scenario.
 struct PairCells {
   std::vector<const v1::Cell*> cells;
-  v1::Verdict Verdict() const {
-    bool inconclusive = false;
-    for (const v1::Cell* c : cells) {
-      if (c->verdict() == v1::VERDICT_DEVIATION) return v1::VERDICT_DEVIATION;
-      inconclusive |= c->verdict() == v1::VERDICT_INCONCLUSIVE;
-    }
-    return inconclusive ? v1::VERDICT_INCONCLUSIVE : v1::VERDICT_PASS;
+  uint32_t tasks = 0, pass = 0, deviation = 0, inconclusive = 0;
+
+  void Add(const v1::Cell* c) {
+    cells.push_back(c);
+    tasks += c->tasks();
+    pass += c->pass();
+    deviation += c->deviation();
+    inconclusive += c->inconclusive();
+  }
+  // The colour: by the share of deviating tasks, so that one deviation in a hundred is not
+  // painted like a path that resets everything.
+  const char* Class() const {
+    if (deviation == 0) return inconclusive > 0 ? "i" : "p";
+    const double share = static_cast<double>(deviation) / tasks;
+    if (share <= 0.05) return "d1";
+    if (share <= 0.25) return "d2";
+    if (share <= 0.75) return "d3";
+    return "d4";
   }
   std::string Details() const {
     std::vector<std::string> lines;
@@ -67,36 +67,41 @@ struct PairCells {
   }
 };
 
-// Natural order, so that agent-2 comes before agent-10.
-struct NaturalLess {
-  bool operator()(const std::string& a, const std::string& b) const {
-    size_t i = 0, j = 0;
-    while (i < a.size() && j < b.size()) {
-      if (std::isdigit(static_cast<unsigned char>(a[i])) &&
-          std::isdigit(static_cast<unsigned char>(b[j]))) {
-        size_t ei = i, ej = j;
-        while (ei < a.size() && std::isdigit(static_cast<unsigned char>(a[ei]))) ++ei;
-        while (ej < b.size() && std::isdigit(static_cast<unsigned char>(b[ej]))) ++ej;
-        // Without leading zeros, the longer run of digits is the larger number.
-        absl::string_view x = absl::string_view(a).substr(i, ei - i);
-        absl::string_view y = absl::string_view(b).substr(j, ej - j);
-        while (x.size() > 1 && x.front() == '0') x.remove_prefix(1);
-        while (y.size() > 1 && y.front() == '0') y.remove_prefix(1);
-        if (x.size() != y.size()) return x.size() < y.size();
-        if (x != y) return x < y;
-        i = ei;
-        j = ej;
-      } else {
-        if (a[i] != b[j]) return a[i] < b[j];
-        ++i;
-        ++j;
-      }
+// A JSON string that is safe inside a <script> element.
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '<':
+        out += "\\u003c";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += absl::StrFormat("\\u%04x", c);
+        } else {
+          out += c;
+        }
     }
-    if ((a.size() - i) != (b.size() - j)) return a.size() - i < b.size() - j;
-    return a < b;  // equal up to leading zeros: any fixed order
   }
-};
+  return out + "\"";
+}
 
+// Above this many agents (or zones) a matrix cell shows only its colour, so that 100 agents
+// fit a 1400 px window; the counts are in the details.
+constexpr size_t kCountsUpTo = 24;
+
+// A matrix of pairs: one cell per (source, target), coloured by its share of deviating
+// tasks. A cell that is not all PASS has its details in a JSON list after the table (shown
+// on click), so the page grows with the pairs, not with text per cell.
 std::string Matrix(const std::string& id, const std::vector<v1::Cell>& cells,
                    const std::string& what) {
   std::set<std::string, NaturalLess> names;
@@ -106,35 +111,58 @@ std::string Matrix(const std::string& id, const std::vector<v1::Cell>& cells,
     std::string dst = c.target().empty() ? "?" : c.target();
     names.insert(src);
     names.insert(dst);
-    pairs[{src, dst}].cells.push_back(&c);
+    pairs[{src, dst}].Add(&c);
   }
-  std::string out = absl::StrCat("<div class=\"scroll\"><table class=\"matrix\" id=\"", id,
-                                 "\"><thead><tr><th class=\"corner\">", Esc(what), "</th>");
-  for (const std::string& n : names)
+  const bool counts = names.size() <= kCountsUpTo;
+  std::string out =
+      absl::StrCat("<div class=\"scroll\"><table class=\"matrix", counts ? "" : " compact",
+                   "\" id=\"", id, "\"><thead><tr><th class=\"corner\">", Esc(what), "</th>");
+  for (const std::string& n : names) {
     absl::StrAppend(&out, "<th class=\"col\"><span>", Esc(n), "</span></th>");
+  }
   absl::StrAppend(&out, "</tr></thead><tbody>");
+  std::vector<std::string> details;
   for (const std::string& src : names) {
     absl::StrAppend(&out, "<tr><th class=\"row\">", Esc(src), "</th>");
     for (const std::string& dst : names) {
       auto it = pairs.find({src, dst});
       if (it == pairs.end()) {
-        absl::StrAppend(&out, "<td class=\"cell v-none\"></td>");
+        absl::StrAppend(&out, "<td class=\"x\"></td>");
         continue;
       }
       const PairCells& p = it->second;
-      uint32_t tasks = 0, pass = 0;
-      for (const v1::Cell* c : p.cells) {
-        tasks += c->tasks();
-        pass += c->pass();
+      const std::string cls = p.Class();
+      absl::StrAppend(&out, "<td class=\"", cls, "\"");
+      if (cls != "p") {
+        absl::StrAppend(&out, " data-k=\"", details.size(), "\" tabindex=\"0\"");
+        details.push_back(JsonString(absl::StrCat(src, " -> ", dst, ": ", p.deviation, " of ",
+                                                  p.tasks, " tasks deviated, ", p.inconclusive,
+                                                  " inconclusive\n", p.Details())));
       }
-      std::string details = absl::StrCat(src, " -> ", dst, "\n", p.Details());
-      absl::StrAppend(&out, "<td class=\"cell ", VerdictClass(p.Verdict()), "\" data-source=\"",
-                      Esc(src), "\" data-target=\"", Esc(dst), "\" title=\"", Esc(details),
-                      "\" tabindex=\"0\">", pass, "/", tasks, "</td>");
+      absl::StrAppend(&out, ">", counts ? absl::StrCat(p.pass, "/", p.tasks) : "", "</td>");
     }
     absl::StrAppend(&out, "</tr>");
   }
-  absl::StrAppend(&out, "</tbody></table></div>");
+  absl::StrAppend(&out, "</tbody></table></div><script type=\"application/json\" id=\"", id,
+                  "-details\">[", absl::StrJoin(details, ","), "]</script>");
+  return out;
+}
+
+std::string Utc(int64_t unix_ms) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixMillis(unix_ms),
+                          absl::UTCTimeZone());
+}
+
+// "started 2026-12-03 06:15:00 UTC, finished ... (1 min 12 s)".
+std::string WhenLine(const v1::RunStatus& s) {
+  if (s.created_unix_ms() == 0) return "";
+  std::string out = absl::StrCat("started ", Utc(s.created_unix_ms()));
+  if (s.finished_unix_ms() > 0) {
+    const int64_t seconds = (s.finished_unix_ms() - s.created_unix_ms() + 500) / 1000;
+    absl::StrAppend(&out, ", ended ", Utc(s.finished_unix_ms()), " after ",
+                    seconds >= 60 ? absl::StrCat(seconds / 60, " min ", seconds % 60, " s")
+                                  : absl::StrCat(seconds, " s"));
+  }
   return out;
 }
 
@@ -213,18 +241,23 @@ table.matrix{border-collapse:collapse;font-size:10px}
 table.matrix th.col{height:7em;vertical-align:bottom;padding:0 1px}
 table.matrix th.col span{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap}
 table.matrix th.row{text-align:right;padding-right:4px;white-space:nowrap;position:sticky;left:0;background:#fff}
-td.cell{min-width:2.4em;height:1.6em;text-align:center;border:1px solid #fff;cursor:pointer;color:#fff}
-td.v-pass{background:#2e7d32}td.v-deviation{background:#c62828}
-td.v-inconclusive{background:#f9a825;color:#222}td.v-none{background:#eee}
+table.matrix td{min-width:2.4em;height:1.6em;text-align:center;border:1px solid #fff;color:#fff;padding:0 3px;white-space:nowrap}
+table.compact td{min-width:0;width:9px;height:9px;padding:0}
+table.compact th.col{height:5.5em;padding:0}table.compact th.col span{line-height:9px}table.compact{font-size:8px}
+td[data-k]{cursor:pointer}
+.p{background:#2e7d32}.i{background:#f9a825;color:#222}.x{background:#eee}
+.d1{background:#f4b4ae;color:#222}.d2{background:#e57373}.d3{background:#c62828}.d4{background:#6d0000}
 #details{white-space:pre-wrap;font-family:monospace;background:#f6f6f6;padding:.6em;min-height:2em}
-.legend span{display:inline-block;padding:0 .5em;margin-right:.5em;color:#fff}
+.legend span{display:inline-block;padding:0 .5em;margin-right:.3em;color:#fff}
+.when{color:#555}
 table.idle{border-collapse:collapse}table.idle td,table.idle th{border:1px solid #ddd;padding:2px 6px;text-align:left;white-space:nowrap}
 table.idle td:last-child{white-space:normal}
 tr.idle-short td{background:#fdecea}
 </style></head><body>
 <h1>rstmesh audit: )",
                    Esc(s.run_id()), s.plan_name().empty() ? "" : " (" + Esc(s.plan_name()) + ")",
-                   "</h1>\n<p class=\"summary\">", Esc(SummaryLine(s)), "</p>\n");
+                   "</h1>\n<p class=\"summary\">", Esc(SummaryLine(s)), "</p>\n<p class=\"when\">",
+                   Esc(WhenLine(s)), "</p>\n");
   absl::StrAppend(&out, "<section id=\"findings\"><h2>Findings</h2>", FindingsHtml(report),
                   "</section>\n");
   if (!report.idle_timeouts().empty()) {
@@ -249,10 +282,12 @@ tr.idle-short td{background:#fdecea}
     absl::StrAppend(&out, "</tbody></table></section>\n");
   }
   absl::StrAppend(&out,
-                  "<p class=\"legend\"><span class=\"cell v-pass\" style=\"background:#2e7d32\">"
-                  "PASS</span><span style=\"background:#c62828\">DEVIATION</span><span "
-                  "style=\"background:#f9a825;color:#222\">INCONCLUSIVE</span> Cells show "
-                  "passing/all tasks over every scenario; hover or click one for details.</p>\n");
+                  "<p class=\"legend\"><span class=\"p\">all pass</span><span class=\"d1\">"
+                  "deviating &le;5%</span><span class=\"d2\">&le;25%</span><span class=\"d3\">"
+                  "&le;75%</span><span class=\"d4\">&gt;75%</span><span class=\"i\">"
+                  "inconclusive only</span> Each cell is one ordered pair over every scenario, "
+                  "coloured by its share of deviating tasks; click a coloured one for its "
+                  "details.</p>\n");
   absl::StrAppend(
       &out, "<section id=\"zones\"><h2>Zones (source \xE2\x86\x92 destination)</h2>",
       Matrix("zone-matrix", {report.zone_cells().begin(), report.zone_cells().end()}, "zone"),
@@ -260,12 +295,18 @@ tr.idle-short td{background:#fdecea}
   absl::StrAppend(&out, "<section id=\"agents\"><h2>Agents (source \xE2\x86\x92 destination)</h2>",
                   Matrix("agent-matrix", {report.cells().begin(), report.cells().end()}, "agent"),
                   "</section>\n<h2>Details</h2><div id=\"details\">Click a cell.</div>\n");
-  // Inline, no network: show a clicked cell's details below the matrices.
+  // Inline, no network: a clicked cell's details, from its matrix's JSON list.
   absl::StrAppend(&out, R"(<script>
-document.querySelectorAll('td.cell[title]').forEach(function (td) {
-  var show = function () { document.getElementById('details').textContent = td.title; };
-  td.addEventListener('click', show);
-  td.addEventListener('keydown', function (e) { if (e.key === 'Enter') show(); });
+document.querySelectorAll('table.matrix').forEach(function (table) {
+  var details = JSON.parse(document.getElementById(table.id + '-details').textContent);
+  table.querySelectorAll('td[data-k]').forEach(function (td) {
+    var show = function () {
+      document.getElementById('details').textContent = details[+td.dataset.k];
+    };
+    td.title = 'click for details';
+    td.addEventListener('click', show);
+    td.addEventListener('keydown', function (e) { if (e.key === 'Enter') show(); });
+  });
 });
 </script>
 </body></html>

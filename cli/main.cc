@@ -65,6 +65,9 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--repetitions", demo.repetitions, "Per scenario and pair")
       ->capture_default_str();
   demo_cmd->add_option("--data-dir", demo.data_dir, "Keep the store here (default: temporary)");
+  demo_cmd->add_option("--plan", demo.plan_path,
+                       "Run this plan (YAML or JSON) instead of every scenario; --repetitions "
+                       "is then the plan's");
   demo_cmd->add_option("-o,--output", demo.output, "Report format")
       ->capture_default_str()
       ->check(CLI::IsMember({"table", "wide", "json", "csv", "findings-csv", "html"}));

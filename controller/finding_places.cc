@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/natural_order.h"
 
 namespace rstmesh {
 namespace {
@@ -234,6 +235,12 @@ std::vector<v1::Place> PlacesOf(const std::vector<PathKey>& showing,
       return in;
     });
   }
+  // Largest first; places that hold as many paths in natural order ("agent-4" before
+  // "agent-37").
+  std::stable_sort(places.begin(), places.end(), [](const v1::Place& a, const v1::Place& b) {
+    if (a.paths() != b.paths()) return a.paths() > b.paths();
+    return NaturalLess()(a.text(), b.text());
+  });
   if (!open.empty()) {
     std::vector<std::string> named;
     for (size_t i = 0; i < open.size() && i < 5; ++i) {

@@ -13,11 +13,11 @@ constexpr std::array<CauseDef, kCauseCount> kCauses = {{
      "connect() timed out in every scenario: no SYN-ACK and no refusal came back, so no "
      "connection ever existed"},
     {Cause::kPathRefuses, "path_refuses",
-     "the path refuses connections with a RST: the responder never saw the SYN", Toward::kInitiator,
+     "the path refuses connections with a RST: the responder never saw the SYN", Toward::kEither,
      "connect() to a listening agent's data port was refused although that agent was alive "
      "and serving: the RST answering the SYN came from a firewall or load balancer on the way"},
     {Cause::kProhibited, "prohibited",
-     "a firewall answers with ICMP unreachable / admin-prohibited", Toward::kInitiator,
+     "a firewall answers with ICMP unreachable / admin-prohibited", Toward::kEither,
      "connect() failed with EHOSTUNREACH, ENETUNREACH, EACCES or EPERM: an ICMP or ICMPv6 "
      "destination-unreachable (administratively prohibited) or a local firewall rule stopped "
      "the SYN"},

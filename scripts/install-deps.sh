@@ -16,6 +16,8 @@ packages=(
   libssl-dev openssl
   clang libclang-rt-14-dev
   iproute2 nftables
+  # Headless Chromium loads the HTML report in a test (the page as a browser renders it).
+  chromium
 )
 # Node.js runs the manifest validator; the machine's own node is used where there is one.
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -121,35 +121,50 @@ TEST(HtmlReportTest, MatrixCellsColouredByVerdictWithDetailsAndFindingsFirst) {
   EXPECT_NE(section.find("<h3>Not judged: 2 tasks</h3>"), std::string::npos);
   EXPECT_NE(section.find("agent-4 (2)"), std::string::npos);
 
-  // Every ordered pair of the 60 agents is a cell with its colour class and its details.
+  // Every ordered pair of the 60 agents is a cell coloured by its share of deviating tasks;
+  // a cell that is not all PASS points into a JSON list of details after the table.
   std::string agent_table = html.substr(agents);
-  const std::regex cell(
-      R"re(<td class="cell (v-[a-z]+)" data-source="([^"]+)" data-target="([^"]+)" title="([^"]*)")re");
+  const std::regex cell(R"re(<td class="(p|i|x|d[1-4])"( data-k="(\d+)" tabindex="0")?>)re");
   std::map<std::string, int> by_class;
+  std::vector<int> keys;
   for (auto it = std::sregex_iterator(agent_table.begin(), agent_table.end(), cell);
        it != std::sregex_iterator(); ++it) {
     ++by_class[(*it)[1]];
-    const std::string title = (*it)[4];
-    EXPECT_NE(title.find("abortive_close: "), std::string::npos) << title;
-    EXPECT_NE(title.find("p50 1.5ms p99 2.5ms"), std::string::npos) << title;
-    if ((*it)[2] == "agent-0" && (*it)[3] == "agent-3") {
-      EXPECT_EQ((*it)[1], "v-deviation");
-      EXPECT_NE(title.find("resets are dropped"), std::string::npos);
-      EXPECT_NE(title.find("TIMEOUTx2"), std::string::npos);
-    }
+    if ((*it)[3].matched) keys.push_back(std::stoi((*it)[3]));
   }
-  EXPECT_EQ(by_class["v-pass"], 60 * 59 - 2);
-  EXPECT_EQ(by_class["v-deviation"], 1);
-  EXPECT_EQ(by_class["v-inconclusive"], 1);
-  // The diagonal is empty, and each class has its own colour.
-  EXPECT_EQ(CountMatches(agent_table, std::regex(R"(<td class="cell v-none"></td>)")), 60u);
-  EXPECT_NE(html.find("td.v-pass{background:#2e7d32}"), std::string::npos);
-  EXPECT_NE(html.find("td.v-deviation{background:#c62828}"), std::string::npos);
-  EXPECT_NE(html.find("td.v-inconclusive{background:#f9a825"), std::string::npos);
-  // Readable at this size: vertical column heads and a scrolling matrix.
+  EXPECT_EQ(by_class["p"], 60 * 59 - 2);
+  EXPECT_EQ(by_class["d4"], 1) << "2 of 2 tasks deviated: the darkest";
+  EXPECT_EQ(by_class["i"], 1);
+  EXPECT_EQ(by_class["x"], 60) << "the diagonal is empty";
+  EXPECT_EQ(keys, (std::vector<int>{0, 1}));
+  const size_t list =
+      agent_table.find("<script type=\"application/json\" id=\"agent-matrix-details\">");
+  ASSERT_NE(list, std::string::npos);
+  const std::string details = agent_table.substr(list, agent_table.find("</script>", list) - list);
+  EXPECT_NE(details.find("agent-0 -> agent-3: 2 of 2 tasks deviated, 0 inconclusive\\n"
+                         "abortive_close: 0/2 pass, 2 deviation, 0 inconclusive; observed "
+                         "TIMEOUTx2; p50 1.5ms p99 2.5ms - resets are dropped"),
+            std::string::npos)
+      << details;
+  EXPECT_NE(details.find("agent-1 -> agent-4: 0 of 2 tasks deviated, 2 inconclusive"),
+            std::string::npos);
+  // The page grows with the pairs, not with text per cell: 3,600 cells in well under 200 kB
+  // (2.3 MB with a tooltip per cell).
+  EXPECT_LT(html.size(), 200'000u);
+  EXPECT_EQ(agent_table.find(" title=\""), std::string::npos);
+  // Colours by share, explained in the legend.
+  EXPECT_NE(html.find(".d4{background:#6d0000}"), std::string::npos);
+  EXPECT_NE(html.find("deviating &le;5%"), std::string::npos);
+  // Readable at this size: vertical column heads, colour-only cells, a scrolling matrix.
   EXPECT_NE(html.find("writing-mode:vertical-rl"), std::string::npos);
   EXPECT_NE(html.find("overflow:auto"), std::string::npos);
+  EXPECT_NE(agent_table.find("<table class=\"matrix compact\""), std::string::npos);
   EXPECT_EQ(CountMatches(agent_table, std::regex(R"(<th class="col">)")), 60u);
+  // A small matrix shows counts: zone a -> a passed 0 of 2.
+  const std::string zone_table = html.substr(zones, agents - zones);
+  EXPECT_NE(zone_table.find("<td class=\"d4\" data-k=\"0\" tabindex=\"0\">0/2</td>"),
+            std::string::npos)
+      << zone_table;
   // Rows in natural order: agent-2 before agent-10.
   std::vector<std::string> rows;
   const std::regex row(R"(<th class="row">([^<]+)</th>)");
@@ -159,6 +174,18 @@ TEST(HtmlReportTest, MatrixCellsColouredByVerdictWithDetailsAndFindingsFirst) {
   }
   ASSERT_EQ(rows.size(), 60u);
   for (int i = 0; i < 60; ++i) EXPECT_EQ(rows[i], absl::StrCat("agent-", i));
+}
+
+TEST(HtmlReportTest, SaysWhenTheRunRanAndForHowLong) {
+  v1::Report r;
+  r.mutable_status()->set_run_id("run-2");
+  r.mutable_status()->set_created_unix_ms(1'796'271'600'000);  // 2026-12-03 04:20:00 UTC
+  r.mutable_status()->set_finished_unix_ms(1'796'271'600'000 + 72'400);
+  const std::string html = RenderHtmlReport(r);
+  EXPECT_NE(html.find("<p class=\"when\">started 2026-12-03 04:20:00 UTC, ended 2026-12-03 "
+                      "04:21:12 UTC after 1 min 12 s</p>"),
+            std::string::npos)
+      << html.substr(0, 3000);
 }
 
 TEST(HtmlReportTest, CleanRunSaysNoFinding) {
