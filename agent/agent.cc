@@ -34,6 +34,11 @@ absl::Status Agent::Start() {
   // Under a controller the data port acts only on headers signed with a current run key.
   options_.responder.keys = keys_;
   options_.responder.maybe_frozen = [this] { return stalls_.MaybeFrozen(); };
+  absl::StatusOr<std::string> capture = plane_.SetCapture(options_.capture_packets);
+  if (!capture.ok()) return capture.status();
+  if (options_.capture_packets != "off") {
+    std::cerr << "rstmesh-agent: packet capture: " << *capture << std::endl;
+  }
   absl::Status started = plane_.StartResponder(options_.responder, [this](v1::Observation obs) {
     stalls_.Annotate(obs);
     if (session_) session_->Report(std::move(obs));

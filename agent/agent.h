@@ -28,6 +28,8 @@ struct AgentOptions {
   std::string advertise;      // address peers reach the data port at; default: the listen address
   ResponderOptions responder;
   int threads = 1;
+  // Packet evidence of deviations: on, auto (where CAP_NET_RAW permits), off.
+  std::string capture_packets = "off";
 };
 
 class Agent {

@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "agent/initiator.h"
+#include "agent/packet_capture.h"
 #include "agent/responder.h"
 
 namespace rstmesh {
@@ -27,6 +28,11 @@ class DataPlane {
   ~DataPlane();
   DataPlane(const DataPlane&) = delete;
   DataPlane& operator=(const DataPlane&) = delete;
+
+  // Packet evidence for deviating observations: "on" (an error when the capture cannot be
+  // opened), "auto" (on where permitted; otherwise deviations say why there are no packets),
+  // or "off". Call before StartResponder. Returns what was chosen, for the log.
+  absl::StatusOr<std::string> SetCapture(const std::string& mode);
 
   // Starts this agent's responder. Call at most once.
   absl::Status StartResponder(ResponderOptions options,
@@ -43,7 +49,13 @@ class DataPlane {
   void Stop();
 
  private:
+  // The initiator role, then the evidence.
+  asio::awaitable<v1::Observation> Initiate(Task task);
+  asio::awaitable<void> AddEvidence(v1::Observation& obs);
+
   asio::io_context io_;
+  std::unique_ptr<PacketCapture> capture_;
+  std::string capture_note_;  // why deviations carry no packets
   std::unique_ptr<Responder> responder_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;

@@ -180,6 +180,13 @@ int main(int argc, char** argv) {
       ->add_flag("--test-reset-everything", agent.responder.test_reset_everything,
                  "Tests only: answer every test connection with an abortive close")
       ->group("");  // hidden from --help
+  agent.capture_packets = "auto";
+  run_cmd
+      ->add_option("--capture-packets", agent.capture_packets,
+                   "Keep the packets that ended deviating tests as evidence (needs CAP_NET_RAW): "
+                   "on, auto (where permitted), off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "auto", "off"}));
   run_cmd->add_option("--health-listen", agent.health_listen,
                       "Plaintext gRPC health address for Kubernetes probes (e.g. 0.0.0.0:7404)");
   agent.tls.insecure = false;

@@ -278,6 +278,7 @@ asio::awaitable<void> Responder::Serve(asio::ip::tcp::socket socket, asio::ip::a
     role = FindScenario(v1::SCENARIO_ABORTIVE_CLOSE)->run_responder;
   if (role != nullptr) co_await role(ctx);
   v1::Observation obs = ctx.Finish();
+  if (options_.add_evidence && !obs.matched()) co_await options_.add_evidence(obs);
   counters->tests_completed++;
   if (on_observation_) on_observation_(std::move(obs));
 }

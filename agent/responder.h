@@ -50,6 +50,8 @@ struct ResponderOptions {
   // Whether this process may just have been frozen (StallWatch::MaybeFrozen); then a test
   // counts from when its header arrived, which costs a TCP_INFO look. Null: never.
   std::function<bool()> maybe_frozen;
+  // Adds the packet evidence to a deviating observation before it is reported; may be null.
+  std::function<asio::awaitable<void>(v1::Observation&)> add_evidence;
 };
 
 // A snapshot of the responder's counters.

@@ -306,6 +306,28 @@ int CmdReport(const CtlOptions& o, const std::string& run_id, std::ostream& out,
   return AuditExitCode(report.status());
 }
 
+int CmdEvidence(const CtlOptions& o, const std::string& run_id, uint64_t task_id,
+                bool out_is_terminal, std::ostream& out, std::ostream& err) {
+  if (out_is_terminal) {
+    err << "rstmeshctl evidence: the output is a pcap file: redirect it (> task.pcap) or pipe "
+           "it (| tcpdump -nr -)\n";
+    return kCtlUsage;
+  }
+  auto stub = Stub(o);
+  grpc::ClientContext context;
+  Deadline(context, o);
+  v1::GetEvidenceRequest request;
+  request.set_run_id(run_id);
+  request.set_task_id(task_id);
+  v1::GetEvidenceResponse response;
+  grpc::Status status = stub->GetEvidence(&context, request, &response);
+  if (!status.ok()) return Failed(status, o, err);
+  for (const std::string& note : response.notes()) err << "rstmeshctl evidence: " << note << "\n";
+  out.write(response.pcap().data(), static_cast<std::streamsize>(response.pcap().size()));
+  out.flush();
+  return kCtlOk;
+}
+
 int CmdExport(const CtlOptions& o, const std::string& run_id, std::ostream& out,
               std::ostream& err) {
   auto stub = Stub(o);

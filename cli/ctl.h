@@ -37,6 +37,9 @@ int CmdReport(const CtlOptions& o, const std::string& run_id, std::ostream& out,
 // Findings of run_b against run_a: new, resolved, unchanged. Exit 1 when something is new.
 int CmdDiff(const CtlOptions& o, const std::string& run_a, const std::string& run_b,
             std::ostream& out, std::ostream& err);
+// Both ends' packets of one task as a pcap file on `out` (not a terminal).
+int CmdEvidence(const CtlOptions& o, const std::string& run_id, uint64_t task_id,
+                bool out_is_terminal, std::ostream& out, std::ostream& err);
 int CmdExport(const CtlOptions& o, const std::string& run_id, std::ostream& out, std::ostream& err);
 int CmdRuns(const CtlOptions& o, std::ostream& out, std::ostream& err);
 int CmdCancel(const CtlOptions& o, const std::string& run_id, std::ostream& out, std::ostream& err);

@@ -51,6 +51,11 @@ int main(int argc, char** argv) {
   diff->add_option("RUN_A", run_id, "The earlier run")->required();
   diff->add_option("RUN_B", run_b, "The later run")->required();
   output(diff, {"table", "json"});
+  uint64_t task_id = 0;
+  auto* evidence = app.add_subcommand(
+      "evidence", "Both ends' packets of one task as a pcap file (> task.pcap; tcpdump -r)");
+  evidence->add_option("RUN", run_id, "Run id")->required();
+  evidence->add_option("TASK", task_id, "Task id (as findings and reports list them)")->required();
   auto* export_cmd =
       app.add_subcommand("export", "Every observation of a run as JSON Lines (audit pipelines)");
   export_cmd->add_option("RUN", run_id, "Run id")->required();
@@ -102,6 +107,7 @@ int main(int argc, char** argv) {
   if (*watch) return rstmesh::CmdWatch(o, run_id, out, err);
   if (*report) return rstmesh::CmdReport(o, run_id, out, err);
   if (*diff) return rstmesh::CmdDiff(o, run_id, run_b, out, err);
+  if (*evidence) return rstmesh::CmdEvidence(o, run_id, task_id, isatty(1), out, err);
   if (*export_cmd) return rstmesh::CmdExport(o, run_id, out, err);
   if (*runs) return rstmesh::CmdRuns(o, out, err);
   if (*cancel) return rstmesh::CmdCancel(o, run_id, out, err);

@@ -1,5 +1,8 @@
 #include "controller/control_service.h"
 
+#include "absl/strings/str_join.h"
+#include "core/pcap_file.h"
+
 #include <grpcpp/alarm.h>
 
 #include <deque>
@@ -264,6 +267,55 @@ grpc::ServerUnaryReactor* ControlService::GetReport(grpc::CallbackServerContext*
   }
   if (grpc::Status s = RequireRunId(request->run_id()); !s.ok()) return Done(context, s);
   return Offload(context, [this, request, response] { return Report(*request, *response); });
+}
+
+grpc::ServerUnaryReactor* ControlService::GetEvidence(grpc::CallbackServerContext* context,
+                                                      const v1::GetEvidenceRequest* request,
+                                                      v1::GetEvidenceResponse* response) {
+  if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
+    return Done(context, allowed);
+  }
+  if (grpc::Status s = RequireRunId(request->run_id()); !s.ok()) return Done(context, s);
+  return Offload(context, [this, request, response] { return Evidence(*request, *response); });
+}
+
+grpc::Status ControlService::Evidence(const v1::GetEvidenceRequest& request,
+                                      v1::GetEvidenceResponse& out) {
+  absl::StatusOr<RunRecord> record = Run(request.run_id());
+  if (!record.ok()) return ToGrpc(record.status());
+  // The task's two observations: the page after the task before it.
+  ObservationCursor after;
+  after.task_id = request.task_id() - 1;
+  after.role = v1::ROLE_RESPONDER;
+  absl::StatusOr<std::vector<v1::Observation>> page =
+      store_->GetObservationPage(request.run_id(), after, 2);
+  if (!page.ok()) return ToGrpc(page.status());
+  std::vector<std::string> pcaps;
+  for (const v1::Observation& obs : *page) {
+    if (obs.task_id() != request.task_id()) continue;
+    const char* role = obs.role() == v1::ROLE_INITIATOR ? "initiator" : "responder";
+    if (!obs.evidence().pcap().empty()) {
+      pcaps.push_back(obs.evidence().pcap());
+    } else {
+      out.add_notes(absl::StrCat("the ", role, " kept no packets: ",
+                                 !obs.evidence().note().empty() ? obs.evidence().note()
+                                 : obs.matched()
+                                     ? "its end went as Linux predicts (packets are kept "
+                                       "for deviations)"
+                                     : "its agent captured none"));
+    }
+  }
+  if (pcaps.empty()) {
+    return grpc::Status(
+        grpc::StatusCode::NOT_FOUND,
+        absl::StrCat("task ", request.task_id(), " of ", request.run_id(), " has no packets",
+                     out.notes().empty() ? ": no observation of it is stored"
+                                         : absl::StrCat(": ", absl::StrJoin(out.notes(), "; "))));
+  }
+  absl::StatusOr<std::string> merged = MergePcaps(pcaps);
+  if (!merged.ok()) return ToGrpc(merged.status());
+  out.set_pcap(*std::move(merged));
+  return grpc::Status::OK;
 }
 
 grpc::Status ControlService::Report(const v1::GetReportRequest& request, v1::Report& out) {

@@ -37,6 +37,9 @@ class ControlService final : public v1::Control::CallbackService {
   grpc::ServerUnaryReactor* GetReport(grpc::CallbackServerContext* context,
                                       const v1::GetReportRequest* request,
                                       v1::Report* response) override;
+  grpc::ServerUnaryReactor* GetEvidence(grpc::CallbackServerContext* context,
+                                        const v1::GetEvidenceRequest* request,
+                                        v1::GetEvidenceResponse* response) override;
   grpc::ServerUnaryReactor* ListRuns(grpc::CallbackServerContext* context,
                                      const v1::ListRunsRequest* request,
                                      v1::ListRunsResponse* response) override;
@@ -59,6 +62,7 @@ class ControlService final : public v1::Control::CallbackService {
   grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context,
                                     std::function<grpc::Status()> work);
   grpc::Status Report(const v1::GetReportRequest& request, v1::Report& response);
+  grpc::Status Evidence(const v1::GetEvidenceRequest& request, v1::GetEvidenceResponse& response);
   // The stored record of a run; kNotFound naming it.
   absl::StatusOr<RunRecord> Run(const std::string& run_id);
 

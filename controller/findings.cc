@@ -15,6 +15,7 @@ namespace rstmesh {
 namespace {
 
 constexpr size_t kExamples = 5;
+constexpr size_t kPacketEvidence = 2;  // tasks' packet evidence per finding
 
 std::string ReasonText(const std::string& judged_by) {
   static const std::map<std::string, std::string> kTexts = {
@@ -116,13 +117,20 @@ void FindingsBuilder::Add(const TaskRecord& task, const v1::TaskResult& result) 
   if (def == nullptr) return;
   const uint16_t code = SymptomOf(*def, task.params, result).Code();
   auto& symptoms = symptoms_[{path.raw(), static_cast<int>(slot)}];
+  auto keep_evidence = [&](SymptomCount& s) {
+    if (!s.evidence.empty() || result.evidence().empty()) return;
+    s.evidence_task = task.task_id;
+    s.evidence.assign(result.evidence().begin(), result.evidence().end());
+  };
   for (SymptomCount& s : symptoms) {
     if (s.code == code) {
       ++s.tasks;
+      keep_evidence(s);
       return;
     }
   }
-  symptoms.push_back({code, 1, task.task_id});
+  symptoms.push_back({code, 1, task.task_id, 0, {}});
+  keep_evidence(symptoms.back());
 }
 
 FindingsBuilder::Findings FindingsBuilder::Build() const {
@@ -150,6 +158,7 @@ FindingsBuilder::Findings FindingsBuilder::Build() const {
     uint64_t tasks = 0;
     std::vector<uint64_t> examples;
     std::map<std::string, std::string> also;  // cause id -> what tells it apart
+    std::vector<std::string> packets;         // packet evidence of a few tasks
   };
   std::map<std::pair<int, std::string>, Group> groups;
   for (auto& [raw, slots] : deviating) {
@@ -182,6 +191,11 @@ FindingsBuilder::Findings FindingsBuilder::Build() const {
           if (s.code != code) continue;
           g.explained[{scenario, code}] += s.tasks;
           if (g.examples.size() < kExamples) g.examples.push_back(s.first_task);
+          if (!s.evidence.empty() && g.packets.size() < kPacketEvidence) {
+            for (const std::string& line : s.evidence) {
+              g.packets.push_back(absl::StrCat("task ", s.evidence_task, ": ", line));
+            }
+          }
         }
       }
       for (int scenario : here) g.tasks += tally[scenario].pass + tally[scenario].deviated;
@@ -225,6 +239,7 @@ FindingsBuilder::Findings FindingsBuilder::Build() const {
           n, n == 1 ? " task)" : " tasks)"));
     }
     f.set_deviated(static_cast<uint32_t>(deviated));
+    for (const std::string& line : g.packets) f.add_evidence(line);
     for (uint64_t id : g.examples) f.add_example_tasks(id);
     for (const auto& [id, apart] : g.also) {
       f.add_also_consistent_with(

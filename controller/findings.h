@@ -44,6 +44,9 @@ class FindingsBuilder {
     uint16_t code;
     uint32_t tasks;
     uint64_t first_task;
+    // The packet evidence of the first task that had some, with its id.
+    uint64_t evidence_task = 0;
+    std::vector<std::string> evidence;
   };
   struct Reason {
     uint64_t tasks = 0;

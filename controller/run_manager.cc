@@ -404,6 +404,19 @@ void RunManager::Ingest(const std::string& /*agent_id*/, Observations& observati
       if (run == known_runs_.end() || id.index() > run->second) continue;
       // The row carries the run (the store puts it back into what it reads).
       obs.clear_run_id();
+      // Packet evidence is kept up to a budget per run; past it, the headers stay.
+      if (obs.has_evidence() && !obs.evidence().pcap().empty()) {
+        uint64_t& kept = evidence_bytes_[id.run()];
+        const uint64_t size = obs.evidence().pcap().size();
+        if (kept + size > kEvidenceBytesPerRun) {
+          obs.mutable_evidence()->clear_pcap();
+          obs.mutable_evidence()->set_note(
+              absl::StrCat("pcap not kept: the run's ", kEvidenceBytesPerRun >> 20,
+                           " MiB of packet evidence are used up"));
+        } else {
+          kept += size;
+        }
+      }
       valid.push_back(&obs);
     }
   }

@@ -40,6 +40,9 @@ class RunManager {
   using Clock = std::chrono::steady_clock;
   // Schedules queued for agents and not yet written (SchedulePacer), in bytes on the wire.
   static constexpr size_t kScheduleBytesInFlight = 4 << 20;
+  // Packet evidence a run keeps as pcap (the packets of about 16,000 deviating tests);
+  // beyond it observations keep the headers they carry, not the pcap.
+  static constexpr uint64_t kEvidenceBytesPerRun = 16 << 20;
   struct Options {
     std::chrono::milliseconds tick{20};
     // How long the responder's side may lag the initiator's: its steps end on their own
@@ -208,6 +211,8 @@ class RunManager {
   // where both are).
   absl::Mutex known_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::map<uint32_t, uint64_t> known_runs_ ABSL_GUARDED_BY(known_mu_);
+  // Packet evidence (pcap bytes) each run has kept: bounded by kEvidenceBytesPerRun.
+  std::map<uint32_t, uint64_t> evidence_bytes_ ABSL_GUARDED_BY(known_mu_);
   // Progress reports as they came, for the next tick (OnProgress).
   static constexpr size_t kMaxProgressQueued = 100'000;
   absl::Mutex progress_mu_;

@@ -1,5 +1,7 @@
 #include "controller/task_judge.h"
 
+#include "controller/packet_evidence.h"
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/accounting.h"
@@ -241,6 +243,15 @@ void JudgeInto(const TaskRecord& task, v1::TaskResult& result, bool has_initiato
                     peer.action() == v1::ACTION_FIN ? "closed with FIN" : "sent nothing", ")");
   }
   result.set_diagnosis(diagnosis);
+  for (const bool at_initiator : {true, false}) {
+    if (!at_initiator && !has_responder) continue;
+    const v1::Observation& end = at_initiator ? initiator : result.responder();
+    if (end.matched()) continue;
+    for (std::string& line : PacketEvidence(end, at_initiator ? "initiator" : "responder",
+                                            at_initiator ? task.target : task.source)) {
+      result.add_evidence(std::move(line));
+    }
+  }
 }
 
 }  // namespace

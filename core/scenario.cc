@@ -184,6 +184,7 @@ v1::Observation RoleContext::Finish() {
     obs_.set_bytes_sent(conn_->bytes_sent());
     obs_.set_bytes_received(conn_->bytes_received());
     obs_.set_peer(FormatEndpoint(conn_->remote()));
+    obs_.set_local(FormatEndpoint(conn_->local()));
   } else if (!observed_) {
     obs_.set_observed(v1::CLOSURE_NONE);
   }

@@ -28,7 +28,10 @@ const std::array<uint8_t, kChunk>& Filler() {
 }  // namespace
 
 TestConnection::TestConnection(Socket socket, asio::ip::tcp::endpoint remote)
-    : socket_(std::move(socket)), timer_(socket_.get_executor()), remote_(remote) {}
+    : socket_(std::move(socket)), timer_(socket_.get_executor()), remote_(remote) {
+  boost::system::error_code ec;
+  local_ = socket_.local_endpoint(ec);
+}
 
 std::shared_ptr<TestConnection> TestConnection::Adopt(Socket socket, asio::ip::tcp::endpoint peer) {
   boost::system::error_code ec;

@@ -101,6 +101,7 @@ class TestConnection : public std::enable_shared_from_this<TestConnection> {
   // Look() while the socket is open; once closed, the look Close() took just before.
   SocketLook LastLook();
   asio::ip::tcp::endpoint remote() const { return remote_; }
+  asio::ip::tcp::endpoint local() const { return local_; }
 
   uint64_t bytes_sent() const { return bytes_sent_; }
   uint64_t bytes_received() const { return bytes_received_; }
@@ -123,6 +124,7 @@ class TestConnection : public std::enable_shared_from_this<TestConnection> {
   Socket socket_;
   asio::steady_timer timer_;
   asio::ip::tcp::endpoint remote_;
+  asio::ip::tcp::endpoint local_;
   uint64_t wait_generation_ = 0;
   uint64_t bytes_sent_ = 0;
   uint64_t bytes_received_ = 0;

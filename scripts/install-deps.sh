@@ -16,6 +16,9 @@ packages=(
   libssl-dev openssl
   clang libclang-rt-14-dev
   iproute2 nftables
+  # Packet evidence: the agents capture the packets that end a test with libpcap; tests
+  # read the pcap files back with tcpdump.
+  libpcap-dev tcpdump
   # Headless Chromium loads the HTML report in a test (the page as a browser renders it).
   chromium
 )

@@ -631,7 +631,38 @@ limits: {concurrency_per_agent: 8}
     }
   }
   EXPECT_EQ(forged, 3 * 2 * 2);
-  ExpectFindings("run-1", {{"forged_reset", {"zone z1 -> z3"}, {"graceful_close", "idle_hold"}}});
+  v1::Report report = ExpectFindings(
+      "run-1", {{"forged_reset", {"zone z1 -> z3"}, {"graceful_close", "idle_hold"}}});
+  // Who sent it, from the initiator's packets: the RST travelled 0 router hops, the peer's
+  // segments 1; the TTL probe at that distance named the router's address on z1's side.
+  ASSERT_EQ(report.findings_size(), 1);
+  const v1::Finding& finding = report.findings(0);
+  bool hop_evidence = false;
+  for (const std::string& e : finding.evidence()) {
+    if (e.find("the RST reached the initiator after 0 router hops (TTL 64") != std::string::npos &&
+        e.find("own segments after 1 router hop (TTL 63): sent by the first router on the path "
+               "(198.18.1.1), not by z3-h") != std::string::npos) {
+      hop_evidence = true;
+    }
+  }
+  EXPECT_TRUE(hop_evidence) << finding.ShortDebugString();
+  // The task's packets as a pcap file, read back by tcpdump: the forged RST is in it.
+  ASSERT_GT(finding.example_tasks_size(), 0);
+  const std::string task = std::to_string(finding.example_tasks(0));
+  auto pcap = Ctl({"evidence", "run-1", task});
+  ASSERT_EQ(pcap.exit_code, 0) << pcap.err;
+  const std::string file = absl::StrCat("/tmp/rstmesh-fleet-evidence-", getpid(), ".pcap");
+  std::ofstream(file, std::ios::binary) << pcap.out;
+  auto read = testing::RunProcess({"/usr/bin/tcpdump", "-nr", file});
+  std::remove(file.c_str());
+  EXPECT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_GE(Count(read.out, "Flags [S]"), 1u) << read.out;
+  EXPECT_GE(Count(read.out, "Flags [R"), 1u) << read.out;
+  EXPECT_NE(read.out.find("198.18.3."), std::string::npos) << read.out;
+  // A task that passed kept no packets, and says why.
+  auto none = Ctl({"evidence", "run-1", "4294967297"});
+  EXPECT_EQ(none.exit_code, 2) << none.err;
+  EXPECT_NE(none.err.find("has no packets"), std::string::npos) << none.err;
   // Both ends were hit: the responder's own account shows the genuine RST that followed.
   auto exported = Ctl({"export", "run-1"});
   int responder_resets = 0;

@@ -126,13 +126,19 @@ TEST(DeployTest, EveryOverlayRendersAndTheBinariesAcceptItsContainers) {
   std::ofstream(combined + "/kustomization.yaml")
       << "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - "
       << deploy << "/base\ncomponents:\n  - " << deploy << "/components/mtls\n  - " << deploy
-      << "/components/fault-injection\n  - " << deploy << "/components/host-network\n";
+      << "/components/fault-injection\n  - " << deploy << "/components/host-network\n  - " << deploy
+      << "/components/packet-capture\n";
   std::vector<std::string> overlays = Overlays();
   overlays.push_back(combined);
   for (const std::string& overlay : overlays) {
     SCOPED_TRACE(overlay);
     auto rendered = RunProcess({kubectl, "kustomize", overlay});
     ASSERT_EQ(rendered.exit_code, 0) << rendered.err;
+    if (overlay == combined) {
+      // Components append their capabilities: fault-injection's and packet-capture's both.
+      EXPECT_NE(rendered.out.find("- NET_ADMIN\n"), std::string::npos) << rendered.out;
+      EXPECT_NE(rendered.out.find("- NET_RAW\n"), std::string::npos) << rendered.out;
+    }
     auto valid = Validate(rendered.out, tmp);
     EXPECT_EQ(valid.exit_code, 0) << valid.out << valid.err;
     EXPECT_NE(valid.out.find("8 objects valid"), std::string::npos) << valid.out;
@@ -281,6 +287,12 @@ TEST(DeployTest, OverlaysChangeWhatTheySay) {
   EXPECT_EQ(fault["containers"][0]["securityContext"]["capabilities"]["add"][0].as<std::string>(),
             "NET_ADMIN");
   EXPECT_EQ(fault["securityContext"]["runAsUser"].as<int>(), 0);
+  YAML::Node capture = agent("overlays/packet-capture");
+  EXPECT_EQ(capture["containers"][0]["securityContext"]["capabilities"]["add"][0].as<std::string>(),
+            "NET_RAW");
+  std::string capture_args;
+  for (const auto& a : capture["containers"][0]["args"]) capture_args += a.as<std::string>() + " ";
+  EXPECT_NE(capture_args.find("--capture-packets=on"), std::string::npos) << capture_args;
 
   // mtls: no process is left on plaintext; each mounts its own Secret.
   auto mtls = RunProcess({kubectl, "kustomize", kSource + "/deploy/overlays/mtls"});
