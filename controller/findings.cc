@@ -108,12 +108,24 @@ void FindingsBuilder::Add(const TaskRecord& task, const v1::TaskResult& result) 
   if (slot >= kScenarioSlots) return;
   const PathKey path{IndexOf(task.source), IndexOf(task.target)};
   Count& count = paths_[path.raw()][slot];
+  const ScenarioDef* def = FindScenario(task.scenario);
+  if (def != nullptr && def->id == v1::SCENARIO_IDLE_HOLD) {
+    const uint32_t idle = ResolveParams(*def, task.params).idle_ms();
+    IdleRange& range = idle_[path.raw()];
+    if (result.verdict() == v1::VERDICT_PASS) {
+      range.longest_passed = std::max(range.longest_passed, idle);
+    } else {
+      range.shortest_deviated = std::min(range.shortest_deviated, idle);
+    }
+  }
+  auto bump = [](uint16_t& n) {
+    if (n < UINT16_MAX) ++n;
+  };
   if (result.verdict() == v1::VERDICT_PASS) {
-    ++count.pass;
+    bump(count.pass);
     return;
   }
-  ++count.deviated;
-  const ScenarioDef* def = FindScenario(task.scenario);
+  bump(count.deviated);
   if (def == nullptr) return;
   const uint16_t code = SymptomOf(*def, task.params, result).Code();
   auto& symptoms = symptoms_[{path.raw(), static_cast<int>(slot)}];
@@ -173,7 +185,12 @@ FindingsBuilder::Findings FindingsBuilder::Build() const {
       }
       tallies.push_back(std::move(t));
     }
-    for (const PathCause& pc : DiagnosePath(tallies)) {
+    std::vector<Cause> ruled_out;
+    if (auto idle = idle_.find(raw);
+        idle != idle_.end() && idle->second.longest_passed >= idle->second.shortest_deviated) {
+      ruled_out = {Cause::kIdleReset, Cause::kIdleDrop};
+    }
+    for (const PathCause& pc : DiagnosePath(tallies, ruled_out)) {
       std::string symptom;
       if (pc.cause == Cause::kUnexplained) {
         symptom =

@@ -42,7 +42,8 @@ bool Affects(Cause cause, const ScenarioDef& def) {
 
 }  // namespace
 
-std::vector<PathCause> DiagnosePath(std::span<const ScenarioTally> tallies) {
+std::vector<PathCause> DiagnosePath(std::span<const ScenarioTally> tallies,
+                                    std::span<const Cause> ruled_out) {
   std::vector<std::pair<v1::Scenario, uint16_t>> open;
   for (const ScenarioTally& t : tallies) {
     for (const auto& [code, n] : t.symptoms) {
@@ -60,7 +61,10 @@ std::vector<PathCause> DiagnosePath(std::span<const ScenarioTally> tallies) {
     };
     std::vector<Candidate> candidates;
     for (const CauseDef& c : AllCauses()) {
-      if (c.cause == Cause::kUnexplained || RuledOut(c.cause, tallies)) continue;
+      if (c.cause == Cause::kUnexplained || RuledOut(c.cause, tallies) ||
+          std::find(ruled_out.begin(), ruled_out.end(), c.cause) != ruled_out.end()) {
+        continue;
+      }
       Candidate cand{c.cause, 0, {}};
       std::set<v1::Scenario> scenarios;
       for (const auto& item : open) {

@@ -33,7 +33,10 @@ struct PathCause {
   std::vector<Cause> also;
 };
 
-std::vector<PathCause> DiagnosePath(std::span<const ScenarioTally> tallies);
+// `ruled_out`: causes the caller knows did not act on this path (an idle timer, when a
+// connection that idled longer than a reset one survived).
+std::vector<PathCause> DiagnosePath(std::span<const ScenarioTally> tallies,
+                                    std::span<const Cause> ruled_out = {});
 
 // The scenarios, not run on the path, in which `a` and `b` would show differently: what to
 // run to tell them apart ("abortive_close, reset_mid_transfer").

@@ -236,6 +236,29 @@ TEST(FindingsTest, AForgedResetIsToldFromIdleExpiryByTheOtherScenarios) {
   ASSERT_EQ(Causes(idle_only), Causes_{"idle_reset"});
 }
 
+// An idle timer resets only connections that idled longer than it: on a path where a
+// 3 s idle survived and a 1 s idle was reset, the reset was no idle timer's.
+TEST(FindingsTest, AnIdleTimerCannotSpareALongerIdle) {
+  std::vector<v1::AgentInfo> agents(2);
+  agents[0].set_id("a");
+  agents[1].set_id("b");
+  const Seen forged{v1::CLOSURE_RST, ECONNRESET, v1::STAGE_READ, 100, true, v1::ACTION_FIN};
+  auto run = [&](uint32_t reset_idle, uint32_t passed_idle) {
+    FindingsBuilder builder(agents);
+    TaskRecord reset = TaskOf(kIdle, "a", "b", 1);
+    reset.params.set_idle_ms(reset_idle);
+    builder.Add(reset, Deviating(reset, forged));
+    TaskRecord passed = TaskOf(kIdle, "a", "b", 2);
+    passed.params.set_idle_ms(passed_idle);
+    builder.Add(passed, Passing(passed));
+    TaskRecord graceful = TaskOf(kGraceful, "a", "b", 3);
+    builder.Add(graceful, Passing(graceful));
+    return builder.Build();
+  };
+  EXPECT_EQ(Causes(run(1000, 3000)), Causes_{"forged_reset"});
+  EXPECT_EQ(Causes(run(3000, 1000)), Causes_{"idle_reset"}) << "longer idles reset: a timer";
+}
+
 TEST(FindingsTest, AProxyThatTurnsResetsIntoFinAlsoExplainsCollapsedHalfClose) {
   Fleet fleet(2, 1);
   auto found =
