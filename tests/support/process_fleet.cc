@@ -1,5 +1,7 @@
 #include "tests/support/process_fleet.h"
 
+#include <algorithm>
+
 #include <signal.h>
 #include <stdlib.h>
 
@@ -91,7 +93,15 @@ std::vector<std::string> ProcessFleet::Creds(const std::string& certs, const std
                                    "0",
                                    "--closed-port",
                                    "0"};
+  // Packet capture (on every interface of this machine) only where a test asks for it.
+  if (std::none_of(flags.begin(), flags.end(),
+                   [](const std::string& f) { return f.rfind("--capture-packets", 0) == 0; })) {
+    argv.push_back("--capture-packets=off");
+  }
   argv.insert(argv.end(), flags.begin(), flags.end());
+  if (auto wrapper = wrappers_.find(i); wrapper != wrappers_.end()) {
+    argv.insert(argv.begin(), wrapper->second.begin(), wrapper->second.end());
+  }
   auto agent = std::make_unique<Subprocess>(argv);
   auto first = agent->ReadLine(std::chrono::seconds(15));
   Subprocess* started = agent.get();

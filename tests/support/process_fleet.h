@@ -48,6 +48,8 @@ class ProcessFleet {
   ::testing::AssertionResult StartAgentAs(int i, const std::string& id,
                                           std::vector<std::string> flags,
                                           const std::string& via = "");
+  // Agent i is started under this command (e.g. setpriv dropping a capability).
+  void WrapAgent(int i, std::vector<std::string> prefix) { wrappers_[i] = std::move(prefix); }
   // Ends agent i with `signal`, waits, and returns its exit code (stdout stays readable).
   int StopAgent(int i, int signal = SIGTERM);
   Subprocess& agent(int i) { return *agents_.at(i); }
@@ -86,6 +88,7 @@ class ProcessFleet {
   std::unique_ptr<Subprocess> controller_;
   std::map<int, std::unique_ptr<Subprocess>> agents_;
   std::map<int, std::string> first_lines_;
+  std::map<int, std::vector<std::string>> wrappers_;
 };
 
 }  // namespace rstmesh::testing
