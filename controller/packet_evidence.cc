@@ -40,10 +40,7 @@ std::vector<std::string> PacketEvidence(const v1::Observation& obs, const std::s
   const std::string kind = ending->flags().find('R') != std::string::npos ? "RST" : "FIN";
   std::string what = absl::StrCat("the ", kind, " reached the ", role_name, " after ",
                                   Hops(HopsTravelled(ending->ttl())), " (TTL ", ending->ttl(),
-                                  ending->ip_id() != 0 || reference == nullptr
-                                      ? absl::StrCat(", IP ID ", ending->ip_id())
-                                      : ", IP ID 0",
-                                  ")");
+                                  ", IP ID ", ending->ip_id(), ")");
   if (reference != nullptr) {
     const int ending_hops = HopsTravelled(ending->ttl());
     const int peer_hops = HopsTravelled(reference->ttl());
