@@ -193,9 +193,17 @@ size_t RunManager::SendSchedule(LiveRun& run, const std::string& agent) {
       if (!task.final && !task.initiator_seen) break;
       ++resume;
     }
-    if (resume < work.size) {
+    // With nothing left to start the agent still hears where its targets are and whether
+    // they wait: tests it held for a target paused while it was away (it counts them as
+    // started) go on only when it learns that the target is back.
+    const bool targets_only = resume >= work.size;
+    {
       for (v1::Schedule& part : run.tasks.layout().Parts(work.layout_index, kTargetsPerPart)) {
         part.set_resume_from(resume);
+        if (targets_only) {
+          part.clear_blocks();
+          part.clear_tasks();
+        }
         FillSchedule(run, part);
         v1::ControllerMessage message;
         *message.mutable_schedule() = std::move(part);
@@ -410,9 +418,9 @@ void RunManager::Ingest(const std::string& /*agent_id*/, Observations& observati
         const uint64_t size = obs.evidence().pcap().size();
         if (kept + size > kEvidenceBytesPerRun) {
           obs.mutable_evidence()->clear_pcap();
-          obs.mutable_evidence()->set_note(
-              absl::StrCat("pcap not kept: the run's ", kEvidenceBytesPerRun >> 20,
-                           " MiB of packet evidence are used up"));
+          obs.mutable_evidence()->set_note(absl::StrCat("pcap not kept: the run's ",
+                                                        kEvidenceBytesPerRun >> 20,
+                                                        " MiB of packet evidence are used up"));
         } else {
           kept += size;
         }
