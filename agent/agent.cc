@@ -41,6 +41,7 @@ absl::Status Agent::Start() {
   }
   absl::Status started = plane_.StartResponder(options_.responder, [this](v1::Observation obs) {
     stalls_.Annotate(obs);
+    metrics_.CountClosure(obs);
     if (session_) session_->Report(std::move(obs));
   });
   if (!started.ok()) return started;
@@ -74,6 +75,18 @@ absl::Status Agent::Start() {
     if (!health.ok())
       return absl::UnavailableError(absl::StrCat("--health-listen: ", health.status().message()));
     health_ = std::move(*health);
+  }
+  if (!options_.metrics_listen.empty()) {
+    metrics_endpoint_ = std::make_unique<HttpEndpoint>();
+    metrics_endpoint_->Handle("/metrics", [this] {
+      return HttpEndpoint::Response{200, "text/plain; version=0.0.4; charset=utf-8", MetricsText()};
+    });
+    metrics_endpoint_->Handle("/healthz", [] {
+      return HttpEndpoint::Response{200, "text/plain; charset=utf-8", "ok\n"};
+    });
+    if (absl::Status started = metrics_endpoint_->Start(options_.metrics_listen); !started.ok()) {
+      return absl::UnavailableError(absl::StrCat("--metrics-listen: ", started.message()));
+    }
   }
   const size_t max_held = session.max_unacked;
   session_ = std::make_unique<ControllerSession>(
@@ -111,9 +124,18 @@ absl::Status Agent::Start() {
 
 void Agent::Stop() {
   health_.reset();
+  if (metrics_endpoint_) metrics_endpoint_->Stop();
   if (session_) session_->Stop();
   if (runner_) runner_->Stop();
   plane_.Stop();
+}
+
+std::string Agent::MetricsText() {
+  AgentMetrics::Now now;
+  if (plane_.responder() != nullptr) now.data_port = plane_.responder()->counters();
+  now.session = session_stats();
+  now.running_tests = running();
+  return metrics_.Render(now);
 }
 
 ControllerSession::Stats Agent::session_stats() const {
@@ -153,6 +175,7 @@ void Agent::StartTest(ScheduledTest test, ScheduleRunner::Done done) {
     obs.set_observed(v1::CLOSURE_LOCAL_ERROR);
     obs.set_target_incarnation(target_incarnation);
     obs.set_detail(absl::StrCat("target_endpoint: ", endpoint.status().message()));
+    metrics_.CountClosure(obs);
     session_->Report(std::move(obs));
     done();
     return;
@@ -164,6 +187,7 @@ void Agent::StartTest(ScheduledTest test, ScheduleRunner::Done done) {
                    obs.set_run_id(run_id);
                    obs.set_target_incarnation(target_incarnation);
                    stalls_.Annotate(obs);
+                   metrics_.CountClosure(obs);
                    session_->Report(std::move(obs));
                    done();
                  });

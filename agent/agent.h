@@ -11,11 +11,13 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "agent/agent_metrics.h"
 #include "agent/controller_session.h"
 #include "agent/data_plane.h"
 #include "agent/schedule_runner.h"
 #include "agent/stall_watch.h"
 #include "security/health_server.h"
+#include "telemetry/http_endpoint.h"
 
 namespace rstmesh {
 
@@ -24,8 +26,9 @@ struct AgentOptions {
   std::map<std::string, std::string> labels;  // zone, rack, ...
   std::string controller;                     // host:port
   TlsOptions tls = PlaintextTls();            // to the controller
-  std::string health_listen;  // plaintext grpc.health.v1 for Kubernetes probes; "" = none
-  std::string advertise;      // address peers reach the data port at; default: the listen address
+  std::string health_listen;   // plaintext grpc.health.v1 for Kubernetes probes; "" = none
+  std::string metrics_listen;  // HTTP /metrics (Prometheus) and /healthz; "" = none
+  std::string advertise;       // address peers reach the data port at; default: the listen address
   ResponderOptions responder;
   int threads = 1;
   // Packet evidence of deviations: on, auto (where CAP_NET_RAW permits), off.
@@ -44,6 +47,9 @@ class Agent {
   Responder* responder() { return plane_.responder(); }
   const KeyRing& keys() const { return *keys_; }
   int health_port() const { return health_ ? health_->port() : 0; }
+  int metrics_port() const { return metrics_endpoint_ ? metrics_endpoint_->port() : 0; }
+  // The Prometheus text of /metrics.
+  std::string MetricsText();
   ControllerSession::Stats session_stats() const;
   // Tests this agent's schedules have under way.
   int running() const { return runner_ ? runner_->running() : 0; }
@@ -60,6 +66,8 @@ class Agent {
   // observations (the controller cannot store them).
   std::unique_ptr<ScheduleRunner> runner_;
   std::unique_ptr<HealthServer> health_;
+  AgentMetrics metrics_;
+  std::unique_ptr<HttpEndpoint> metrics_endpoint_;
   std::shared_ptr<KeyRing> keys_ = std::make_shared<KeyRing>();
   StallWatch stalls_;  // marks observations made while this process was frozen
 };

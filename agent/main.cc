@@ -189,6 +189,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"on", "auto", "off"}));
   run_cmd->add_option("--health-listen", agent.health_listen,
                       "Plaintext gRPC health address for Kubernetes probes (e.g. 0.0.0.0:7404)");
+  run_cmd->add_option("--metrics-listen", agent.metrics_listen,
+                      "HTTP address for /metrics (Prometheus) and /healthz (e.g. 0.0.0.0:7405)");
   agent.tls.insecure = false;
   rstmesh::AddTlsFlags(*run_cmd, agent.tls, rstmesh::TlsRole::kClient);
   run_cmd->add_option("--threads", agent.threads, "io threads")
@@ -244,6 +246,7 @@ int main(int argc, char** argv) {
                 << " advertise=" << (agent.advertise.empty() ? "-" : agent.advertise)
                 << " labels=" << (label_text.empty() ? "-" : label_text)
                 << " health=" << (agent.health_listen.empty() ? "-" : agent.health_listen)
+                << " metrics=" << (agent.metrics_listen.empty() ? "-" : agent.metrics_listen)
                 << " tls=" << (agent.tls.insecure ? "off" : "mutual") << std::endl;
       return 0;
     }
@@ -259,6 +262,7 @@ int main(int argc, char** argv) {
     }
     std::cout << "rstmesh-agent " << agent.id << ": data=" << running.responder()->data_endpoint()
               << " controller=" << agent.controller << " health=" << running.health_port()
+              << " metrics=" << running.metrics_port()
               << " tls=" << (agent.tls.insecure ? "off" : "mutual") << std::endl;
     int signal_number = 0;
     sigwait(&signals, &signal_number);

@@ -49,8 +49,14 @@ void AgentRegistry::Register(const v1::AgentInfo& info, std::shared_ptr<AgentCon
     auto it = agents_.find(info.id());
     if (it != agents_.end()) {
       replaced = std::move(it->second.connection);
+      ++counts_.reconnected_total;
       // Another process under the same id: the old one is gone with what it was doing.
-      if (it->second.info.incarnation() != info.incarnation()) restarted = on_restarted_;
+      if (it->second.info.incarnation() != info.incarnation()) {
+        restarted = on_restarted_;
+        ++counts_.restarted_total;
+      }
+    } else {
+      ++counts_.joined_total;
     }
     Entry& entry = agents_[info.id()];
     entry.info = info;
@@ -83,8 +89,10 @@ void AgentRegistry::Register(const v1::AgentInfo& info, std::shared_ptr<AgentCon
 
 bool AgentRegistry::Disconnect(std::map<std::string, Entry>::iterator it) {
   ++generation_;
+  ++counts_.disconnected_total;
   if (lease_ == Duration::zero()) {
     agents_.erase(it);
+    ++counts_.lost_total;
     return true;
   }
   it->second.connection = nullptr;
@@ -130,6 +138,7 @@ std::vector<std::string> AgentRegistry::ExpireSilent(Duration silence) {
         // Unreachable longer than the lease, counted from the last word heard.
         agents_.erase(it);
         ++generation_;
+        ++counts_.lost_total;
         lost.push_back(id);
       }
       it = next;
@@ -198,6 +207,19 @@ bool AgentRegistry::Send(const std::string& agent_id, v1::ControllerMessage mess
     connection = it->second.connection;
   }
   return connection != nullptr && connection->Send(std::move(message));
+}
+
+AgentRegistry::Counts AgentRegistry::counts() const {
+  absl::MutexLock lock(&mu_);
+  Counts counts = counts_;
+  for (const auto& [id, entry] : agents_) {
+    if (entry.connection != nullptr) {
+      ++counts.connected;
+    } else {
+      ++counts.disconnected;
+    }
+  }
+  return counts;
 }
 
 }  // namespace rstmesh

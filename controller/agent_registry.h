@@ -89,6 +89,18 @@ class AgentRegistry {
 
   // Every member, sorted by id; `connected` says whose stream is up.
   std::vector<v1::AgentInfo> Agents() const;
+  // Members by state now, and what happened to them since this registry was made (for
+  // /metrics: the fleet as a whole, never per agent).
+  struct Counts {
+    uint64_t connected = 0;
+    uint64_t disconnected = 0;        // members within their lease, not connected
+    uint64_t joined_total = 0;        // registrations of an id not a member
+    uint64_t reconnected_total = 0;   // registrations of a member (the same or a new process)
+    uint64_t restarted_total = 0;     // ... of which by a new process
+    uint64_t disconnected_total = 0;  // streams that ended or went silent
+    uint64_t lost_total = 0;          // members removed: unreachable past their lease
+  };
+  Counts counts() const;
   // Changes whenever the set of agents, their registrations or their connected state change
   // (not on heartbeats): a copy of Agents() stays current while this stays the same.
   uint64_t generation() const;
@@ -125,6 +137,7 @@ class AgentRegistry {
   mutable absl::Mutex mu_;
   std::map<std::string, Entry> agents_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  Counts counts_ ABSL_GUARDED_BY(mu_);                               // the _total ones
   std::chrono::milliseconds told_interval_ ABSL_GUARDED_BY(mu_){0};  // last broadcast
   Listener on_lost_ ABSL_GUARDED_BY(mu_);
   Listener on_restarted_ ABSL_GUARDED_BY(mu_);

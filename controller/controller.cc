@@ -45,12 +45,15 @@ absl::Status Controller::Start() {
   registry_.set_on_lost([this](const std::string& id) { runs_->OnAgentLost(id); });
   registry_.set_on_restarted([this](const std::string& id) { runs_->OnAgentRestarted(id); });
   registry_.set_on_registered([this](const std::string& id) { runs_->OnAgentRegistered(id); });
-  runs_->set_on_finished(
-      [this](const std::string&, const ResultCounts& results) { metrics_.AddRun(results); });
+  runs_->set_on_results(
+      [this](std::vector<RunManager::RunResults> runs) { metrics_.Update(std::move(runs)); });
   hub_ = std::make_unique<AgentHubService>(
       &registry_,
       [this](const std::string& agent, AgentHubService::Observations& batch,
-             AgentHubService::Done done) { runs_->Ingest(agent, batch, std::move(done)); },
+             AgentHubService::Done done) {
+        for (const v1::Observation& obs : batch) metrics_.ObserveArrival(obs);
+        runs_->Ingest(agent, batch, std::move(done));
+      },
       options_.heartbeat_interval, policy);
   hub_->set_progress_sink([this](const std::string& agent, const v1::ScheduleProgress& progress) {
     runs_->OnProgress(agent, progress);
@@ -67,11 +70,20 @@ absl::Status Controller::Start() {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
+  // gRPC sets SO_REUSEPORT by default: a second controller would bind the same port and take
+  // half of the calls. Off: it fails to start instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", options_.listen,
+        ": another process has this port, or it is not an address of this host",
         options_.tls.insecure ? "" : " (or the TLS certificate and key do not match)"));
+  }
+  // grpc.health.v1 answers for each service by its name, not only for the server ("").
+  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(v1::AgentHub::service_full_name(), true);
+    health->SetServingStatus(v1::Control::service_full_name(), true);
   }
   if (!options_.health_listen.empty()) {
     absl::StatusOr<std::unique_ptr<HealthServer>> health =
@@ -95,13 +107,20 @@ void Controller::WatchHeartbeats() {
 
 std::string Controller::MetricsText() {
   Metrics::Gauges gauges;
-  for (const v1::AgentInfo& agent : registry_.Agents())
-    gauges.agents_connected += agent.connected();
+  gauges.agents = registry_.counts();
   gauges.limits = runs_->limit_counts();
   gauges.store = runs_->store_health();
   for (const char* state : {"running", "finished", "cancelled"}) gauges.runs_by_state[state] = 0;
   if (auto runs = store_->ListRuns(); runs.ok()) {
-    for (const RunRecord& run : *runs) ++gauges.runs_by_state[std::string(RunStateName(run.state))];
+    for (const RunRecord& run : *runs) {
+      ++gauges.runs_by_state[std::string(RunStateName(run.state))];
+      if (run.state != RunState::kFinished) continue;
+      Metrics::Gauges::LastAudit& last = gauges.last_audit_by_plan[run.plan.name()];
+      const double finished = run.finished_unix_ms / 1000.0;
+      if (finished >= last.finished_unix_s) {
+        last = {run.run_id, finished, (run.finished_unix_ms - run.created_unix_ms) / 1000.0};
+      }
+    }
   }
   return metrics_.Render(gauges);
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/closure.h"
 #include "core/scenario.h"
 #include "core/task_id.h"
 
@@ -172,6 +173,23 @@ ResultCounts LiveRun::Results() const {
     if (observed >= 0) r.mutable_initiator()->set_observed(static_cast<v1::ClosureClass>(observed));
     r.set_verdict(static_cast<v1::Verdict>(verdict));
     CountResultInZones(r, zones[source], zones[target], n, results);
+  }
+  std::vector<const ScenarioDef*> scenarios;
+  for (const v1::ScenarioRun& s : record.plan.scenarios()) {
+    if (const ScenarioDef* def = FindScenario(s.name())) scenarios.push_back(def);
+  }
+  if (record.plan.has_idle_discovery()) scenarios.push_back(FindScenario(v1::SCENARIO_IDLE_HOLD));
+  for (const ScenarioDef* def : scenarios) {
+    if (def == nullptr) continue;
+    const std::string expected(ClosureName(def->initiator.closure));
+    for (const std::string& source : zones) {
+      for (const std::string& target : zones) {
+        for (const char* verdict : {"pass", "deviation", "inconclusive"}) {
+          results.try_emplace({std::string(def->name), expected, expected, verdict, source, target},
+                              0);
+        }
+      }
+    }
   }
   return results;
 }

@@ -95,7 +95,8 @@ struct LiveRun {
   bool EndedInStore(uint32_t position) const;
   // How long a started task may take before it times out.
   std::chrono::milliseconds TimeoutOf(uint32_t position) const;
-  // The judged tasks counted as /metrics labels them (zones, class names).
+  // The judged tasks counted as /metrics labels them (zones, class names), with every
+  // scenario of the plan x verdict x pair of the run's zones present (at 0 if none yet).
   ResultCounts Results() const;
   // Progress as counted so far (state: the record's once finished, else running).
   RunProgress Progress() const;
@@ -119,6 +120,7 @@ struct LiveRun {
   std::vector<uint32_t> responders_now;
   uint64_t responders_generation = ~uint64_t{0};
   size_t final_count = 0;
+  size_t published_final = ~size_t{0};  // final_count as /metrics was last told (none yet)
   uint64_t pass = 0, deviation = 0, inconclusive = 0;  // as judged
   bool cancelled = false;
   // All tasks final; leaves runs_ once its final state is in the store (finish_place).

@@ -8,7 +8,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "controller/controller.h"
-#include "controller/metrics_server.h"
+#include "telemetry/http_endpoint.h"
 
 namespace {
 std::string TlsMode(const rstmesh::ControllerOptions& options) {
@@ -132,7 +132,14 @@ int main(int argc, char** argv) {
     std::cerr << "rstmesh-controller: " << started.message() << "\n";
     return 2;
   }
-  rstmesh::MetricsServer metrics(&controller);
+  rstmesh::HttpEndpoint metrics;
+  metrics.Handle("/metrics", [&controller] {
+    return rstmesh::HttpEndpoint::Response{200, "text/plain; version=0.0.4; charset=utf-8",
+                                           controller.MetricsText()};
+  });
+  metrics.Handle("/healthz", [] {
+    return rstmesh::HttpEndpoint::Response{200, "text/plain; charset=utf-8", "ok\n"};
+  });
   if (absl::Status started = metrics.Start(metrics_listen); !started.ok()) {
     std::cerr << "rstmesh-controller: --metrics-listen: " << started.message() << "\n";
     return 2;

@@ -690,25 +690,30 @@ void RunManager::MaybeFinish(LiveRun& run) {
 void RunManager::Loop() {
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
-    std::vector<std::pair<std::string, ResultCounts>> finished = Tick();
-    if (!finished.empty() && on_finished_) {
+    std::vector<RunResults> results = Tick();
+    if (!results.empty() && on_results_) {
       mu_.Unlock();
-      for (const auto& [run_id, results] : finished) on_finished_(run_id, results);
+      on_results_(std::move(results));
       mu_.Lock();
     }
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(options_.tick));
   }
 }
 
-std::vector<std::pair<std::string, ResultCounts>> RunManager::Tick() {
+std::vector<RunManager::RunResults> RunManager::Tick() {
   ApplyProgress();
+  auto results_of = [](const LiveRun& run) {
+    return RunResults{run.record.run_id, run.record.plan.name(),     run.Results(),
+                      run.Progress(),    run.record.created_unix_ms, false};
+  };
   // Finished runs leave the live set (their reports come from the store); their counts stay.
-  std::vector<std::pair<std::string, ResultCounts>> finished;
+  std::vector<RunResults> finished;
   for (auto it = runs_.begin(); it != runs_.end();) {
     LiveRun& run = it->second;
     if (run.finished && writer_->Stored(run.finish_place)) {
       finished_[it->first] = run.Progress();
-      finished.emplace_back(it->first, run.Results());
+      finished.push_back(results_of(run));
+      finished.back().finished = true;
       it = runs_.erase(it);
     } else {
       ++it;
@@ -745,6 +750,13 @@ std::vector<std::pair<std::string, ResultCounts>> RunManager::Tick() {
     sweep = true;
   }
   if (sweep) last_sweep_ = now;
+  // Live counts for /metrics, once a second per run whose judged tasks changed.
+  for (auto& [run_id, run] : runs_) {
+    if (!sweep && run.published_final != ~size_t{0}) continue;
+    if (run.published_final == run.final_count) continue;
+    run.published_final = run.final_count;
+    finished.push_back(results_of(run));
+  }
   for (auto& [run_id, run] : runs_) {
     // The tasks waiting for their responder's side: what settles them without a report
     // (liveness, the grace) is looked at once a second; a report settles its task at once.

@@ -73,10 +73,20 @@ class RunManager {
   RunManager(Store* store, AgentRegistry* registry, Options options);
   ~RunManager();
 
-  // Called on the scheduler thread, without locks held, once per run that ended, with its
-  // judged tasks counted.
-  using FinishedListener = std::function<void(const std::string& run_id, const ResultCounts&)>;
-  void set_on_finished(FinishedListener listener) { on_finished_ = std::move(listener); }
+  // What /metrics counts of a run as it goes: its judged tasks so far (counts only grow),
+  // with every (scenario, verdict, zone pair) the run can produce present from its start.
+  struct RunResults {
+    std::string run_id;
+    std::string plan;  // the plan's name
+    ResultCounts results;
+    RunProgress progress;
+    int64_t created_unix_ms = 0;
+    bool finished = false;  // its final state is stored; no further update comes
+  };
+  // Called on the scheduler thread without locks held: once a second with the live runs
+  // whose counts changed (and each new run, at 0), and once as a run ends.
+  using ResultsListener = std::function<void(std::vector<RunResults>)>;
+  void set_on_results(ResultsListener listener) { on_results_ = std::move(listener); }
 
   // Loads runs still marked running and starts the scheduler.
   absl::Status Start();
@@ -122,7 +132,7 @@ class RunManager {
   void ApplyProgress(const std::string& agent_id, const v1::ScheduleProgress& progress)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns the runs that ended since the last tick.
-  std::vector<std::pair<std::string, ResultCounts>> Tick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<RunResults> Tick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Once a second (and when the agents changed): deadlines, task timeouts, and the tasks
   // whose agents are gone. Every open task of the run.
   void Sweep(LiveRun& run, Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -195,7 +205,7 @@ class RunManager {
   const MonotonicClock* const clock_;
   std::unique_ptr<StoreWriter> writer_;  // every write to the store goes through it
   std::thread thread_;
-  FinishedListener on_finished_;  // set before Start()
+  ResultsListener on_results_;  // set before Start()
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -21,6 +21,9 @@ packages=(
   libpcap-dev tcpdump
   # Headless Chromium loads the HTML report in a test (the page as a browser renders it).
   chromium
+  # The shipped alerts are checked with promtool, and a Prometheus server scrapes a real
+  # controller during a run in a test (deploy/monitoring).
+  prometheus
 )
 # Node.js runs the manifest validator; the machine's own node is used where there is one.
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -16,6 +16,7 @@
 #include <regex>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -279,14 +280,22 @@ TEST_F(CtlCliTest, MetricsParseAndEqualTheReport) {
     if (l.rfind("# TYPE ", 0) == 0) {
       std::vector<std::string> parts = absl::StrSplit(l, ' ');
       ASSERT_EQ(parts.size(), 4u) << l;
-      EXPECT_TRUE(parts[3] == "counter" || parts[3] == "gauge") << l;
+      EXPECT_TRUE(parts[3] == "counter" || parts[3] == "gauge" || parts[3] == "histogram") << l;
       types[parts[2]] = parts[3];
       continue;
     }
     std::string name;
     double v = 0;
     ASSERT_TRUE(ParseSample(l, &name, &v)) << "not Prometheus text: " << l;
-    EXPECT_TRUE(types.count(name)) << "sample before its TYPE: " << l;
+    std::string family = name;
+    for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+      if (absl::EndsWith(name, suffix) &&
+          types.count(name.substr(0, name.size() - strlen(suffix))) &&
+          types[name.substr(0, name.size() - strlen(suffix))] == "histogram") {
+        family = name.substr(0, name.size() - strlen(suffix));
+      }
+    }
+    EXPECT_TRUE(types.count(family)) << "sample before its TYPE: " << l;
     if (name == "rstmesh_task_results_total") {
       results_total += v;
       if (l.find("verdict=\"pass\"") != std::string::npos) pass_total += v;

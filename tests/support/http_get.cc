@@ -16,7 +16,7 @@ std::string HttpGet(int port, const std::string& path) {
     close(fd);
     return "";
   }
-  std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
   send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string response;
   char buf[4096];
