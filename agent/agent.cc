@@ -41,8 +41,7 @@ absl::Status Agent::Start() {
   }
   absl::Status started = plane_.StartResponder(options_.responder, [this](v1::Observation obs) {
     stalls_.Annotate(obs);
-    metrics_.CountClosure(obs);
-    if (session_) session_->Report(std::move(obs));
+    Report(std::move(obs));
   });
   if (!started.ok()) return started;
   Responder& responder = *plane_.responder();
@@ -142,6 +141,11 @@ ControllerSession::Stats Agent::session_stats() const {
   return session_ ? session_->stats() : ControllerSession::Stats{};
 }
 
+void Agent::Report(v1::Observation obs) {
+  metrics_.CountClosure(obs);
+  if (session_) session_->Report(std::move(obs));
+}
+
 void Agent::StartTest(ScheduledTest test, ScheduleRunner::Done done) {
   Task task;
   task.task_id = test.task_id;
@@ -175,8 +179,7 @@ void Agent::StartTest(ScheduledTest test, ScheduleRunner::Done done) {
     obs.set_observed(v1::CLOSURE_LOCAL_ERROR);
     obs.set_target_incarnation(target_incarnation);
     obs.set_detail(absl::StrCat("target_endpoint: ", endpoint.status().message()));
-    metrics_.CountClosure(obs);
-    session_->Report(std::move(obs));
+    Report(std::move(obs));
     done();
     return;
   }
@@ -187,8 +190,7 @@ void Agent::StartTest(ScheduledTest test, ScheduleRunner::Done done) {
                    obs.set_run_id(run_id);
                    obs.set_target_incarnation(target_incarnation);
                    stalls_.Annotate(obs);
-                   metrics_.CountClosure(obs);
-                   session_->Report(std::move(obs));
+                   Report(std::move(obs));
                    done();
                  });
 }

@@ -56,6 +56,8 @@ class Agent {
   const std::string& id() const { return options_.id; }
 
  private:
+  // Counts an observation for /metrics and hands it to the controller session.
+  void Report(v1::Observation obs);
   // Starts one test of a schedule on the data plane; `done` when it reported.
   void StartTest(ScheduledTest test, ScheduleRunner::Done done);
 

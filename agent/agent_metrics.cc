@@ -6,8 +6,7 @@
 
 namespace rstmesh {
 
-AgentMetrics::AgentMetrics()
-    : closures_(std::make_unique<std::atomic<uint64_t>[]>(Slot(2, 0, 0))) {}
+AgentMetrics::AgentMetrics() : closures_(std::make_unique<std::atomic<uint64_t>[]>(kSlots)) {}
 
 void AgentMetrics::CountClosure(const v1::Observation& observation) {
   const int role = observation.role() == v1::ROLE_RESPONDER ? 1 : 0;

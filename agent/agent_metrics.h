@@ -34,6 +34,7 @@ class AgentMetrics {
  private:
   static constexpr int kScenarios = v1::Scenario_ARRAYSIZE;
   static constexpr int kClasses = v1::ClosureClass_ARRAYSIZE;
+  static constexpr size_t kSlots = size_t{2} * kScenarios * kClasses;  // two roles
   static size_t Slot(int role, int scenario, int closure) {
     return (static_cast<size_t>(role) * kScenarios + scenario) * kClasses + closure;
   }

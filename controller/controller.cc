@@ -118,7 +118,7 @@ std::string Controller::MetricsText() {
       Metrics::Gauges::LastAudit& last = gauges.last_audit_by_plan[run.plan.name()];
       const double finished = run.finished_unix_ms / 1000.0;
       if (finished >= last.finished_unix_s) {
-        last = {run.run_id, finished, (run.finished_unix_ms - run.created_unix_ms) / 1000.0};
+        last = {finished, (run.finished_unix_ms - run.created_unix_ms) / 1000.0};
       }
     }
   }

@@ -164,7 +164,18 @@ void LiveRun::Judge(uint32_t position) {
             zone(tasks.SourceAt(position)), zone(tasks.TargetAt(position))}];
 }
 
-ResultCounts LiveRun::Results() const {
+RunCounts LiveRun::Counts() const {
+  RunCounts snapshot{counts, zones, {}};
+  for (const v1::ScenarioRun& s : record.plan.scenarios()) {
+    if (const ScenarioDef* def = FindScenario(s.name())) snapshot.scenarios.push_back(def);
+  }
+  if (record.plan.has_idle_discovery()) {
+    snapshot.scenarios.push_back(FindScenario(v1::SCENARIO_IDLE_HOLD));
+  }
+  return snapshot;
+}
+
+ResultCounts RunCounts::Word() const {
   ResultCounts results;
   for (const auto& [key, n] : counts) {
     const auto& [scenario, observed, verdict, source, target] = key;
@@ -174,11 +185,6 @@ ResultCounts LiveRun::Results() const {
     r.set_verdict(static_cast<v1::Verdict>(verdict));
     CountResultInZones(r, zones[source], zones[target], n, results);
   }
-  std::vector<const ScenarioDef*> scenarios;
-  for (const v1::ScenarioRun& s : record.plan.scenarios()) {
-    if (const ScenarioDef* def = FindScenario(s.name())) scenarios.push_back(def);
-  }
-  if (record.plan.has_idle_discovery()) scenarios.push_back(FindScenario(v1::SCENARIO_IDLE_HOLD));
   for (const ScenarioDef* def : scenarios) {
     if (def == nullptr) continue;
     const std::string expected(ClosureName(def->initiator.closure));

@@ -73,6 +73,19 @@ struct InitiatorWork {
 
 inline constexpr uint32_t kResponderUnknown = ~uint32_t{0};
 
+// A live run's judged tasks as small numbers: copied under the run manager's lock, worded
+// for /metrics outside it.
+struct RunCounts {
+  // (scenario, initiator's observed class or -1, verdict, source zone, target zone): no
+  // strings per task.
+  std::map<std::tuple<int, int, int, uint32_t, uint32_t>, uint64_t> counts;
+  std::vector<std::string> zones;             // by number
+  std::vector<const ScenarioDef*> scenarios;  // the plan's
+  // Counted as /metrics labels them (zones, class names), with every scenario of the plan x
+  // verdict x pair of the run's zones present (at 0 if none yet).
+  ResultCounts Word() const;
+};
+
 struct LiveRun {
   using Clock = std::chrono::steady_clock;
 
@@ -95,9 +108,8 @@ struct LiveRun {
   bool EndedInStore(uint32_t position) const;
   // How long a started task may take before it times out.
   std::chrono::milliseconds TimeoutOf(uint32_t position) const;
-  // The judged tasks counted as /metrics labels them (zones, class names), with every
-  // scenario of the plan x verdict x pair of the run's zones present (at 0 if none yet).
-  ResultCounts Results() const;
+  // The judged tasks so far, for /metrics.
+  RunCounts Counts() const;
   // Progress as counted so far (state: the record's once finished, else running).
   RunProgress Progress() const;
 
@@ -109,8 +121,7 @@ struct LiveRun {
   // The tasks whose initiator has reported and that are not final: judged when the
   // responder's report is in, or its side is settled otherwise (Settle).
   absl::flat_hash_set<uint32_t> awaiting;  // by position
-  // Judged tasks counted by small numbers (scenario, initiator's observed class or -1,
-  // verdict, source and target zone), for /metrics when the run ends: no strings per task.
+  // Judged tasks counted by small numbers, for /metrics (RunCounts::counts).
   std::map<std::tuple<int, int, int, uint32_t, uint32_t>, uint64_t> counts;
   std::vector<std::string> zones;       // zone names ("" for none), by number
   std::vector<uint32_t> zone_of_agent;  // by agent index (RunTasks)

@@ -21,14 +21,17 @@ Metrics::Metrics()
                        Histogram(ExponentialBounds(0.0001, 4, 10))} {}
 
 void Metrics::Update(std::vector<RunManager::RunResults> runs) {
+  std::vector<ResultCounts> worded;  // before taking the lock scrapes wait on
+  for (const RunManager::RunResults& run : runs) worded.push_back(run.counts.Word());
   absl::MutexLock lock(&mu_);
-  for (RunManager::RunResults& run : runs) {
+  for (size_t i = 0; i < runs.size(); ++i) {
+    RunManager::RunResults& run = runs[i];
     if (!run.finished) {
-      live_[run.run_id] = LiveEntry{std::move(run.results), run.progress};
+      live_[run.run_id] = LiveEntry{std::move(worded[i]), run.progress};
       continue;
     }
     live_.erase(run.run_id);
-    for (const auto& [key, n] : run.results) finished_results_[key] += n;
+    for (const auto& [key, n] : worded[i]) finished_results_[key] += n;
     ++runs_finished_;
     last_counts_by_plan_[run.plan] = run.progress;
     if (run.progress.finished_unix_ms > run.created_unix_ms) {

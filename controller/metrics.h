@@ -35,7 +35,6 @@ class Metrics {
     std::map<std::string, uint64_t> runs_by_state;
     // The last finished run of each plan in the store: finish time and duration (seconds).
     struct LastAudit {
-      std::string run_id;
       double finished_unix_s = 0;
       double duration_s = 0;
     };

@@ -703,7 +703,7 @@ void RunManager::Loop() {
 std::vector<RunManager::RunResults> RunManager::Tick() {
   ApplyProgress();
   auto results_of = [](const LiveRun& run) {
-    return RunResults{run.record.run_id, run.record.plan.name(),     run.Results(),
+    return RunResults{run.record.run_id, run.record.plan.name(),     run.Counts(),
                       run.Progress(),    run.record.created_unix_ms, false};
   };
   // Finished runs leave the live set (their reports come from the store); their counts stay.

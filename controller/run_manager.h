@@ -78,7 +78,7 @@ class RunManager {
   struct RunResults {
     std::string run_id;
     std::string plan;  // the plan's name
-    ResultCounts results;
+    RunCounts counts;
     RunProgress progress;
     int64_t created_unix_ms = 0;
     bool finished = false;  // its final state is stored; no further update comes

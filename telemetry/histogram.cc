@@ -21,12 +21,6 @@ void Histogram::Observe(double value) {
   }
 }
 
-uint64_t Histogram::count() const {
-  uint64_t n = 0;
-  for (size_t i = 0; i <= bounds_.size(); ++i) n += buckets_[i].load(std::memory_order_relaxed);
-  return n;
-}
-
 void Histogram::Write(Exposition& out, absl::string_view name, const MetricLabels& labels) const {
   const std::string bucket = absl::StrCat(name, "_bucket");
   uint64_t cumulative = 0;

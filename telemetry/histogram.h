@@ -23,7 +23,6 @@ class Histogram {
   // Writes the _bucket, _sum and _count series of family `name` (its HELP/TYPE written by
   // the caller) with `labels` added to each.
   void Write(Exposition& out, absl::string_view name, const MetricLabels& labels = {}) const;
-  uint64_t count() const;
 
  private:
   const std::vector<double> bounds_;
