@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/endpoint.h"
 #include "core/task_id.h"
+#include "telemetry/exposition.h"
 
 namespace rstmesh {
 namespace {
@@ -64,7 +65,7 @@ absl::Status Agent::Start() {
   session.self.set_data_endpoint(FormatEndpoint(advertised));
   session.self.set_closed_port(responder.closed_endpoint().port());
   session.self.set_tcp_repair(responder.tcp_repair());
-  session.self.set_version("0.1.0");
+  session.self.set_version(std::string(BuildVersion()));
   session.self.set_incarnation(
       absl::StrCat(absl::Hex(std::random_device{}()), absl::Hex(std::random_device{}())));
   session.self.set_host_incarnation(HostIncarnation());

@@ -13,6 +13,7 @@
 #include "agent/probe.h"
 #include "agent/process_limits.h"
 #include "agent/serve.h"
+#include "cli/command_line.h"
 
 // --key-file FILE or --insecure (exactly one): the key, or none for unsigned headers.
 absl::StatusOr<std::optional<rstmesh::RunKey>> LoadKey(const std::string& path, bool insecure,
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
       "rstmesh-agent: the rstmesh data plane: answers test connections (serve) and "
       "runs closure scenarios against a peer agent (probe)"};
   app.require_subcommand(1);
+  rstmesh::StandardCommandLine(app, "rstmesh-agent");
 
   rstmesh::ServeOptions serve;
   std::string listen = "::";
@@ -201,8 +203,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    std::cerr << "rstmesh-agent: " << e.what() << "\n"
-              << "Run 'rstmesh-agent --help' (or 'rstmesh-agent SUBCOMMAND --help') for usage.\n";
+    std::cerr << rstmesh::ParseErrorMessage(app, e, std::vector<std::string>(argv + 1, argv + argc),
+                                            "rstmesh-agent");
     return kExitUsage;
   }
 

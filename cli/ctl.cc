@@ -23,6 +23,8 @@
 #include "controller/plan_parser.h"
 #include "core/closure.h"
 #include "core/endpoint.h"
+#include "core/monotonic_clock.h"
+#include "core/wall_time.h"
 #include "rstmesh/v1/control.grpc.pb.h"
 
 namespace rstmesh {
@@ -85,13 +87,22 @@ std::string Json(const google::protobuf::Message& m, bool pretty = false) {
   return out;
 }
 
-void ProgressBar(const v1::RunStatus& s, double seconds, std::ostream& err) {
+// "120/480 tasks, 3 deviations, 12.5 tasks/s": the rate is of the tasks done since the watch
+// began (none until a second has passed: a run already far along is not "fast").
+std::string ProgressText(const v1::RunStatus& s, uint64_t done_at_start, double seconds) {
+  std::string rate = "-";
+  if (seconds >= 1.0 && s.done() >= done_at_start) {
+    rate = absl::StrFormat("%.1f", static_cast<double>(s.done() - done_at_start) / seconds);
+  }
+  return absl::StrCat(s.done(), "/", s.total(), " tasks, ", s.deviation(), " deviations, ", rate,
+                      " tasks/s");
+}
+
+void ProgressBar(const v1::RunStatus& s, const std::string& text, std::ostream& err) {
   const int width = 30;
   int filled = s.total() ? static_cast<int>(width * s.done() / s.total()) : width;
-  err << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << s.done()
-      << "/" << s.total() << " tasks, " << s.deviation() << " deviations, "
-      << absl::StrFormat("%.1f", seconds > 0 ? s.done() / seconds : 0.0) << " tasks/s   "
-      << std::flush;
+  err << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << text
+      << "   " << std::flush;
 }
 
 // Follows a run until it ends. Returns its final status, or the exit code on failure.
@@ -102,19 +113,35 @@ int Follow(const CtlOptions& o, const std::string& run_id, v1::RunStatus* last, 
   request.set_run_id(run_id);
   request.set_interval_ms(250);
   auto reader = stub->WatchRun(&context, request);
-  const auto start = std::chrono::steady_clock::now();
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  Clock::time_point next_line = start;
   v1::RunStatus status;
-  bool any = false;
+  std::optional<uint64_t> done_at_start;
+  bool last_shown = false;  // as a line
   while (reader->Read(&status)) {
-    any = true;
+    if (!done_at_start) done_at_start = status.done();
     *last = status;
-    if (o.progress) {
-      ProgressBar(status,
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                  err);
+    const Clock::time_point now = Clock::now();
+    const double seconds = std::chrono::duration<double>(now - start).count();
+    if (o.progress == CtlOptions::Progress::kBar) {
+      ProgressBar(status, ProgressText(status, *done_at_start, seconds), err);
+    } else if (o.progress == CtlOptions::Progress::kLines && now >= next_line) {
+      err << Rfc3339(UnixMillisNow()) << " " << run_id << ": " << status.state() << ", "
+          << ProgressText(status, *done_at_start, seconds) << "\n"
+          << std::flush;
+      next_line = now + o.progress_every;
+      last_shown = true;
+    } else {
+      last_shown = false;
     }
   }
-  if (o.progress && any) err << "\n";
+  if (o.progress == CtlOptions::Progress::kBar && done_at_start) err << "\n";
+  if (o.progress == CtlOptions::Progress::kLines && done_at_start && !last_shown) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    err << Rfc3339(UnixMillisNow()) << " " << run_id << ": " << last->state() << ", "
+        << ProgressText(*last, *done_at_start, seconds) << "\n";
+  }
   grpc::Status finished = reader->Finish();
   if (!finished.ok()) return Failed(finished, o, err);
   return kCtlOk;
@@ -249,9 +276,7 @@ int CmdRun(const CtlOptions& o, const std::string& plan_path, bool wait, std::os
 
 int CmdWatch(const CtlOptions& o, const std::string& run_id, std::ostream& out, std::ostream& err) {
   v1::RunStatus last;
-  CtlOptions with_bar = o;
-  with_bar.progress = true;
-  if (int code = Follow(with_bar, run_id, &last, err); code != kCtlOk) return code;
+  if (int code = Follow(o, run_id, &last, err); code != kCtlOk) return code;
   out << SummaryLine(last) << "\n";
   return AuditExitCode(last);
 }
@@ -372,6 +397,10 @@ int CmdCancel(const CtlOptions& o, const std::string& run_id, std::ostream& out,
   return kCtlOk;
 }
 
+CtlOptions::Progress ProgressFor(bool stderr_is_terminal) {
+  return stderr_is_terminal ? CtlOptions::Progress::kBar : CtlOptions::Progress::kLines;
+}
+
 int CmdDemo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
   if (o.agents < 2 || o.agents > 200) {
     err << "rstmeshctl demo: --agents: " << o.agents << " is out of range (2 to 200)\n";
@@ -445,7 +474,7 @@ int CmdDemo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
     CtlOptions ctl;
     ctl.controller = address;
     ctl.output = o.output;
-    ctl.progress = isatty(2);
+    ctl.progress = ProgressFor(isatty(2));
     auto stub = Stub(ctl);
     grpc::ClientContext context;
     Deadline(context, ctl);

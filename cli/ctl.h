@@ -21,10 +21,13 @@ struct CtlOptions {
   std::string controller = "127.0.0.1:7400";
   std::chrono::seconds timeout{10};  // each RPC
   std::string output = "table";
-  bool progress = false;  // a progress bar on stderr (when it is a terminal)
+  // How a followed run's progress shows on stderr: a bar redrawn in place on a terminal,
+  // timestamped lines every `progress_every` elsewhere (logs of a CronJob, CI), or nothing.
+  enum class Progress { kNone, kBar, kLines };
+  Progress progress = Progress::kNone;
+  std::chrono::seconds progress_every{15};
   TlsOptions tls = PlaintextTls();
-  bool check_config = false;  // check flags, files and the plan; contact nobody  // rstmeshctl's
-                              // main demands certificates or --insecure
+  bool check_config = false;  // check flags, files and the plan; contact nobody
 };
 
 int CmdAgents(const CtlOptions& o, std::ostream& out, std::ostream& err);
@@ -43,6 +46,9 @@ int CmdEvidence(const CtlOptions& o, const std::string& run_id, uint64_t task_id
 int CmdExport(const CtlOptions& o, const std::string& run_id, std::ostream& out, std::ostream& err);
 int CmdRuns(const CtlOptions& o, std::ostream& out, std::ostream& err);
 int CmdCancel(const CtlOptions& o, const std::string& run_id, std::ostream& out, std::ostream& err);
+
+// How progress shows when stderr is (not) a terminal.
+CtlOptions::Progress ProgressFor(bool stderr_is_terminal);
 
 struct DemoOptions {
   int agents = 4;

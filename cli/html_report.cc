@@ -8,7 +8,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
-#include "absl/time/time.h"
 #include "cli/report_format.h"
 #include "controller/idle_discovery.h"
 #include "core/closure.h"
@@ -148,24 +147,6 @@ std::string Matrix(const std::string& id, const std::vector<v1::Cell>& cells,
   return out;
 }
 
-std::string Utc(int64_t unix_ms) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixMillis(unix_ms),
-                          absl::UTCTimeZone());
-}
-
-// "started 2026-12-03 06:15:00 UTC, finished ... (1 min 12 s)".
-std::string WhenLine(const v1::RunStatus& s) {
-  if (s.created_unix_ms() == 0) return "";
-  std::string out = absl::StrCat("started ", Utc(s.created_unix_ms()));
-  if (s.finished_unix_ms() > 0) {
-    const int64_t seconds = (s.finished_unix_ms() - s.created_unix_ms() + 500) / 1000;
-    absl::StrAppend(&out, ", ended ", Utc(s.finished_unix_ms()), " after ",
-                    seconds >= 60 ? absl::StrCat(seconds / 60, " min ", seconds % 60, " s")
-                                  : absl::StrCat(seconds, " s"));
-  }
-  return out;
-}
-
 // One entry per cause: where, what it explains with "N of M tasks", the evidence; then the
 // tasks that could not be judged, by reason.
 std::string FindingsHtml(const v1::Report& report) {
@@ -257,7 +238,7 @@ tr.idle-short td{background:#fdecea}
 <h1>rstmesh audit: )",
                    Esc(s.run_id()), s.plan_name().empty() ? "" : " (" + Esc(s.plan_name()) + ")",
                    "</h1>\n<p class=\"summary\">", Esc(SummaryLine(s)), "</p>\n<p class=\"when\">",
-                   Esc(WhenLine(s)), "</p>\n");
+                   Esc(RunTimes(s)), "</p>\n");
   absl::StrAppend(&out, "<section id=\"findings\"><h2>Findings</h2>", FindingsHtml(report),
                   "</section>\n");
   if (!report.idle_timeouts().empty()) {

@@ -5,11 +5,13 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "cli/command_line.h"
 #include "cli/ctl.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"rstmeshctl: run and read rstmesh audits of how TCP connections end"};
   app.require_subcommand(1);
+  rstmesh::StandardCommandLine(app, "rstmeshctl");
   rstmesh::CtlOptions o;
   if (const char* env = std::getenv("RSTMESH_CONTROLLER"); env != nullptr && *env) {
     o.controller = env;
@@ -25,6 +27,12 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", timeout_s, "Seconds each call may take")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
+  int progress_every_s = 15;
+  app.add_option("--progress-every", progress_every_s,
+                 "When stderr is not a terminal (logs), print a followed run's progress as a "
+                 "line this often, in seconds (on a terminal: a bar)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
   auto output = [&](CLI::App* cmd, std::vector<std::string> formats) {
     cmd->add_option("-o,--output", o.output, "Output format")
         ->capture_default_str()
@@ -77,15 +85,25 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"table", "wide", "json", "csv", "findings-csv", "html"}));
 
+  std::string shell;
+  auto* completion = app.add_subcommand(
+      "completion", "Print a shell completion script: source <(rstmeshctl completion bash)");
+  completion->add_option("SHELL", shell, "The shell")->required()->check(CLI::IsMember({"bash"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    std::cerr << "rstmeshctl: " << e.what()
-              << "\nRun 'rstmeshctl --help' (or 'rstmeshctl COMMAND --help') for usage.\n";
+    std::cerr << rstmesh::ParseErrorMessage(app, e, std::vector<std::string>(argv + 1, argv + argc),
+                                            "rstmeshctl");
     return rstmesh::kCtlUsage;
   }
+  if (*completion) {
+    std::cout << rstmesh::BashCompletion(app, "rstmeshctl");
+    return rstmesh::kCtlOk;
+  }
   o.timeout = std::chrono::seconds(timeout_s);
+  o.progress_every = std::chrono::seconds(progress_every_s);
   if (!*demo_cmd) {  // the demo runs its own plaintext fleet in this process
     rstmesh::TlsFromEnvironment(o.tls);
     if (absl::Status tls = rstmesh::ChannelCredentials(o.tls).status(); !tls.ok()) {
@@ -98,7 +116,7 @@ int main(int argc, char** argv) {
       return rstmesh::kCtlOk;
     }
   }
-  o.progress = isatty(2);
+  o.progress = rstmesh::ProgressFor(isatty(2));
   auto& out = std::cout;
   auto& err = std::cerr;
   if (*agents) return rstmesh::CmdAgents(o, out, err);

@@ -14,6 +14,7 @@
 #include "controller/idle_discovery.h"
 #include "core/closure.h"
 #include "core/scenario.h"
+#include "core/wall_time.h"
 
 namespace rstmesh {
 namespace {
@@ -143,7 +144,20 @@ std::string SummaryLine(const v1::RunStatus& s) {
       s.run_id(), s.plan_name().empty() ? "" : absl::StrCat(" (", s.plan_name(), ")"), ": ",
       s.state(), ", ", s.done(), "/", s.total(), " tasks: ", s.pass(), " pass, ", s.deviation(),
       " deviation, ", s.inconclusive(), " inconclusive",
-      s.store_error().empty() ? "" : absl::StrCat("; STORE ERROR: ", s.store_error()));
+      s.store_error().empty() ? "" : absl::StrCat("; STORE ERROR: ", s.store_error()),
+      s.created_unix_ms() == 0 ? "" : absl::StrCat("; ", RunTimes(s)));
+}
+
+std::string RunTimes(const v1::RunStatus& s) {
+  if (s.created_unix_ms() == 0) return "";
+  std::string out = absl::StrCat("started ", Rfc3339(s.created_unix_ms()));
+  if (s.finished_unix_ms() > 0) {
+    const int64_t seconds = (s.finished_unix_ms() - s.created_unix_ms() + 500) / 1000;
+    absl::StrAppend(&out, ", ended ", Rfc3339(s.finished_unix_ms()), " after ",
+                    seconds >= 60 ? absl::StrCat(seconds / 60, " min ", seconds % 60, " s")
+                                  : absl::StrCat(seconds, " s"));
+  }
+  return out;
 }
 
 int AuditExitCode(const v1::RunStatus& status) {

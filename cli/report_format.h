@@ -14,8 +14,13 @@ namespace rstmesh {
 // one per reason tasks were inconclusive. html: cli/html_report.h.
 absl::StatusOr<std::string> RenderReport(const v1::Report& report, const std::string& format);
 
-// One line: "run-3 (nightly): finished, 216 tasks: 216 pass, 0 deviation, 0 inconclusive".
+// One line: "run-3 (nightly): finished, 216/216 tasks: 216 pass, 0 deviation, 0 inconclusive;
+// started 2026-12-03T04:20:00Z, ended 2026-12-03T04:21:12Z after 1 min 12 s".
 std::string SummaryLine(const v1::RunStatus& status);
+
+// "started 2026-12-03T04:20:00Z, ended 2026-12-03T04:21:12Z after 1 min 12 s" (RFC 3339,
+// UTC); "" when the start is unknown.
+std::string RunTimes(const v1::RunStatus& status);
 
 // Exit code of an audit: 0 all as expected, 1 deviations, 3 run incomplete, 4 finished
 // without a deviation but with tasks that could not be judged.

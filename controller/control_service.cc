@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/monotonic_clock.h"
 #include "core/scenario.h"
+#include "core/wall_time.h"
 
 namespace rstmesh {
 namespace {
@@ -193,6 +194,8 @@ v1::RunStatus ControlService::StatusOf(const RunRecord& record, const RunProgres
   out.set_inconclusive(progress.inconclusive);
   out.set_created_unix_ms(record.created_unix_ms);
   out.set_finished_unix_ms(progress.finished_unix_ms);
+  out.set_created_time(Rfc3339(record.created_unix_ms));
+  out.set_finished_time(Rfc3339(progress.finished_unix_ms));
   if (progress.state == RunState::kRunning) {
     if (StoreWriter::Health store = runs_->store_health(); store.failing) {
       out.set_store_error(absl::StrCat(store.error, " (since ",

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "absl/synchronization/mutex.h"
+#include "cli/command_line.h"
 #include "controller/controller.h"
 #include "telemetry/http_endpoint.h"
 
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "rstmesh-controller: hands test plans to rstmesh agents, joins what both ends "
       "observed, keeps it durable and reports it"};
+  rstmesh::StandardCommandLine(app, "rstmesh-controller");
   rstmesh::ControllerOptions options;
   std::string metrics_listen = "127.0.0.1:7401";
   int heartbeat_ms = 1000, agent_timeout_ms = 5000, agent_lease_ms = 30000;
@@ -87,7 +89,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    std::cerr << "rstmesh-controller: " << e.what() << "\nRun 'rstmesh-controller --help'.\n";
+    std::cerr << rstmesh::ParseErrorMessage(app, e, std::vector<std::string>(argv + 1, argv + argc),
+                                            "rstmesh-controller");
     return 2;
   }
   rstmesh::TlsFromEnvironment(options.tls);

@@ -6,7 +6,13 @@
 //     (kubectl apply --validate=strict): every key must be one the API type declares
 //     (@kubernetes/client-node's field lists of the same types).
 //
-// usage: validate.mjs [FILE...]     (no FILE or "-": reads standard input)
+//   - with --conventions, the conventions rstmesh's manifests keep on the whole set
+//     (conventions.mjs: Pod Security level, ServiceAccounts, NetworkPolicies, labels,
+//     resources, appProtocol, PodDisruptionBudgets).
+// Kinds of the Prometheus Operator (monitoring.coreos.com) are checked against its CRDs'
+// schemas (@kubernetes-models/prometheus-operator).
+//
+// usage: validate.mjs [--conventions] [FILE...]     (no FILE or "-": reads standard input)
 // Reads multi-document YAML (what `kubectl kustomize` prints). Prints one line per problem,
 // "SOURCE: Kind/name: /path: message", and exits 1 if there is any; otherwise prints
 // "N objects valid" and exits 0. Exit 2: unreadable input.
@@ -14,6 +20,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import yaml from "js-yaml";
 import * as k8s from "@kubernetes/client-node";
+import { checkConventions } from "./conventions.mjs";
 
 const require = createRequire(import.meta.url);
 
@@ -22,9 +29,10 @@ function modelClass(apiVersion, kind) {
   const slash = apiVersion.lastIndexOf("/");
   const group = slash < 0 ? "" : apiVersion.slice(0, slash);
   const version = apiVersion.slice(slash + 1);
+  const packages = { "monitoring.coreos.com": "@kubernetes-models/prometheus-operator/" };
   let module;
   try {
-    module = require(`kubernetes-models/${group ? group + "/" : ""}${version}`);
+    module = require(`${packages[group] ?? "kubernetes-models/"}${group ? group + "/" : ""}${version}`);
   } catch {
     return undefined;
   }
@@ -105,7 +113,7 @@ function validate(doc, source, report) {
   }
   const Model = modelClass(doc.apiVersion, doc.kind);
   const clientType = clientTypeName(doc.apiVersion, doc.kind);
-  if (!Model || !clientType) {
+  if (!Model) {
     where("/kind", `unknown kind ${doc.kind} in ${doc.apiVersion}`);
     return;
   }
@@ -118,13 +126,21 @@ function validate(doc, source, report) {
       where(e.instancePath, e.message + extra);
     }
   }
-  unknownFields(doc, clientType, "", where);
+  // The client knows the built-in kinds' fields; a custom resource's schema is all there is.
+  if (clientType) unknownFields(doc, clientType, "", where);
 }
 
-const sources = process.argv.slice(2);
+function describe(doc, source) {
+  return `${source}: ${doc?.kind ?? "?"}/${doc?.metadata?.name ?? "?"}`;
+}
+
+const args = process.argv.slice(2);
+const conventions = args.includes("--conventions");
+const sources = args.filter((a) => a !== "--conventions");
 if (sources.length === 0) sources.push("-");
 const problems = [];
 let objects = 0;
+const all = [];  // [doc, source]
 for (const source of sources) {
   let text;
   try {
@@ -144,11 +160,17 @@ for (const source of sources) {
     if (doc === null || doc === undefined) continue;
     ++objects;
     validate(doc, source === "-" ? "stdin" : source, (line) => problems.push(line));
+    all.push([doc, source === "-" ? "stdin" : source]);
   }
+}
+if (conventions) {
+  const sourceOf = new Map(all);
+  checkConventions(all.map(([doc]) => doc), (doc, path, message) =>
+    problems.push(`${describe(doc, sourceOf.get(doc))}: ${path || "/"}: ${message}`));
 }
 for (const line of problems) console.log(line);
 if (problems.length > 0) {
   console.log(`${problems.length} problem(s) in ${objects} objects`);
   process.exit(1);
 }
-console.log(`${objects} objects valid`);
+console.log(`${objects} objects valid${conventions ? ", conventions kept" : ""}`);

@@ -141,7 +141,7 @@ TEST_F(AgentCliTest, UsageErrorsExitTwoAndNameTheProblem) {
     std::string message;
   };
   const std::vector<UsageCase> cases = {
-      {{}, "subcommand"},
+      {{}, "a command is required"},
       {{"probe"}, "--peer"},
       {{"probe", "--peer", peer_, "--scenario", "nope"}, "--scenario: unknown scenario 'nope'"},
       {{"probe", "--peer", peer_, "--count", "0"}, "--count: 0 is out of range"},
@@ -160,7 +160,7 @@ TEST_F(AgentCliTest, UsageErrorsExitTwoAndNameTheProblem) {
       {{"probe", "--peer", peer_, "--key-file", "/nonexistent"}, "cannot read '/nonexistent'"},
       {{"probe", "--peer", peer_, "--insecure", "--key-file", key_file_}, "exclude each other"},
       {{"serve", "--port", "99999"}, "port"},
-      {{"bogus"}, "subcommand"},
+      {{"bogus"}, "unknown command 'bogus'"},
   };
   for (const UsageCase& c : cases) {
     std::vector<std::string> argv = {kAgent};

@@ -71,14 +71,17 @@ std::string Node() {
 
 const std::string kValidator = kSource + "/deploy/validate/validate.mjs";
 
-// Runs the schema validator on `yaml`.
-testing::RunResult Validate(const std::string& yaml, const std::string& tmp) {
+// Runs the schema validator on `yaml` (with `conventions`, also rstmesh's conventions on the
+// whole set).
+testing::RunResult Validate(const std::string& yaml, const std::string& tmp,
+                            bool conventions = false) {
   const std::string file = tmp + "/objects.yaml";
   std::ofstream(file) << yaml;
   const std::string node = Node();
   EXPECT_FALSE(node.empty()) << "node is not installed: run scripts/install-deps.sh";
   EXPECT_TRUE(std::filesystem::exists(kSource + "/deploy/validate/node_modules/kubernetes-models"))
       << "the validator's packages are missing: run scripts/install-deps.sh";
+  if (conventions) return RunProcess({node, kValidator, "--conventions", file});
   return RunProcess({node, kValidator, file});
 }
 
@@ -127,7 +130,7 @@ TEST(DeployTest, EveryOverlayRendersAndTheBinariesAcceptItsContainers) {
       << "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - "
       << deploy << "/base\ncomponents:\n  - " << deploy << "/components/mtls\n  - " << deploy
       << "/components/fault-injection\n  - " << deploy << "/components/host-network\n  - " << deploy
-      << "/components/packet-capture\n";
+      << "/components/packet-capture\n  - " << deploy << "/monitoring\n";
   std::vector<std::string> overlays = Overlays();
   overlays.push_back(combined);
   for (const std::string& overlay : overlays) {
@@ -139,10 +142,12 @@ TEST(DeployTest, EveryOverlayRendersAndTheBinariesAcceptItsContainers) {
       EXPECT_NE(rendered.out.find("- NET_ADMIN\n"), std::string::npos) << rendered.out;
       EXPECT_NE(rendered.out.find("- NET_RAW\n"), std::string::npos) << rendered.out;
     }
-    auto valid = Validate(rendered.out, tmp);
-    EXPECT_EQ(valid.exit_code, 0) << valid.out << valid.err;
-    EXPECT_NE(valid.out.find("8 objects valid"), std::string::npos) << valid.out;
     std::vector<YAML::Node> docs = YAML::LoadAll(rendered.out);
+    auto valid = Validate(rendered.out, tmp, /*conventions=*/true);
+    EXPECT_EQ(valid.exit_code, 0) << valid.out << valid.err;
+    EXPECT_NE(valid.out.find(absl::StrCat(docs.size(), " objects valid, conventions kept")),
+              std::string::npos)
+        << valid.out;
     for (const YAML::Node& doc : docs) {
       if (doc["kind"].as<std::string>() != "ConfigMap") continue;
       for (const auto& kv : doc["data"]) {
@@ -254,8 +259,9 @@ TEST(DeployTest, EveryOverlayRendersAndTheBinariesAcceptItsContainers) {
       }
     }
     EXPECT_EQ(checked, 3) << "controller, agent and audit containers";
-    for (const char* kind : {"Namespace", "Deployment", "Service", "PodDisruptionBudget",
-                             "PersistentVolumeClaim", "DaemonSet", "CronJob", "ConfigMap"}) {
+    for (const char* kind :
+         {"Namespace", "ServiceAccount", "Deployment", "Service", "PersistentVolumeClaim",
+          "DaemonSet", "CronJob", "ConfigMap", "NetworkPolicy"}) {
       EXPECT_TRUE(kinds.count(kind)) << kind;
     }
     for (const auto& [app, targets] : service_targets) {
@@ -278,7 +284,25 @@ TEST(DeployTest, OverlaysChangeWhatTheySay) {
     }
     return YAML::Node();
   };
+  // The Pod Security level each overlay's namespace enforces: restricted, unless a component
+  // that needs root, capabilities or the host network lowers it.
+  auto level = [&](const std::string& overlay) {
+    auto rendered = RunProcess({kubectl, "kustomize", kSource + "/deploy/" + overlay});
+    for (const YAML::Node& doc : YAML::LoadAll(rendered.out)) {
+      if (doc["kind"].as<std::string>() == "Namespace") {
+        return doc["metadata"]["labels"]["pod-security.kubernetes.io/enforce"].as<std::string>("");
+      }
+    }
+    return std::string("no Namespace");
+  };
+  EXPECT_EQ(level("base"), "restricted");
+  EXPECT_EQ(level("overlays/mtls"), "restricted");
+  EXPECT_EQ(level("overlays/fault-injection"), "privileged");
+  EXPECT_EQ(level("overlays/packet-capture"), "privileged");
+  EXPECT_EQ(level("overlays/host-network"), "privileged");
   YAML::Node base = agent("base");
+  EXPECT_EQ(base["securityContext"]["seccompProfile"]["type"].as<std::string>(), "RuntimeDefault");
+  EXPECT_FALSE(base["automountServiceAccountToken"].as<bool>());
   EXPECT_FALSE(base["hostNetwork"]);
   EXPECT_TRUE(base["securityContext"]["runAsNonRoot"].as<bool>());
   EXPECT_EQ(base["containers"][0]["securityContext"]["capabilities"]["add"].size(), 0u);
@@ -333,7 +357,8 @@ TEST(DeployTest, SchemaValidationCatchesTyposTypesAndMissingFields) {
   const std::string tmp = std::filesystem::temp_directory_path() / "rstmesh-validate-test";
   std::filesystem::create_directories(tmp);
   std::string base;
-  for (const char* file : {"namespace.yaml", "controller.yaml", "agent.yaml", "audit.yaml"}) {
+  for (const char* file :
+       {"namespace.yaml", "controller.yaml", "agent.yaml", "audit.yaml", "network-policies.yaml"}) {
     std::ifstream in(kSource + "/deploy/base/" + file);
     std::stringstream text;
     text << in.rdbuf();
@@ -341,7 +366,7 @@ TEST(DeployTest, SchemaValidationCatchesTyposTypesAndMissingFields) {
   }
   auto valid = Validate(base, tmp);
   EXPECT_EQ(valid.exit_code, 0) << valid.out << valid.err;
-  EXPECT_NE(valid.out.find("8 objects valid"), std::string::npos) << valid.out;
+  EXPECT_NE(valid.out.find("13 objects valid"), std::string::npos) << valid.out;
 
   struct Mistake {
     std::function<void(YAML::Node)> edit;  // applied to the agent DaemonSet's container
@@ -363,12 +388,148 @@ TEST(DeployTest, SchemaValidationCatchesTyposTypesAndMissingFields) {
   };
   for (const Mistake& mistake : mistakes) {
     std::ifstream in(kSource + "/deploy/base/agent.yaml");
-    YAML::Node agent = YAML::Load(in);
+    YAML::Node agent;
+    for (const YAML::Node& doc : YAML::LoadAll(in)) {
+      if (doc["kind"].as<std::string>() == "DaemonSet") agent = doc;
+    }
+    ASSERT_TRUE(agent) << "agent.yaml has the DaemonSet";
     mistake.edit(agent["spec"]["template"]["spec"]["containers"][0]);
     YAML::Emitter out;
     out << agent;
     auto result = Validate(out.c_str(), tmp);
     EXPECT_EQ(result.exit_code, 1) << mistake.expected << "\n" << result.out << result.err;
+    EXPECT_NE(result.out.find(mistake.expected), std::string::npos) << result.out;
+  }
+  std::filesystem::remove_all(tmp);
+}
+
+// The conventions the validator holds the manifests to, each shown to fail when the rendered
+// base loses it: Pod Security "restricted" (and the components that need more lowering the
+// namespace's level), ServiceAccounts without tokens, NetworkPolicies, the recommended
+// labels, resources, appProtocol, and a PodDisruptionBudget that protects something.
+TEST(DeployTest, ConventionsAreCheckedAndEachMissingOneFails) {
+  std::string missing;
+  const std::string kubectl = Kubectl(&missing);
+  if (kubectl.empty()) GTEST_SKIP() << "deploy tests SKIPPED: " << missing;
+  const std::string tmp = std::filesystem::temp_directory_path() / "rstmesh-conventions-test";
+  std::filesystem::create_directories(tmp);
+  auto rendered = RunProcess({kubectl, "kustomize", kSource + "/deploy/base"});
+  ASSERT_EQ(rendered.exit_code, 0) << rendered.err;
+  auto clean = Validate(rendered.out, tmp, true);
+  ASSERT_EQ(clean.exit_code, 0) << clean.out << clean.err;
+
+  // Finds the object of `kind` and `name` among `docs`.
+  auto find = [](std::vector<YAML::Node>& docs, const std::string& kind, const std::string& name) {
+    for (YAML::Node& d : docs) {
+      if (d["kind"].as<std::string>() == kind && d["metadata"]["name"].as<std::string>() == name) {
+        return d;
+      }
+    }
+    ADD_FAILURE() << "no " << kind << "/" << name;
+    return YAML::Node();
+  };
+  struct Mistake {
+    std::string what;
+    std::function<void(std::vector<YAML::Node>&)> edit;
+    std::string expected;
+  };
+  auto pod = [&](std::vector<YAML::Node>& docs, const char* kind, const char* name) {
+    YAML::Node d = find(docs, kind, name);
+    return std::string(kind) == "CronJob" ? d["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+                                          : d["spec"]["template"]["spec"];
+  };
+  const std::vector<Mistake> mistakes = {
+      {"no seccomp profile",
+       [&](auto& docs) {
+         pod(docs, "Deployment", "rstmesh-controller")["securityContext"].remove("seccompProfile");
+       },
+       "Deployment/rstmesh-controller: /spec/template/spec/securityContext/seccompProfile: Pod "
+       "Security \"restricted\" (namespace rstmesh): must be RuntimeDefault or Localhost"},
+      {"a capability the namespace's level does not allow",
+       [&](auto& docs) {
+         pod(docs, "DaemonSet",
+             "rstmesh-agent")["containers"][0]["securityContext"]["capabilities"]["add"]
+             .push_back("NET_ADMIN");
+       },
+       "DaemonSet/rstmesh-agent: /spec/template/spec/containers/0/securityContext/capabilities/"
+       "add: Pod Security \"restricted\" (namespace rstmesh): may not add NET_ADMIN"},
+      {"the namespace enforces no level",
+       [&](auto& docs) {
+         find(docs, "Namespace", "rstmesh")["metadata"]["labels"].remove(
+             "pod-security.kubernetes.io/enforce");
+       },
+       "Namespace/rstmesh: /metadata/labels/pod-security.kubernetes.io~1enforce: must name the "
+       "Pod Security level"},
+      {"a ServiceAccount that mounts its token",
+       [&](auto& docs) {
+         find(docs, "ServiceAccount", "rstmesh-agent").remove("automountServiceAccountToken");
+       },
+       "ServiceAccount/rstmesh-agent: /automountServiceAccountToken: must be false"},
+      {"a pod on the default ServiceAccount",
+       [&](auto& docs) { pod(docs, "CronJob", "rstmesh-audit").remove("serviceAccountName"); },
+       "CronJob/rstmesh-audit: /spec/jobTemplate/spec/template/spec/serviceAccountName: pods must "
+       "run under their own ServiceAccount"},
+      {"no NetworkPolicy for the agents",
+       [&](auto& docs) {
+         docs.erase(std::remove_if(docs.begin(), docs.end(),
+                                   [](const YAML::Node& d) {
+                                     return d["kind"].as<std::string>() == "NetworkPolicy" &&
+                                            d["metadata"]["name"].as<std::string>() !=
+                                                "rstmesh-controller";
+                                   }),
+                    docs.end());
+       },
+       "DaemonSet/rstmesh-agent: /spec/template/metadata/labels: no NetworkPolicy selects these "
+       "pods"},
+      {"a recommended label missing",
+       [&](auto& docs) {
+         find(docs, "Service", "rstmesh-controller")["metadata"]["labels"].remove(
+             "app.kubernetes.io/version");
+       },
+       "Service/rstmesh-controller: /metadata/labels: missing the recommended label(s) "
+       "app.kubernetes.io/version"},
+      {"a container without resources",
+       [&](auto& docs) {
+         pod(docs, "CronJob", "rstmesh-audit")["containers"][0].remove("resources");
+       },
+       "CronJob/rstmesh-audit: /spec/jobTemplate/spec/template/spec/containers/0/resources: no "
+       "requests.cpu, requests.memory, limits.memory"},
+      {"a Service port without appProtocol",
+       [&](auto& docs) {
+         find(docs, "Service", "rstmesh-controller")["spec"]["ports"][0].remove("appProtocol");
+       },
+       "Service/rstmesh-controller: /spec/ports/0/appProtocol: port grpc has none"},
+      {"a PodDisruptionBudget on one replica",
+       [&](auto& docs) {
+         docs.push_back(YAML::Load(R"(
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: rstmesh-controller
+  namespace: rstmesh
+  labels: {app.kubernetes.io/name: rstmesh-controller, app.kubernetes.io/component: controller,
+           app.kubernetes.io/part-of: rstmesh, app.kubernetes.io/version: 0.1.0,
+           app.kubernetes.io/managed-by: kustomize}
+spec:
+  maxUnavailable: 1
+  selector: {matchLabels: {app.kubernetes.io/name: rstmesh-controller}}
+)"));
+       },
+       "PodDisruptionBudget/rstmesh-controller: /spec: protects nothing: "
+       "Deployment/rstmesh-controller has 1 replica"},
+  };
+  for (const Mistake& mistake : mistakes) {
+    SCOPED_TRACE(mistake.what);
+    std::vector<YAML::Node> docs = YAML::LoadAll(rendered.out);
+    mistake.edit(docs);
+    std::string text;
+    for (const YAML::Node& d : docs) {
+      YAML::Emitter out;
+      out << d;
+      text += std::string("---\n") + out.c_str() + "\n";
+    }
+    auto result = Validate(text, tmp, true);
+    EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
     EXPECT_NE(result.out.find(mistake.expected), std::string::npos) << result.out;
   }
   std::filesystem::remove_all(tmp);

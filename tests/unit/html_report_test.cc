@@ -182,8 +182,8 @@ TEST(HtmlReportTest, SaysWhenTheRunRanAndForHowLong) {
   r.mutable_status()->set_created_unix_ms(1'796'271'600'000);  // 2026-12-03 04:20:00 UTC
   r.mutable_status()->set_finished_unix_ms(1'796'271'600'000 + 72'400);
   const std::string html = RenderHtmlReport(r);
-  EXPECT_NE(html.find("<p class=\"when\">started 2026-12-03 04:20:00 UTC, ended 2026-12-03 "
-                      "04:21:12 UTC after 1 min 12 s</p>"),
+  EXPECT_NE(html.find("<p class=\"when\">started 2026-12-03T04:20:00Z, ended "
+                      "2026-12-03T04:21:12Z after 1 min 12 s</p>"),
             std::string::npos)
       << html.substr(0, 3000);
 }
