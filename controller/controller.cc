@@ -1,7 +1,9 @@
 #include "controller/controller.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+
 #include <grpcpp/health_check_service_interface.h>
+#include "grpc/health/v1/health.grpc.pb.h"
 
 #include <filesystem>
 
@@ -67,6 +69,13 @@ absl::Status Controller::Start() {
   builder.AddListeningPort(options_.listen, *credentials, &port_);
   builder.RegisterService(hub_.get());
   builder.RegisterService(control_.get());
+  // Reflection answers from the generated descriptor pool; gRPC's health service has no
+  // descriptor there, ours (proto/grpc/health) is linked in by naming one of its types.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+  reflection_ = std::make_unique<ServerReflectionV1>(std::vector<std::string>{
+      v1::AgentHub::service_full_name(), v1::Control::service_full_name(),
+      grpc::health::v1::Health::service_full_name(), "grpc.reflection.v1alpha.ServerReflection"});
+  builder.RegisterService(reflection_.get());
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);

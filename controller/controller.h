@@ -16,6 +16,7 @@
 #include "controller/data_dir_lock.h"
 #include "controller/metrics.h"
 #include "controller/run_manager.h"
+#include "controller/server_reflection.h"
 #include "controller/sqlite_store.h"
 #include "security/health_server.h"
 #include "security/tls.h"
@@ -77,6 +78,7 @@ class Controller {
   std::unique_ptr<RunManager> runs_;
   std::unique_ptr<AgentHubService> hub_;
   std::unique_ptr<ControlService> control_;
+  std::unique_ptr<ServerReflectionV1> reflection_;  // v1; v1alpha is gRPC's plugin
   Metrics metrics_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HealthServer> health_;

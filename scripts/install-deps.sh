@@ -46,13 +46,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The validator's packages, exactly as locked; again only when the lock changed.
-validate=deploy/validate
-if [ ! -f $validate/node_modules/.package-lock.json ] ||
-  [ $validate/package-lock.json -nt $validate/node_modules/.package-lock.json ]; then
-  echo "install-deps: installing the manifest validator's npm packages ($validate)"
-  npm ci --prefix $validate --no-audit --no-fund --loglevel=error >/dev/null
-fi
+# The Node.js tools' packages, exactly as locked; again only when a lock changed: the
+# manifest validator, and the independent gRPC reflection client the tests use.
+for tool in deploy/validate tests/reflection; do
+  if [ ! -f $tool/node_modules/.package-lock.json ] ||
+    [ $tool/package-lock.json -nt $tool/node_modules/.package-lock.json ]; then
+    echo "install-deps: installing the npm packages of $tool"
+    npm ci --prefix $tool --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+done
 
 # Rendering the manifests needs kubectl >= 1.21 (kustomize v4+, for `patches:`). Debian 12
 # has only kubernetes-client 1.20, so it is not installed from here; without it the deploy

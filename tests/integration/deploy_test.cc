@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "tests/support/node_tool.h"
 #include "tests/support/subprocess.h"
 
 namespace rstmesh {
@@ -63,12 +64,6 @@ std::string Kubectl(std::string* missing) {
   return path;
 }
 
-// node's path; the validator needs its packages (scripts/install-deps.sh installs both).
-std::string Node() {
-  auto found = RunProcess({"/bin/sh", "-c", "command -v node"});
-  return found.exit_code == 0 ? found.out.substr(0, found.out.find('\n')) : "";
-}
-
 const std::string kValidator = kSource + "/deploy/validate/validate.mjs";
 
 // Runs the schema validator on `yaml` (with `conventions`, also rstmesh's conventions on the
@@ -77,9 +72,9 @@ testing::RunResult Validate(const std::string& yaml, const std::string& tmp,
                             bool conventions = false) {
   const std::string file = tmp + "/objects.yaml";
   std::ofstream(file) << yaml;
-  const std::string node = Node();
+  const std::string node = testing::NodeBinary();
   EXPECT_FALSE(node.empty()) << "node is not installed: run scripts/install-deps.sh";
-  EXPECT_TRUE(std::filesystem::exists(kSource + "/deploy/validate/node_modules/kubernetes-models"))
+  EXPECT_TRUE(testing::NodePackageInstalled(kSource + "/deploy/validate", "kubernetes-models"))
       << "the validator's packages are missing: run scripts/install-deps.sh";
   if (conventions) return RunProcess({node, kValidator, "--conventions", file});
   return RunProcess({node, kValidator, file});

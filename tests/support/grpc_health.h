@@ -1,4 +1,4 @@
-// grpc.health.v1.Health/Check by hand (no generated stub): the serving status of `service`
+// grpc.health.v1.Health/Check: the serving status of `service`
 // ("" for the server) at 127.0.0.1:port: 1 SERVING, 2 NOT_SERVING, -1 an error (NOT_FOUND
 // for a service the server does not know: `*code` says which).
 #pragma once
