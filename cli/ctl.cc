@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "agent/agent.h"
 #include "agent/process_limits.h"
+#include "cli/control_client.h"
 #include "cli/report_diff.h"
 #include "cli/report_format.h"
 #include "controller/controller.h"
@@ -29,63 +30,6 @@
 
 namespace rstmesh {
 namespace {
-
-std::unique_ptr<v1::Control::Stub> Stub(const CtlOptions& o) {
-  // main() checked the files; a failure here (a file gone since) shows as UNAVAILABLE.
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = ChannelCredentials(o.tls);
-  grpc::ChannelArguments args = TlsChannelArguments(o.tls);
-  args.SetMaxReceiveMessageSize(64 << 20);  // reports of large fleets
-  return v1::Control::NewStub(grpc::CreateCustomChannel(
-      o.controller, credentials.ok() ? *credentials : grpc::InsecureChannelCredentials(), args));
-}
-
-void Deadline(grpc::ClientContext& context, const CtlOptions& o) {
-  context.set_deadline(std::chrono::system_clock::now() + o.timeout);
-}
-
-// Maps an RPC failure to the CLI's exit code with a message that says what to do.
-int Failed(const grpc::Status& status, const CtlOptions& o, std::ostream& err) {
-  switch (status.error_code()) {
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      err << "rstmeshctl: cannot reach the controller at " << o.controller << ": "
-          << status.error_message()
-          << "\n  Is rstmesh-controller running there? Set --controller or RSTMESH_CONTROLLER."
-          << (o.tls.insecure
-                  ? "\n  If it runs with mutual TLS, give --tls-ca, --tls-cert and --tls-key "
-                    "instead of --insecure.\n"
-                  : "\n  With TLS: is the certificate signed by the controller's CA and in "
-                    "date, and does the controller's certificate name the address dialled "
-                    "(else --tls-server-name)?\n");
-      return kCtlUnavailable;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      err << "rstmeshctl: " << status.error_message() << "\n";
-      return kCtlUnavailable;
-    case grpc::StatusCode::PERMISSION_DENIED:
-    case grpc::StatusCode::UNAUTHENTICATED:
-      err << "rstmeshctl: refused by the controller: " << status.error_message() << "\n";
-      return kCtlUsage;
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::FAILED_PRECONDITION:
-    case grpc::StatusCode::NOT_FOUND:
-    case grpc::StatusCode::ALREADY_EXISTS:
-      err << "rstmeshctl: " << status.error_message() << "\n";
-      return kCtlUsage;
-    default:
-      err << "rstmeshctl: controller error: " << status.error_message() << "\n";
-      return kCtlUnavailable;
-  }
-}
-
-std::string Json(const google::protobuf::Message& m, bool pretty = false) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  options.add_whitespace = pretty;
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
-  return out;
-}
 
 // "120/480 tasks, 3 deviations, 12.5 tasks/s": the rate is of the tasks done since the watch
 // began (none until a second has passed: a run already far along is not "fast").
@@ -107,7 +51,7 @@ void ProgressBar(const v1::RunStatus& s, const std::string& text, std::ostream& 
 
 // Follows a run until it ends. Returns its final status, or the exit code on failure.
 int Follow(const CtlOptions& o, const std::string& run_id, v1::RunStatus* last, std::ostream& err) {
-  auto stub = Stub(o);
+  auto stub = ControlStub(o);
   grpc::ClientContext context;  // no deadline: a run may take long; the stream ends with it
   v1::WatchRunRequest request;
   request.set_run_id(run_id);
@@ -143,21 +87,21 @@ int Follow(const CtlOptions& o, const std::string& run_id, v1::RunStatus* last, 
         << ProgressText(*last, *done_at_start, seconds) << "\n";
   }
   grpc::Status finished = reader->Finish();
-  if (!finished.ok()) return Failed(finished, o, err);
+  if (!finished.ok()) return RpcFailed(finished, o, err);
   return kCtlOk;
 }
 
 }  // namespace
 
 int CmdAgents(const CtlOptions& o, std::ostream& out, std::ostream& err) {
-  auto stub = Stub(o);
+  auto stub = ControlStub(o);
   grpc::ClientContext context;
-  Deadline(context, o);
+  SetDeadline(context, o);
   v1::ListAgentsResponse response;
   grpc::Status status = stub->ListAgents(&context, {}, &response);
-  if (!status.ok()) return Failed(status, o, err);
+  if (!status.ok()) return RpcFailed(status, o, err);
   if (o.output == "json") {
-    out << Json(response, true) << "\n";
+    out << ToJson(response, true) << "\n";
     return kCtlOk;
   }
   out << absl::StrFormat("%-24s %-13s %-28s %-7s %-10s %s\n", "AGENT", "STATE", "DATA", "CLOSED",
@@ -177,14 +121,14 @@ int CmdAgents(const CtlOptions& o, std::ostream& out, std::ostream& err) {
 }
 
 int CmdScenarios(const CtlOptions& o, std::ostream& out, std::ostream& err) {
-  auto stub = Stub(o);
+  auto stub = ControlStub(o);
   grpc::ClientContext context;
-  Deadline(context, o);
+  SetDeadline(context, o);
   v1::ListScenariosResponse response;
   grpc::Status status = stub->ListScenarios(&context, {}, &response);
-  if (!status.ok()) return Failed(status, o, err);
+  if (!status.ok()) return RpcFailed(status, o, err);
   if (o.output == "json") {
-    out << Json(response, true) << "\n";
+    out << ToJson(response, true) << "\n";
     return kCtlOk;
   }
   out << absl::StrFormat("%-4s %-24s %-14s %-14s %s\n", "CODE", "NAME", "INITIATOR", "RESPONDER",
@@ -197,32 +141,14 @@ int CmdScenarios(const CtlOptions& o, std::ostream& out, std::ostream& err) {
   return kCtlOk;
 }
 
-namespace {
-
-// The plan in a YAML/JSON file; the error is printed (naming `command`'s flag).
-std::optional<v1::Plan> ReadPlan(const std::string& path, const char* command, std::ostream& err) {
-  std::ifstream file(path);
-  if (!file) {
-    err << "rstmeshctl " << command << ": cannot read the plan '" << path << "'\n";
-    return std::nullopt;
-  }
-  std::stringstream text;
-  text << file.rdbuf();
-  absl::StatusOr<v1::Plan> plan = ParsePlan(text.str());
-  if (!plan.ok()) {
-    err << "rstmeshctl " << command << ": invalid plan " << path << ":\n  "
-        << plan.status().message() << "\n";
-    return std::nullopt;
-  }
-  return *std::move(plan);
-}
-
-}  // namespace
-
 int CmdRun(const CtlOptions& o, const std::string& plan_path, bool wait, std::ostream& out,
            std::ostream& err) {
-  std::optional<v1::Plan> plan = ReadPlan(plan_path, "run", err);
+  std::optional<v1::Plan> plan = ReadPlanFile(plan_path, "run", err);
   if (!plan) return kCtlUsage;
+  if (plan->has_schedule()) {
+    err << "rstmeshctl run: runs " << plan_path
+        << " once; 'rstmeshctl schedule -f' registers its schedule\n";
+  }
   if (o.check_config) {
     out << "rstmeshctl: configuration ok: controller=" << o.controller
         << " tls=" << (o.tls.insecure ? "off" : "mutual") << " plan=" << plan_path << " ("
@@ -230,7 +156,7 @@ int CmdRun(const CtlOptions& o, const std::string& plan_path, bool wait, std::os
         << (plan->has_idle_discovery() ? ", idle discovery" : "") << ")\n";
     return kCtlOk;
   }
-  auto stub = Stub(o);
+  auto stub = ControlStub(o);
   v1::StartRunRequest request;
   *request.mutable_plan() = *plan;
   // One id for every attempt: a retry after a timeout or a dropped connection returns the
@@ -242,7 +168,7 @@ int CmdRun(const CtlOptions& o, const std::string& plan_path, bool wait, std::os
   grpc::Status status;
   for (int attempt = 1; attempt <= 3; ++attempt) {
     grpc::ClientContext context;
-    Deadline(context, o);
+    SetDeadline(context, o);
     status = stub->StartRun(&context, request, &response);
     if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
         status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
@@ -256,7 +182,7 @@ int CmdRun(const CtlOptions& o, const std::string& plan_path, bool wait, std::os
           << "\n";
       return kCtlUsage;
     }
-    return Failed(status, o, err);
+    return RpcFailed(status, o, err);
   }
   const std::string tasks = absl::StrCat(
       response.total_tasks(), request.plan().has_idle_discovery()
@@ -286,14 +212,14 @@ namespace {
 // The run's report, or the exit code of the failure (printed).
 std::variant<v1::Report, int> GetReport(const CtlOptions& o, const std::string& run_id,
                                         std::ostream& err) {
-  auto stub = Stub(o);
+  auto stub = ControlStub(o);
   grpc::ClientContext context;
-  Deadline(context, o);
+  SetDeadline(context, o);
   v1::GetReportRequest request;
   request.set_run_id(run_id);
   v1::Report report;
   grpc::Status status = stub->GetReport(&context, request, &report);
-  if (!status.ok()) return Failed(status, o, err);
+  if (!status.ok()) return RpcFailed(status, o, err);
   return report;
 }
 
@@ -338,15 +264,15 @@ int CmdEvidence(const CtlOptions& o, const std::string& run_id, uint64_t task_id
            "it (| tcpdump -nr -)\n";
     return kCtlUsage;
   }
-  auto stub = Stub(o);
+  auto stub = ControlStub(o);
   grpc::ClientContext context;
-  Deadline(context, o);
+  SetDeadline(context, o);
   v1::GetEvidenceRequest request;
   request.set_run_id(run_id);
   request.set_task_id(task_id);
   v1::GetEvidenceResponse response;
   grpc::Status status = stub->GetEvidence(&context, request, &response);
-  if (!status.ok()) return Failed(status, o, err);
+  if (!status.ok()) return RpcFailed(status, o, err);
   for (const std::string& note : response.notes()) err << "rstmeshctl evidence: " << note << "\n";
   out.write(response.pcap().data(), static_cast<std::streamsize>(response.pcap().size()));
   out.flush();
@@ -355,27 +281,27 @@ int CmdEvidence(const CtlOptions& o, const std::string& run_id, uint64_t task_id
 
 int CmdExport(const CtlOptions& o, const std::string& run_id, std::ostream& out,
               std::ostream& err) {
-  auto stub = Stub(o);
+  auto stub = ControlStub(o);
   grpc::ClientContext context;
   v1::ExportObservationsRequest request;
   request.set_run_id(run_id);
   auto reader = stub->ExportObservations(&context, request);
   v1::Observation obs;
-  while (reader->Read(&obs)) out << Json(obs) << "\n";
+  while (reader->Read(&obs)) out << ToJson(obs) << "\n";
   grpc::Status status = reader->Finish();
-  if (!status.ok()) return Failed(status, o, err);
+  if (!status.ok()) return RpcFailed(status, o, err);
   return kCtlOk;
 }
 
 int CmdRuns(const CtlOptions& o, std::ostream& out, std::ostream& err) {
-  auto stub = Stub(o);
+  auto stub = ControlStub(o);
   grpc::ClientContext context;
-  Deadline(context, o);
+  SetDeadline(context, o);
   v1::ListRunsResponse response;
   grpc::Status status = stub->ListRuns(&context, {}, &response);
-  if (!status.ok()) return Failed(status, o, err);
+  if (!status.ok()) return RpcFailed(status, o, err);
   if (o.output == "json") {
-    out << Json(response, true) << "\n";
+    out << ToJson(response, true) << "\n";
     return kCtlOk;
   }
   for (const v1::RunStatus& run : response.runs()) out << SummaryLine(run) << "\n";
@@ -385,14 +311,14 @@ int CmdRuns(const CtlOptions& o, std::ostream& out, std::ostream& err) {
 
 int CmdCancel(const CtlOptions& o, const std::string& run_id, std::ostream& out,
               std::ostream& err) {
-  auto stub = Stub(o);
+  auto stub = ControlStub(o);
   grpc::ClientContext context;
-  Deadline(context, o);
+  SetDeadline(context, o);
   v1::CancelRunRequest request;
   request.set_run_id(run_id);
   v1::CancelRunResponse response;
   grpc::Status status = stub->CancelRun(&context, request, &response);
-  if (!status.ok()) return Failed(status, o, err);
+  if (!status.ok()) return RpcFailed(status, o, err);
   out << "cancelled " << run_id << "\n";
   return kCtlOk;
 }
@@ -412,7 +338,7 @@ int CmdDemo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
   }
   v1::Plan plan;
   if (!o.plan_path.empty()) {
-    std::optional<v1::Plan> read = ReadPlan(o.plan_path, "demo --plan", err);
+    std::optional<v1::Plan> read = ReadPlanFile(o.plan_path, "demo --plan", err);
     if (!read) return kCtlUsage;
     plan = *std::move(read);
   } else {
@@ -475,14 +401,14 @@ int CmdDemo(const DemoOptions& o, std::ostream& out, std::ostream& err) {
     ctl.controller = address;
     ctl.output = o.output;
     ctl.progress = ProgressFor(isatty(2));
-    auto stub = Stub(ctl);
+    auto stub = ControlStub(ctl);
     grpc::ClientContext context;
-    Deadline(context, ctl);
+    SetDeadline(context, ctl);
     v1::StartRunRequest request;
     *request.mutable_plan() = plan;
     v1::StartRunResponse response;
     grpc::Status status = stub->StartRun(&context, request, &response);
-    if (!status.ok()) return Failed(status, ctl, err);
+    if (!status.ok()) return RpcFailed(status, ctl, err);
     err << "demo: " << response.run_id() << ": " << response.total_tasks() << " tasks (" << o.agents
         << " agents, full mesh, 9 scenarios x " << o.repetitions << ")\n";
     v1::RunStatus last;

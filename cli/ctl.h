@@ -47,6 +47,18 @@ int CmdExport(const CtlOptions& o, const std::string& run_id, std::ostream& out,
 int CmdRuns(const CtlOptions& o, std::ostream& out, std::ostream& err);
 int CmdCancel(const CtlOptions& o, const std::string& run_id, std::ostream& out, std::ostream& err);
 
+// Continuous audits (cli/audit_commands.cc). schedule: registers (or replaces) the plan's
+// schedule; schedules: lists them; unschedule: removes one (its audits stay); audits: the
+// series of audits of a plan, newest first, with new and resolved findings against the one
+// before.
+int CmdSchedule(const CtlOptions& o, const std::string& plan_path, std::ostream& out,
+                std::ostream& err);
+int CmdSchedules(const CtlOptions& o, std::ostream& out, std::ostream& err);
+int CmdUnschedule(const CtlOptions& o, const std::string& name, std::ostream& out,
+                  std::ostream& err);
+int CmdAudits(const CtlOptions& o, const std::string& plan_name, std::ostream& out,
+              std::ostream& err);
+
 // How progress shows when stderr is (not) a terminal.
 CtlOptions::Progress ProgressFor(bool stderr_is_terminal);
 

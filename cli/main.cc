@@ -85,6 +85,23 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"table", "wide", "json", "csv", "findings-csv", "html"}));
 
+  auto* schedule = app.add_subcommand(
+      "schedule", "Register (or replace) a plan's schedule: the controller audits it by itself");
+  schedule->add_option("-f,--file", plan, "The plan file, with schedule: (every or cron)")
+      ->required();
+  output(schedule, {"table", "json"});
+  auto* schedules = app.add_subcommand("schedules", "List the scheduled plans");
+  output(schedules, {"table", "json"});
+  std::string plan_name;
+  auto* unschedule =
+      app.add_subcommand("unschedule", "Stop a plan's continuous audits (its audits stay)");
+  unschedule->add_option("PLAN", plan_name, "The plan's name")->required();
+  auto* audits = app.add_subcommand(
+      "audits",
+      "The audits of a plan, newest first, with findings new and resolved since each "
+      "previous one");
+  audits->add_option("PLAN", plan_name, "The plan's name")->required();
+  output(audits, {"table", "json"});
   std::string shell;
   auto* completion = app.add_subcommand(
       "completion", "Print a shell completion script: source <(rstmeshctl completion bash)");
@@ -110,7 +127,7 @@ int main(int argc, char** argv) {
       std::cerr << "rstmeshctl: " << tls.message() << "\n";
       return rstmesh::kCtlUsage;
     }
-    if (o.check_config && !*run) {
+    if (o.check_config && !*run && !*schedule) {
       std::cout << "rstmeshctl: configuration ok: controller=" << o.controller
                 << " tls=" << (o.tls.insecure ? "off" : "mutual") << "\n";
       return rstmesh::kCtlOk;
@@ -129,5 +146,9 @@ int main(int argc, char** argv) {
   if (*export_cmd) return rstmesh::CmdExport(o, run_id, out, err);
   if (*runs) return rstmesh::CmdRuns(o, out, err);
   if (*cancel) return rstmesh::CmdCancel(o, run_id, out, err);
+  if (*schedule) return rstmesh::CmdSchedule(o, plan, out, err);
+  if (*schedules) return rstmesh::CmdSchedules(o, out, err);
+  if (*unschedule) return rstmesh::CmdUnschedule(o, plan_name, out, err);
+  if (*audits) return rstmesh::CmdAudits(o, plan_name, out, err);
   return rstmesh::CmdDemo(demo, out, err);
 }

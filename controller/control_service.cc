@@ -382,4 +382,121 @@ grpc::ServerWriteReactor<v1::Observation>* ControlService::ExportObservations(
   return new ExportReactor(store_, &worker_, request->run_id());
 }
 
+namespace {
+
+v1::ScheduleInfo ScheduleInfoOf(const AuditScheduler::Info& info) {
+  v1::ScheduleInfo out;
+  out.set_name(info.name);
+  out.set_describe(info.describe);
+  out.set_interval_s(info.interval_s);
+  if (info.next_due_unix_ms >= 0) out.set_next_due_time(Rfc3339(info.next_due_unix_ms));
+  out.set_last_due_time(Rfc3339(info.last_due_unix_ms));
+  out.set_current_run(info.current_run);
+  out.set_last_error(info.last_error);
+  out.set_started(info.started);
+  out.set_skipped(info.skipped);
+  out.set_failed(info.failed);
+  out.set_pruned(info.pruned);
+  *out.mutable_plan() = info.plan;
+  return out;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ControlService::PutSchedule(grpc::CallbackServerContext* context,
+                                                      const v1::PutScheduleRequest* request,
+                                                      v1::ScheduleInfo* response) {
+  if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
+    return Done(context, allowed);
+  }
+  if (scheduler_ == nullptr) {
+    return Done(context, grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                      "this controller runs no continuous audits"));
+  }
+  return Offload(context, [this, request, response] {
+    absl::StatusOr<AuditScheduler::Info> info = scheduler_->Put(request->plan());
+    if (!info.ok()) return ToGrpc(info.status());
+    *response = ScheduleInfoOf(*info);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* ControlService::ListSchedules(grpc::CallbackServerContext* context,
+                                                        const v1::ListSchedulesRequest*,
+                                                        v1::ListSchedulesResponse* response) {
+  if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
+    return Done(context, allowed);
+  }
+  if (scheduler_ == nullptr) {
+    return Done(context, grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                      "this controller runs no continuous audits"));
+  }
+  for (const AuditScheduler::Info& info : scheduler_->List()) {
+    *response->add_schedules() = ScheduleInfoOf(info);
+  }
+  return Done(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* ControlService::DeleteSchedule(grpc::CallbackServerContext* context,
+                                                         const v1::DeleteScheduleRequest* request,
+                                                         v1::DeleteScheduleResponse*) {
+  if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
+    return Done(context, allowed);
+  }
+  if (scheduler_ == nullptr) {
+    return Done(context, grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                      "this controller runs no continuous audits"));
+  }
+  return Offload(context, [this, request] { return ToGrpc(scheduler_->Delete(request->name())); });
+}
+
+grpc::ServerUnaryReactor* ControlService::ListAudits(grpc::CallbackServerContext* context,
+                                                     const v1::ListAuditsRequest* request,
+                                                     v1::ListAuditsResponse* response) {
+  if (grpc::Status allowed = policy_.RequireOperator(*context); !allowed.ok()) {
+    return Done(context, allowed);
+  }
+  if (scheduler_ == nullptr) {
+    return Done(context, grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                      "this controller runs no continuous audits"));
+  }
+  if (request->plan_name().empty()) {
+    return Done(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                      "plan_name: required (the plan's name)"));
+  }
+  return Offload(context, [this, request, response] {
+    absl::StatusOr<std::vector<RunRecord>> runs = store_->ListRuns();
+    if (!runs.ok()) return ToGrpc(runs.status());
+    std::vector<const RunRecord*> audits;
+    for (const RunRecord& run : *runs) {
+      if (run.plan.name() == request->plan_name()) audits.push_back(&run);
+    }
+    if (audits.empty()) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          absl::StrCat("no audits of a plan named '", request->plan_name(), "'"));
+    }
+    std::sort(audits.begin(), audits.end(), [](const RunRecord* a, const RunRecord* b) {
+      return a->created_unix_ms != b->created_unix_ms
+                 ? a->created_unix_ms > b->created_unix_ms
+                 : RunNumberOf(a->run_id) > RunNumberOf(b->run_id);
+    });
+    for (const RunRecord* run : audits) {
+      absl::StatusOr<RunProgress> progress = runs_->Progress(run->run_id);
+      if (!progress.ok()) continue;
+      v1::AuditEntry& entry = *response->add_audits();
+      *entry.mutable_status() = StatusOf(*run, *progress);
+      if (run->state != RunState::kFinished) continue;
+      absl::StatusOr<AuditScheduler::AuditSummary> summary =
+          scheduler_->Summarize(run->run_id, *runs);
+      if (!summary.ok()) continue;
+      entry.set_summarized(true);
+      entry.set_previous_run(summary->previous_run);
+      entry.set_findings(summary->findings);
+      entry.set_new_findings(summary->added);
+      entry.set_resolved_findings(summary->resolved);
+    }
+    return grpc::Status::OK;
+  });
+}
+
 }  // namespace rstmesh

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "controller/agent_registry.h"
+#include "controller/audit_scheduler.h"
 #include "controller/call_worker.h"
 #include "controller/run_manager.h"
 #include "controller/store.h"
@@ -46,6 +47,20 @@ class ControlService final : public v1::Control::CallbackService {
   grpc::ServerUnaryReactor* CancelRun(grpc::CallbackServerContext* context,
                                       const v1::CancelRunRequest* request,
                                       v1::CancelRunResponse* response) override;
+  grpc::ServerUnaryReactor* PutSchedule(grpc::CallbackServerContext* context,
+                                        const v1::PutScheduleRequest* request,
+                                        v1::ScheduleInfo* response) override;
+  grpc::ServerUnaryReactor* ListSchedules(grpc::CallbackServerContext* context,
+                                          const v1::ListSchedulesRequest* request,
+                                          v1::ListSchedulesResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteSchedule(grpc::CallbackServerContext* context,
+                                           const v1::DeleteScheduleRequest* request,
+                                           v1::DeleteScheduleResponse* response) override;
+  grpc::ServerUnaryReactor* ListAudits(grpc::CallbackServerContext* context,
+                                       const v1::ListAuditsRequest* request,
+                                       v1::ListAuditsResponse* response) override;
+  // Continuous audits are served once the scheduler exists (set before serving).
+  void set_scheduler(AuditScheduler* scheduler) { scheduler_ = scheduler; }
   grpc::ServerWriteReactor<v1::Observation>* ExportObservations(
       grpc::CallbackServerContext* context, const v1::ExportObservationsRequest* request) override;
 
@@ -69,6 +84,7 @@ class ControlService final : public v1::Control::CallbackService {
   RunManager* runs_;
   AgentRegistry* registry_;
   Store* store_;
+  AuditScheduler* scheduler_ = nullptr;
   PeerPolicy policy_;
   // Two threads: a long report does not hold up a StartRun. Destroyed first: what is queued
   // runs while the rest is still there.

@@ -62,6 +62,9 @@ absl::Status Controller::Start() {
   });
   control_ = std::make_unique<ControlService>(runs_.get(), &registry_, store_.get(), policy);
   if (absl::Status started = runs_->Start(); !started.ok()) return started;
+  scheduler_ = std::make_unique<AuditScheduler>(store_.get(), runs_.get(), &registry_,
+                                                AuditScheduler::Options{});
+  control_->set_scheduler(scheduler_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -100,6 +103,7 @@ absl::Status Controller::Start() {
     if (!health.ok()) return health.status();
     health_ = std::move(*health);
   }
+  if (absl::Status started = scheduler_->Start(); !started.ok()) return started;
   watchdog_ = std::thread([this] { WatchHeartbeats(); });
   return absl::OkStatus();
 }
@@ -131,7 +135,7 @@ std::string Controller::MetricsText() {
       }
     }
   }
-  return metrics_.Render(gauges);
+  return metrics_.Render(gauges) + scheduler_->MetricsText();
 }
 
 void Controller::Stop(std::chrono::milliseconds grace) {
@@ -142,6 +146,7 @@ void Controller::Stop(std::chrono::milliseconds grace) {
   }
   if (watchdog_.joinable()) watchdog_.join();
   health_.reset();
+  if (scheduler_) scheduler_->Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + grace);
   if (runs_) runs_->Stop();
 }

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "controller/agent_hub_service.h"
 #include "controller/agent_registry.h"
+#include "controller/audit_scheduler.h"
 #include "controller/control_service.h"
 #include "controller/data_dir_lock.h"
 #include "controller/metrics.h"
@@ -78,6 +79,7 @@ class Controller {
   std::unique_ptr<RunManager> runs_;
   std::unique_ptr<AgentHubService> hub_;
   std::unique_ptr<ControlService> control_;
+  std::unique_ptr<AuditScheduler> scheduler_;       // continuous audits
   std::unique_ptr<ServerReflectionV1> reflection_;  // v1; v1alpha is gRPC's plugin
   Metrics metrics_;
   std::unique_ptr<grpc::Server> server_;

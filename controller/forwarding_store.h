@@ -45,6 +45,17 @@ class ForwardingStore : public Store {
     return target_->GetObservationPage(run_id, after, limit);
   }
 
+  absl::Status DeleteRun(const std::string& run_id) override { return target_->DeleteRun(run_id); }
+  absl::Status PutSchedule(const ScheduleRecord& record) override {
+    return target_->PutSchedule(record);
+  }
+  absl::Status DeleteSchedule(const std::string& name) override {
+    return target_->DeleteSchedule(name);
+  }
+  absl::StatusOr<std::vector<ScheduleRecord>> ListSchedules() override {
+    return target_->ListSchedules();
+  }
+
  private:
   Store* const target_;
 };

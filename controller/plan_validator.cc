@@ -6,6 +6,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "controller/audit_schedule.h"
 #include "controller/idle_discovery.h"
 #include "controller/plan_expander.h"
 #include "core/scenario.h"
@@ -79,6 +81,16 @@ void CheckIdleDiscovery(Problems& p, const v1::Plan& plan) {
 absl::Status ValidatePlan(const v1::Plan& plan, const std::vector<v1::AgentInfo>& registered) {
   Problems p;
   if (plan.name().size() > 128) p.Add("name", "longer than 128 characters");
+  if (plan.has_schedule()) {
+    if (plan.name().empty()) p.Add("name", "a scheduled plan needs a name: its audits go by it");
+    if (absl::StatusOr<AuditSchedule> schedule = AuditSchedule::Of(plan.schedule());
+        !schedule.ok()) {
+      for (absl::string_view line : absl::StrSplit(schedule.status().message(), '\n')) {
+        const size_t colon = line.find(": ");
+        p.Add(std::string(line.substr(0, colon)), std::string(line.substr(colon + 2)));
+      }
+    }
+  }
   for (const auto& [key, value] : plan.selector().match_labels()) {
     if (key.empty()) p.Add("selector.match_labels", "a label name is empty");
   }

@@ -364,6 +364,26 @@ absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan,
   return record.run_id;
 }
 
+absl::Status RunManager::DeleteRun(const std::string& run_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = runs_.find(run_id); it != runs_.end() && !it->second.finished) {
+      return absl::FailedPreconditionError(absl::StrCat(run_id, " is running"));
+    }
+  }
+  if (absl::Status deleted = store_->DeleteRun(run_id); !deleted.ok()) return deleted;
+  absl::MutexLock lock(&mu_);
+  runs_.erase(run_id);
+  finished_.erase(run_id);
+  for (auto it = run_of_request_.begin(); it != run_of_request_.end();) {
+    it = it->second == run_id ? run_of_request_.erase(it) : std::next(it);
+  }
+  absl::MutexLock known(&known_mu_);
+  known_runs_.erase(static_cast<uint32_t>(RunNumberOf(run_id)));
+  evidence_bytes_.erase(static_cast<uint32_t>(RunNumberOf(run_id)));
+  return absl::OkStatus();
+}
+
 absl::Status RunManager::CancelRun(const std::string& run_id) {
   absl::MutexLock lock(&mu_);
   auto it = runs_.find(run_id);

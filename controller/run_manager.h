@@ -96,6 +96,9 @@ class RunManager {
   // `request_id` that started a run before, that run's id (nothing new starts).
   absl::StatusOr<std::string> StartRun(const v1::Plan& plan, const std::string& request_id = "");
   absl::Status CancelRun(const std::string& run_id);
+  // Retention: deletes a run that has ended, from the store and from what this manager
+  // remembers of it. kFailedPrecondition while it runs.
+  absl::Status DeleteRun(const std::string& run_id);
 
   // AgentHub's sink: queues the batch (run ids filled from task ids) for the store writer
   // and returns at once; after the commit the runs are updated and `done` runs (OK: ack;

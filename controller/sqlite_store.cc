@@ -41,6 +41,12 @@ CREATE TABLE IF NOT EXISTS observations (
   observation BLOB NOT NULL,
   PRIMARY KEY (run_id, task_id, role)
 );
+CREATE TABLE IF NOT EXISTS schedules (
+  name TEXT PRIMARY KEY,
+  plan BLOB NOT NULL,
+  created_unix_ms INTEGER NOT NULL,
+  last_due_unix_ms INTEGER NOT NULL DEFAULT 0
+);
 )sql";
 
 // One prepared statement, finalized on scope exit.
@@ -438,6 +444,90 @@ absl::StatusOr<std::vector<v1::Observation>> SqliteStore::GetObservationPage(
     out.push_back(std::move(obs));
   }
   if (rc != SQLITE_DONE) return SqlError(db_, "query observations");
+  return out;
+}
+
+absl::Status SqliteStore::DeleteRun(const std::string& run_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    Statement run(db_, "SELECT state FROM runs WHERE run_id = ?");
+    run.Bind(1, run_id);
+    const int rc = sqlite3_step(run.get());
+    if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("no run '", run_id, "'"));
+    if (rc != SQLITE_ROW) return SqlError(db_, "query run");
+    if (run.Int(0) == static_cast<int64_t>(RunState::kRunning)) {
+      return absl::FailedPreconditionError(absl::StrCat("run ", run_id, " is running"));
+    }
+  }
+  // A page of observations per transaction (and per hold of the lock), so that the writer's
+  // batches go in between.
+  for (;;) {
+    absl::MutexLock lock(&mu_);
+    Statement page(db_,
+                   "DELETE FROM observations WHERE rowid IN (SELECT rowid FROM observations "
+                   "WHERE run_id = ? LIMIT ?)");
+    page.Bind(1, run_id);
+    page.Bind(2, int64_t{kDeletePage});
+    if (sqlite3_step(page.get()) != SQLITE_DONE) return SqlError(db_, "delete observations");
+    if (sqlite3_changes(db_) == 0) break;
+  }
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = Exec("BEGIN IMMEDIATE;"); !s.ok()) return s;
+  for (const char* sql :
+       {"DELETE FROM task_states WHERE run_id = ?", "DELETE FROM tasks WHERE run_id = ?",
+        "DELETE FROM runs WHERE run_id = ?"}) {
+    Statement del(db_, sql);
+    del.Bind(1, run_id);
+    if (sqlite3_step(del.get()) != SQLITE_DONE) {
+      absl::Status status = SqlError(db_, "delete run");
+      Exec("ROLLBACK;").IgnoreError();
+      return status;
+    }
+  }
+  return Exec("COMMIT;");
+}
+
+absl::Status SqliteStore::PutSchedule(const ScheduleRecord& record) {
+  absl::MutexLock lock(&mu_);
+  Statement put(db_,
+                "INSERT OR REPLACE INTO schedules (name, plan, created_unix_ms, last_due_unix_ms) "
+                "VALUES (?, ?, ?, ?)");
+  put.Bind(1, record.name);
+  put.BindBlob(2, record.plan.SerializeAsString());
+  put.Bind(3, record.created_unix_ms);
+  put.Bind(4, record.last_due_unix_ms);
+  if (sqlite3_step(put.get()) != SQLITE_DONE) return SqlError(db_, "store schedule");
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::DeleteSchedule(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  Statement del(db_, "DELETE FROM schedules WHERE name = ?");
+  del.Bind(1, name);
+  if (sqlite3_step(del.get()) != SQLITE_DONE) return SqlError(db_, "delete schedule");
+  if (sqlite3_changes(db_) == 0)
+    return absl::NotFoundError(absl::StrCat("no schedule '", name, "'"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ScheduleRecord>> SqliteStore::ListSchedules() {
+  absl::MutexLock lock(&mu_);
+  Statement list(
+      db_, "SELECT name, plan, created_unix_ms, last_due_unix_ms FROM schedules ORDER BY name");
+  std::vector<ScheduleRecord> out;
+  int rc;
+  while ((rc = sqlite3_step(list.get())) == SQLITE_ROW) {
+    ScheduleRecord r;
+    r.name = list.Text(0);
+    if (!r.plan.ParseFromString(list.Blob(1))) {
+      return absl::DataLossError(
+          absl::StrCat("store: the plan of schedule '", r.name, "' is unreadable"));
+    }
+    r.created_unix_ms = list.Int(2);
+    r.last_due_unix_ms = list.Int(3);
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_, "list schedules");
   return out;
 }
 

@@ -37,6 +37,12 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<v1::Observation>> GetObservationPage(const std::string& run_id,
                                                                   const ObservationCursor& after,
                                                                   size_t limit) override;
+  absl::Status DeleteRun(const std::string& run_id) override;
+  absl::Status PutSchedule(const ScheduleRecord& record) override;
+  absl::Status DeleteSchedule(const std::string& name) override;
+  absl::StatusOr<std::vector<ScheduleRecord>> ListSchedules() override;
+  // Observations DeleteRun removes per transaction.
+  static constexpr int kDeletePage = 20'000;
   // Checkpoints its checkpointer thread completed (0 for ":memory:").
   uint64_t checkpoints() const { return checkpointer_ ? checkpointer_->checkpoints() : 0; }
 

@@ -87,6 +87,16 @@ struct TaskRecord {
   TaskState state = TaskState::kPending;
 };
 
+// A continuous audit: its plan (with its Schedule), keyed by the plan's name, and when its
+// last audit was due (0: none yet), so that a restarted controller neither repeats nor skips
+// one.
+struct ScheduleRecord {
+  std::string name;
+  v1::Plan plan;
+  int64_t created_unix_ms = 0;
+  int64_t last_due_unix_ms = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -121,6 +131,18 @@ class Store {
   // Up to `limit` of the run's observations after `after`, by task id and role.
   virtual absl::StatusOr<std::vector<v1::Observation>> GetObservationPage(
       const std::string& run_id, const ObservationCursor& after, size_t limit) = 0;
+
+  // Deletes a run that is not running and everything stored of it (retention). The
+  // observations go a bounded number per transaction, so that the store's other callers go
+  // on between them; the run itself goes last, so an interrupted delete is finished by the
+  // next. kNotFound if there is no such run, kFailedPrecondition if it is running.
+  virtual absl::Status DeleteRun(const std::string& run_id) = 0;
+
+  // Continuous audits: inserts or replaces the schedule of record.name.
+  virtual absl::Status PutSchedule(const ScheduleRecord& record) = 0;
+  // kNotFound if there is none of that name.
+  virtual absl::Status DeleteSchedule(const std::string& name) = 0;
+  virtual absl::StatusOr<std::vector<ScheduleRecord>> ListSchedules() = 0;
 
   // The run's observations by task id and role, one at a time, read a page at a time: a
   // run of any size, and the store's other callers (the writer) go on between pages.

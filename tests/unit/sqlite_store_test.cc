@@ -269,6 +269,55 @@ TEST_F(SqliteStoreTest, TheWalFileStaysBoundedAndCheckpointsRunOffTheWriter) {
   EXPECT_EQ(page->front().peer(), payload);
 }
 
+// Retention deletes a finished run and all of it, pages of observations at a time, and
+// leaves the others; a running run is refused.
+TEST_F(SqliteStoreTest, DeleteRunRemovesEverythingOfThatRunOnly) {
+  auto store = OpenStore();
+  const uint64_t n = SqliteStore::kDeletePage * 2 + 7;  // three pages
+  for (const char* id : {"run-1", "run-2"}) {
+    ASSERT_TRUE(store->CreateRun(Run(id, n), {}).ok());
+    std::vector<v1::Observation> batch;
+    for (uint64_t t = 1; t <= n; ++t) batch.push_back(Obs(id, t, v1::ROLE_INITIATOR));
+    ASSERT_TRUE(store->InsertObservations(batch).ok());
+    ASSERT_TRUE(store->SetTaskState(id, 3, TaskState::kTimedOut).ok());
+  }
+  EXPECT_EQ(store->DeleteRun("run-1").code(), absl::StatusCode::kFailedPrecondition) << "running";
+  ASSERT_TRUE(store->SetRunState("run-1", RunState::kFinished, 2000).ok());
+  ASSERT_TRUE(store->DeleteRun("run-1").ok());
+  EXPECT_FALSE(store->GetRun("run-1")->has_value());
+  EXPECT_TRUE(store->GetObservations("run-1")->empty());
+  EXPECT_TRUE(store->GetTaskStates("run-1")->empty());
+  EXPECT_EQ(store->GetObservations("run-2")->size(), n);
+  EXPECT_EQ(store->GetTaskStates("run-2")->size(), 1u);
+  EXPECT_EQ(store->DeleteRun("run-1").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, SchedulesAreReplacedByNameAndSurviveReopening) {
+  {
+    auto store = OpenStore();
+    ScheduleRecord r;
+    r.name = "nightly";
+    r.plan.set_name("nightly");
+    r.plan.mutable_schedule()->set_cron("17 3 * * *");
+    r.created_unix_ms = 1000;
+    ASSERT_TRUE(store->PutSchedule(r).ok());
+    r.last_due_unix_ms = 5000;
+    r.plan.mutable_schedule()->set_cron("0 4 * * *");
+    ASSERT_TRUE(store->PutSchedule(r).ok());
+    r.name = "hourly";
+    ASSERT_TRUE(store->PutSchedule(r).ok());
+    ASSERT_TRUE(store->DeleteSchedule("hourly").ok());
+    EXPECT_EQ(store->DeleteSchedule("hourly").code(), absl::StatusCode::kNotFound);
+  }
+  auto store = OpenStore();
+  auto schedules = store->ListSchedules();
+  ASSERT_TRUE(schedules.ok());
+  ASSERT_EQ(schedules->size(), 1u);
+  EXPECT_EQ((*schedules)[0].name, "nightly");
+  EXPECT_EQ((*schedules)[0].plan.schedule().cron(), "0 4 * * *");
+  EXPECT_EQ((*schedules)[0].last_due_unix_ms, 5000);
+}
+
 TEST_F(SqliteStoreTest, CommittedBatchesSurviveKill9) {
   int pipe_fds[2];
   ASSERT_EQ(pipe(pipe_fds), 0);
