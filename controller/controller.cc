@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "controller/postgres_store.h"
 
 namespace rstmesh {
 
@@ -24,19 +25,24 @@ Controller::Controller(ControllerOptions options)
 Controller::~Controller() { Stop(); }
 
 absl::Status Controller::Start() {
-  std::error_code ec;
-  std::filesystem::create_directories(options_.data_dir, ec);
-  if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("--data-dir ", options_.data_dir, ": ", ec.message()));
+  absl::StatusOr<std::unique_ptr<Store>> store;
+  if (!options_.store_dsn.empty()) {
+    // The database holds its own lock: one controller on it at a time.
+    store = PostgresStore::Open(options_.store_dsn);
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(options_.data_dir, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("--data-dir ", options_.data_dir, ": ", ec.message()));
+    }
+    // Before the store is opened: a second controller must not even read it.
+    absl::StatusOr<std::unique_ptr<DataDirLock>> lock = DataDirLock::Acquire(options_.data_dir);
+    if (!lock.ok()) return lock.status();
+    data_dir_lock_ = std::move(*lock);
+    const std::string path = options_.data_dir + "/rstmesh.db";
+    store = options_.open_store ? options_.open_store(path) : SqliteStore::Open(path);
   }
-  // Before the store is opened: a second controller must not even read it.
-  absl::StatusOr<std::unique_ptr<DataDirLock>> lock = DataDirLock::Acquire(options_.data_dir);
-  if (!lock.ok()) return lock.status();
-  data_dir_lock_ = std::move(*lock);
-  const std::string path = options_.data_dir + "/rstmesh.db";
-  absl::StatusOr<std::unique_ptr<Store>> store =
-      options_.open_store ? options_.open_store(path) : SqliteStore::Open(path);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =

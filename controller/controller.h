@@ -36,7 +36,10 @@ struct ControllerOptions {
   // DaemonSet mounts one Secret on every node. Per-agent certificates are checked either way.
   bool allow_shared_agent_certificate = false;
   std::string health_listen;  // plaintext grpc.health.v1 only (Kubernetes probes); "" = none
-  std::string data_dir;       // holds rstmesh.db
+  std::string data_dir;       // holds rstmesh.db (the SQLite store)
+  // A PostgreSQL DSN ("postgresql://user@host/db?sslmode=verify-full"): the store is that
+  // database instead of data_dir's SQLite file.
+  std::string store_dsn;
   // Agents heartbeat at least this far apart; a large fleet shares
   // max_heartbeats_per_second among its members (each beats at most every 10 s).
   std::chrono::milliseconds heartbeat_interval{1000};

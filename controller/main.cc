@@ -4,11 +4,14 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include "absl/synchronization/mutex.h"
 #include "cli/command_line.h"
 #include "controller/controller.h"
+#include "controller/postgres_connection.h"
 #include "telemetry/http_endpoint.h"
 
 namespace {
@@ -41,6 +44,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "HTTP address for /metrics and /healthz")
       ->capture_default_str();
+  std::string store_file;
+  if (const char* env = std::getenv("RSTMESH_STORE"); env != nullptr) options.store_dsn = env;
+  app.add_option("--store", options.store_dsn,
+                 "A PostgreSQL database for the store instead of --data-dir's SQLite file: "
+                 "postgresql://USER@HOST:PORT/DB?sslmode=verify-full (RSTMESH_STORE)");
+  app.add_option("--store-file", store_file,
+                 "A file holding the --store DSN (a mounted Kubernetes Secret: the password "
+                 "stays out of the process list)");
   bool check_config = false;
   app.add_flag("--check-config", check_config,
                "Check the flags, environment and certificate files, print the configuration "
@@ -93,6 +104,28 @@ int main(int argc, char** argv) {
                                             "rstmesh-controller");
     return 2;
   }
+  if (!store_file.empty()) {
+    std::ifstream in(store_file);
+    std::string dsn((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in && dsn.empty()) {
+      std::cerr << "rstmesh-controller: --store-file: cannot read '" << store_file << "'\n";
+      return 2;
+    }
+    while (!dsn.empty() && (dsn.back() == '\n' || dsn.back() == '\r' || dsn.back() == ' ')) {
+      dsn.pop_back();
+    }
+    options.store_dsn = dsn;
+  }
+  if (!options.store_dsn.empty()) {
+    if (absl::Status dsn = rstmesh::postgres::CheckDsn(options.store_dsn); !dsn.ok()) {
+      std::cerr << "rstmesh-controller: --store: " << dsn.message()
+                << "; leave it out for the SQLite store in --data-dir\n";
+      return 2;
+    }
+  }
+  const std::string store_text = options.store_dsn.empty()
+                                     ? "sqlite:" + options.data_dir
+                                     : rstmesh::postgres::Redacted(options.store_dsn);
   rstmesh::TlsFromEnvironment(options.tls);
   if (absl::Status tls = rstmesh::CheckTls(options.tls); !tls.ok()) {
     std::cerr << "rstmesh-controller: " << tls.message() << "\n";
@@ -114,7 +147,7 @@ int main(int argc, char** argv) {
     std::cout << "rstmesh-controller: configuration ok: listen=" << options.listen
               << " metrics=" << metrics_listen
               << " health=" << (options.health_listen.empty() ? "-" : options.health_listen)
-              << " tls=" << TlsMode(options) << " data_dir=" << options.data_dir
+              << " tls=" << TlsMode(options) << " store=" << store_text
               << " max_parallel_runs=" << options.runs.max_parallel_runs
               << " max_closures_per_second=" << options.runs.max_closures_per_second
               << " min_pair_spacing_ms=" << options.runs.min_pair_spacing.count()
@@ -133,7 +166,8 @@ int main(int argc, char** argv) {
   rstmesh::Controller controller(options);
   if (absl::Status started = controller.Start(); !started.ok()) {
     std::cerr << "rstmesh-controller: " << started.message() << "\n";
-    return 2;
+    // 3: something it needs is unavailable (the database server); 2: its configuration.
+    return absl::IsUnavailable(started) ? 3 : 2;
   }
   rstmesh::HttpEndpoint metrics;
   metrics.Handle("/metrics", [&controller] {
@@ -149,7 +183,7 @@ int main(int argc, char** argv) {
   }
   std::cout << "rstmesh-controller: serving grpc=" << controller.port()
             << " metrics=" << metrics.port() << " health=" << controller.health_port()
-            << " tls=" << TlsMode(options) << " data_dir=" << options.data_dir << std::endl;
+            << " tls=" << TlsMode(options) << " store=" << store_text << std::endl;
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   std::cout << "rstmesh-controller: stopping" << std::endl;

@@ -24,6 +24,9 @@ packages=(
   # The shipped alerts are checked with promtool, and a Prometheus server scrapes a real
   # controller during a run in a test (deploy/monitoring).
   prometheus
+  # The PostgreSQL store (controllers sharing a database): libpq to build with, and a real
+  # PostgreSQL 15 server that the tests start in a temporary directory.
+  libpq-dev postgresql-15
 )
 # Node.js runs the manifest validator; the machine's own node is used where there is one.
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)

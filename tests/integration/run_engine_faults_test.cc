@@ -22,6 +22,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "tests/support/http_get.h"
+#include "tests/support/postgres_server.h"
 #include "tests/support/process_fleet.h"
 #include "tests/support/tcp_relay.h"
 #include "tests/support/text.h"
@@ -281,6 +282,52 @@ TEST_F(RunEngineFaultsTest, ControllerKilledThreeTimesMidRunStoresAndRunsEveryth
     ASSERT_TRUE(fleet_.WaitForAgents(3));
   }
   ExpectEveryTaskPassedOnce(run_id);
+}
+
+// The same on a PostgreSQL store, with the database server restarted in the middle (a blip:
+// every connection dropped): the controller killed twice mid-run and the database gone for a
+// moment lose nothing and run nothing twice.
+TEST_F(RunEngineFaultsTest, ControllerKilledAndDatabaseRestartedMidRunOnPostgresql) {
+  testing::PostgresServer postgres;
+  ASSERT_TRUE(postgres.Start()) << postgres.error();
+  fleet_.UseStore(postgres.dsn());
+  ASSERT_TRUE(fleet_.StartController());
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(fleet_.StartAgent(i));
+  ASSERT_TRUE(fleet_.WaitForAgents(3));
+  const std::string run_id = Start(kPacedPlan);
+  ASSERT_TRUE(WaitDone(run_id, 150));
+  ASSERT_EQ(fleet_.StopController(SIGKILL), 128 + SIGKILL);
+  ASSERT_TRUE(fleet_.StartController({}, fleet_.address()));
+  ASSERT_TRUE(fleet_.WaitForAgents(3));
+  ASSERT_TRUE(WaitDone(run_id, 450));
+  ASSERT_TRUE(postgres.Restart()) << postgres.error();
+  ASSERT_TRUE(WaitDone(run_id, 750));
+  ASSERT_EQ(fleet_.StopController(SIGKILL), 128 + SIGKILL);
+  ASSERT_TRUE(fleet_.StartController({}, fleet_.address()));
+  ASSERT_TRUE(fleet_.WaitForAgents(3));
+  ExpectEveryTaskPassedOnce(run_id);
+  EXPECT_EQ(fleet_.StopController(), 0) << fleet_.controller().err();
+}
+
+// One controller per PostgreSQL database (until replicas share one): a second one on it
+// refuses to start and says why; the first keeps serving; kill -9 leaves no stale lock.
+TEST_F(RunEngineFaultsTest, SecondControllerOnTheSameDatabaseIsRefused) {
+  testing::PostgresServer postgres;
+  ASSERT_TRUE(postgres.Start()) << postgres.error();
+  fleet_.UseStore(postgres.dsn());
+  ASSERT_TRUE(fleet_.StartController());
+  RunResult second =
+      testing::RunProcess({RSTMESH_CONTROLLER_BIN, "--insecure", "--listen", "127.0.0.1:0",
+                           "--metrics-listen", "127.0.0.1:0", "--store", postgres.dsn()},
+                          seconds(20));
+  EXPECT_EQ(second.exit_code, 2);
+  EXPECT_NE(second.err.find("another rstmesh-controller is using this database"), std::string::npos)
+      << second.err;
+  EXPECT_EQ(fleet_.Ctl({"runs"}).exit_code, 0) << "the first stopped serving";
+  EXPECT_EQ(fleet_.StopController(SIGKILL), 128 + SIGKILL);
+  ASSERT_TRUE(WaitFor([&] { return fleet_.StartController(); }, seconds(10), milliseconds(200)));
+  EXPECT_EQ(fleet_.Ctl({"runs"}).exit_code, 0);
+  EXPECT_EQ(fleet_.StopController(), 0);
 }
 
 // One controller per store: a second one on the same data directory refuses to start and

@@ -39,6 +39,7 @@ ProcessFleet::~ProcessFleet() {
   const std::vector<std::string> security =
       certs_.empty() ? std::vector<std::string>{"--insecure"} : Creds(certs_, "controller");
   argv.insert(argv.end(), security.begin(), security.end());
+  if (!store_.empty()) argv.insert(argv.end(), {"--store", store_});
   argv.insert(argv.end(), extra.begin(), extra.end());
   controller_ = std::make_unique<Subprocess>(argv);
   auto line = controller_->ReadLine(std::chrono::seconds(15));

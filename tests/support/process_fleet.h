@@ -26,13 +26,16 @@ class ProcessFleet {
   // under `certs` (as scripts/make-certs.sh makes them: ca.pem, controller.*, agent-node-i.*,
   // operator-alice.*) instead of --insecure.
   void UseTls(std::string certs) { certs_ = std::move(certs); }
+  // From now on the controller's store is this PostgreSQL database (--store) instead of
+  // SQLite in data_dir().
+  void UseStore(std::string dsn) { store_ = std::move(dsn); }
   // The flags for certificate `name` ("agent-node-1") under `certs`.
   static std::vector<std::string> Creds(const std::string& certs, const std::string& name);
 
-  // Starts the controller (--insecure or UseTls's), its store in data_dir(), metrics on a
-  // free port (health too, with --health-listen in `extra`), plus `extra` flags. `listen`
-  // "127.0.0.1:0" picks a port; pass address() to restart on the same one. Fails when it does not
-  // print its "serving" line.
+  // Starts the controller (--insecure or UseTls's), its store in data_dir() (or UseStore's),
+  // metrics on a free port (health too, with --health-listen in `extra`), plus `extra` flags.
+  // `listen` "127.0.0.1:0" picks a port; pass address() to restart on the same one. Fails when it
+  // does not print its "serving" line.
   ::testing::AssertionResult StartController(std::vector<std::string> extra = {},
                                              std::string listen = "127.0.0.1:0");
   // Ends the controller with `signal` and waits for it; its exit code.
@@ -85,6 +88,7 @@ class ProcessFleet {
   int metrics_port_ = 0;
   int health_port_ = 0;
   std::string certs_;  // "" : plaintext
+  std::string store_;  // "" : SQLite in data_dir()
   std::unique_ptr<Subprocess> controller_;
   std::map<int, std::unique_ptr<Subprocess>> agents_;
   std::map<int, std::string> first_lines_;

@@ -1,5 +1,6 @@
-// The controller's store on a real SQLite file: atomic runs, idempotent observation inserts,
-// and nothing committed is lost when the writing process is killed.
+// The controller's store on real backends, a real SQLite file and a real PostgreSQL server:
+// atomic runs, idempotent observation inserts, retention's deletes, schedules; and for
+// SQLite's file, a bounded journal and nothing committed lost when the writer is killed.
 #include "controller/sqlite_store.h"
 
 #include <gtest/gtest.h>
@@ -12,13 +13,16 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "controller/postgres_store.h"
 #include "core/task_id.h"
+#include "tests/support/postgres_server.h"
 #include "tests/support/wait_for.h"
 
 namespace rstmesh {
 namespace {
 
-class SqliteStoreTest : public ::testing::Test {
+// What every store test needs: a temporary directory, observations and runs.
+class StoreTestBase : public ::testing::Test {
  protected:
   void SetUp() override {
     char tmpl[] = "/tmp/rstmesh-store-XXXXXX";
@@ -26,12 +30,6 @@ class SqliteStoreTest : public ::testing::Test {
     path_ = dir_ + "/rstmesh.db";
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::unique_ptr<SqliteStore> OpenStore() {
-    auto store = SqliteStore::Open(path_);
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? std::move(*store) : nullptr;
-  }
 
   static v1::Observation Obs(const std::string& run, uint64_t task, v1::Role role) {
     v1::Observation obs;
@@ -54,7 +52,60 @@ class SqliteStoreTest : public ::testing::Test {
   std::string dir_, path_;
 };
 
-TEST_F(SqliteStoreTest, RunsAndTasksRoundTrip) {
+// The SQLite file itself: its journal and a killed writer.
+class SqliteStoreTest : public StoreTestBase {
+ protected:
+  std::unique_ptr<SqliteStore> OpenStore() {
+    auto store = SqliteStore::Open(path_);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+};
+
+// The Store's promises, on each backend: SQLite (a file in the temporary directory) and
+// PostgreSQL (a real PostgreSQL 15 server this suite starts, a fresh database per test).
+class StoreTest : public StoreTestBase, public ::testing::WithParamInterface<std::string> {
+ protected:
+  static void SetUpTestSuite() {
+    postgres_ = new testing::PostgresServer();
+    if (!postgres_->Start("rstmesh")) {
+      start_error_ = postgres_->error();
+    }
+  }
+  static void TearDownTestSuite() {
+    delete postgres_;
+    postgres_ = nullptr;
+  }
+  void SetUp() override {
+    StoreTestBase::SetUp();
+    if (GetParam() == "postgresql") {
+      ASSERT_TRUE(start_error_.empty()) << start_error_;
+      dsn_ = postgres_->CreateDatabase("test_" + std::to_string(++databases_));
+      ASSERT_FALSE(dsn_.empty()) << postgres_->error();
+    }
+  }
+  // The store (again, on the same file or database, after the last one is gone).
+  std::unique_ptr<Store> OpenStore() {
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        GetParam() == "sqlite" ? absl::StatusOr<std::unique_ptr<Store>>(SqliteStore::Open(path_))
+                               : absl::StatusOr<std::unique_ptr<Store>>(PostgresStore::Open(dsn_));
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  static testing::PostgresServer* postgres_;
+  static std::string start_error_;
+  static int databases_;
+  std::string dsn_;
+};
+testing::PostgresServer* StoreTest::postgres_ = nullptr;
+std::string StoreTest::start_error_;
+int StoreTest::databases_ = 0;
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(StoreTest, RunsAndTasksRoundTrip) {
   auto store = OpenStore();
   std::vector<TaskRecord> tasks(3);
   for (int i = 0; i < 3; ++i) {
@@ -97,7 +148,7 @@ TEST_F(SqliteStoreTest, RunsAndTasksRoundTrip) {
 
 // A run's planned tasks are not stored one by one: their states are, and its observations
 // stream back in task order.
-TEST_F(SqliteStoreTest, StatesOfUnstoredTasksAndObservationsInTaskOrder) {
+TEST_P(StoreTest, StatesOfUnstoredTasksAndObservationsInTaskOrder) {
   auto store = OpenStore();
   ASSERT_TRUE(store->CreateRun(Run("run-2", 1000), {}).ok());
   const uint64_t lost = TaskId(2, 700).raw(), timed_out = TaskId(2, 5).raw();
@@ -143,7 +194,7 @@ TEST_F(SqliteStoreTest, StatesOfUnstoredTasksAndObservationsInTaskOrder) {
 // Large runs are read a page at a time: every observation once, in order, across page
 // boundaries (a task's two roles split over two pages too), and the store serves its other
 // callers between pages.
-TEST_F(SqliteStoreTest, ObservationsStreamInPagesInTaskOrder) {
+TEST_P(StoreTest, ObservationsStreamInPagesInTaskOrder) {
   auto store = OpenStore();
   const uint64_t tasks = Store::kObservationPage + 1000;  // pages end mid-task
   ASSERT_TRUE(store->CreateRun(Run("run-3", tasks), {}).ok());
@@ -179,7 +230,7 @@ TEST_F(SqliteStoreTest, ObservationsStreamInPagesInTaskOrder) {
   EXPECT_EQ(store->GetObservations("run-4")->size(), 1u);
 }
 
-TEST_F(SqliteStoreTest, AddedTasksCountInTheRunAndSurviveReopening) {
+TEST_P(StoreTest, AddedTasksCountInTheRunAndSurviveReopening) {
   auto store = OpenStore();
   std::vector<TaskRecord> first(2), later(3);
   for (int i = 0; i < 5; ++i) {
@@ -209,7 +260,7 @@ TEST_F(SqliteStoreTest, AddedTasksCountInTheRunAndSurviveReopening) {
   EXPECT_TRUE(store->GetTasks("run-9")->empty());
 }
 
-TEST_F(SqliteStoreTest, ObservationInsertsAreIdempotentOnRunTaskRole) {
+TEST_P(StoreTest, ObservationInsertsAreIdempotentOnRunTaskRole) {
   auto store = OpenStore();
   std::vector<v1::Observation> batch = {Obs("r", 1, v1::ROLE_INITIATOR),
                                         Obs("r", 1, v1::ROLE_RESPONDER),
@@ -225,7 +276,7 @@ TEST_F(SqliteStoreTest, ObservationInsertsAreIdempotentOnRunTaskRole) {
   EXPECT_EQ(store->GetObservations("other")->size(), 0u);
 }
 
-TEST_F(SqliteStoreTest, ConcurrentWritersStoreTheUnionOnce) {
+TEST_P(StoreTest, ConcurrentWritersStoreTheUnionOnce) {
   auto store = OpenStore();
   auto writer = [&](int offset) {
     for (int i = 0; i < 50; ++i) {
@@ -271,7 +322,7 @@ TEST_F(SqliteStoreTest, TheWalFileStaysBoundedAndCheckpointsRunOffTheWriter) {
 
 // Retention deletes a finished run and all of it, pages of observations at a time, and
 // leaves the others; a running run is refused.
-TEST_F(SqliteStoreTest, DeleteRunRemovesEverythingOfThatRunOnly) {
+TEST_P(StoreTest, DeleteRunRemovesEverythingOfThatRunOnly) {
   auto store = OpenStore();
   const uint64_t n = SqliteStore::kDeletePage * 2 + 7;  // three pages
   for (const char* id : {"run-1", "run-2"}) {
@@ -292,7 +343,7 @@ TEST_F(SqliteStoreTest, DeleteRunRemovesEverythingOfThatRunOnly) {
   EXPECT_EQ(store->DeleteRun("run-1").code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(SqliteStoreTest, SchedulesAreReplacedByNameAndSurviveReopening) {
+TEST_P(StoreTest, SchedulesAreReplacedByNameAndSurviveReopening) {
   {
     auto store = OpenStore();
     ScheduleRecord r;
