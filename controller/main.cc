@@ -107,12 +107,17 @@ int main(int argc, char** argv) {
   if (!store_file.empty()) {
     std::ifstream in(store_file);
     std::string dsn((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (!in && dsn.empty()) {
+    if (!in.is_open()) {
       std::cerr << "rstmesh-controller: --store-file: cannot read '" << store_file << "'\n";
       return 2;
     }
     while (!dsn.empty() && (dsn.back() == '\n' || dsn.back() == '\r' || dsn.back() == ' ')) {
       dsn.pop_back();
+    }
+    // An empty Secret must not quietly mean the SQLite store.
+    if (dsn.empty()) {
+      std::cerr << "rstmesh-controller: --store-file: '" << store_file << "' is empty\n";
+      return 2;
     }
     options.store_dsn = dsn;
   }

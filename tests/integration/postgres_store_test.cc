@@ -188,6 +188,10 @@ TEST_F(PostgresStoreTest, ControllerStoreFlagsAndTheirErrors) {
   EXPECT_EQ(missing_file.exit_code, 2);
   EXPECT_NE(missing_file.err.find("--store-file: cannot read"), std::string::npos)
       << missing_file.err;
+  std::ofstream(postgres_.dir() + "/empty") << "\n";
+  RunResult empty_file = Controller({"--store-file", postgres_.dir() + "/empty"});
+  EXPECT_EQ(empty_file.exit_code, 2) << empty_file.out;
+  EXPECT_NE(empty_file.err.find("is empty"), std::string::npos) << empty_file.err;
 
   // Nothing listens on the server's port once it is stopped.
   const std::string secret_dsn = absl::StrCat(
