@@ -1,8 +1,12 @@
 // Controller ingest: observations per second through AgentHub from N simulated agents (real
 // gRPC streams on loopback to a real controller), in batches as agents send them, for the
-// tasks of a real run; with the SQLite store on (a file in a temporary directory), against
-// the same streams with the store off (observations and task states not written). A batch
-// counts when its acknowledgement arrives, which the controller sends after storing it.
+// tasks of a real run; with the SQLite store (a file in a temporary directory), with a
+// PostgreSQL 15 server (started by the benchmark on loopback, a fresh database each time)
+// for a controller on its own and for a replica (--replicated: each new observation also
+// writes an arrival that the run's owner takes back from the database), against the same
+// streams with the store off (observations and task states not written). A batch counts
+// when its acknowledgement arrives, which the controller sends after storing it; "joined"
+// is when the run's owner has joined both ends of every task.
 #include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
@@ -20,6 +24,7 @@
 #include "controller/forwarding_store.h"
 #include "controller/run_tasks.h"
 #include "rstmesh/v1/agent_hub.grpc.pb.h"
+#include "tests/support/postgres_server.h"
 #include "tests/support/wait_for.h"
 
 namespace rstmesh::bench {
@@ -122,18 +127,40 @@ class SimulatedAgent {
   bool closed_ = false;
 };
 
+enum class Backend { kSqlite, kPostgres, kReplica, kOff };
+
+const char* NameOf(Backend b) {
+  switch (b) {
+    case Backend::kSqlite:
+      return "SQLite";
+    case Backend::kPostgres:
+      return "PostgreSQL";
+    case Backend::kReplica:
+      return "PostgreSQL, a replica (--replicated)";
+    case Backend::kOff:
+      return "off";
+  }
+  return "";
+}
+
 struct Outcome {
   double per_second = 0;
+  double joined_s = 0;  // from the first batch until the owner joined every task
   uint64_t observations = 0;
   double controller_cpu_s = 0;
   std::string error;
 };
 
-Outcome Measure(bool store_on, int agents, int repetitions, size_t batch, size_t window,
-                const std::string& dir) {
+Outcome Measure(Backend backend, int agents, int repetitions, size_t batch, size_t window,
+                const std::string& dir, const std::string& dsn) {
   Outcome out;
+  const bool store_on = backend != Backend::kOff;
   std::filesystem::remove_all(dir);
   ControllerOptions options;
+  if (backend == Backend::kPostgres || backend == Backend::kReplica) {
+    options.store_dsn = dsn;
+    options.replicated = backend == Backend::kReplica;
+  }
   options.listen = "127.0.0.1:0";
   options.data_dir = dir;
   options.heartbeat_interval = std::chrono::milliseconds(1000);
@@ -207,9 +234,21 @@ Outcome Measure(bool store_on, int agents, int repetitions, size_t batch, size_t
   }
   for (std::thread& t : senders) t.join();
   const double elapsed = Seconds(Clock::now() - t0);
+  if (store_on) {
+    // Both ends of every task joined by the run's owner (through the database, for a
+    // replica).
+    const bool joined = testing::WaitFor(
+        [&] {
+          absl::StatusOr<RunProgress> p = controller.runs().Progress(*run_id);
+          return p.ok() && p->done == tasks.size();
+        },
+        std::chrono::seconds(300), std::chrono::milliseconds(20));
+    out.joined_s = Seconds(Clock::now() - t0);
+    if (!joined) out.error = "the run's owner did not join every task";
+  }
   out.controller_cpu_s = CpuSeconds() - cpu0;  // the agents' side included (same process)
   out.per_second = out.observations / elapsed;
-  if (store_on) {  // every acknowledged observation is in the store
+  if (store_on && out.error.empty()) {  // every acknowledged observation is in the store
     auto stored = controller.store().GetObservations(*run_id);
     if (!stored.ok() || stored->size() != out.observations) {
       out.error = absl::StrCat("stored ", stored.ok() ? stored->size() : 0, " of ",
@@ -245,36 +284,77 @@ int main(int argc, char** argv) {
   app.add_option("--rounds", rounds, "Measurements per side (alternating); medians compared")
       ->capture_default_str()
       ->check(CLI::Range(1, 20));
+  bool postgres = true;
+  app.add_flag("--postgres,!--no-postgres", postgres,
+               "Also measure a PostgreSQL store, on its own and as a replica (a server this "
+               "benchmark starts; skipped when PostgreSQL 15 is not installed)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   char tmpl[] = "/tmp/rstmesh-ingest-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
+  std::unique_ptr<rstmesh::testing::PostgresServer> server;
+  if (postgres && rstmesh::testing::PostgresServer::Installed()) {
+    server = std::make_unique<rstmesh::testing::PostgresServer>();
+    if (!server->Start()) {
+      std::fprintf(stderr, "ingest_bench: PostgreSQL: %s\n", server->error().c_str());
+      return 1;
+    }
+  } else if (postgres) {
+    std::fprintf(stderr, "ingest_bench: PostgreSQL 15 is not installed: its rows are skipped\n");
+  }
   const uint64_t observations = 2ull * agents * (agents - 1) * repetitions;
   std::printf(
       "### Controller ingest: %d agents, %llu observations per measurement, batches of "
       "%zu, %zu in flight per agent\n\n",
       agents, static_cast<unsigned long long>(observations), batch, window);
-  Table table({"store", "observations/s (median)", "each round", "CPU s per 100k (process)"});
-  std::vector<double> on, off, on_cpu, off_cpu;
-  std::string on_rounds, off_rounds;
-  int failures = 0;
+  Table table({"store", "observations/s acknowledged (median)", "each round",
+               "every task joined after, s (median)", "CPU s per 100k (process)"});
+  std::vector<Backend> backends = {Backend::kSqlite, Backend::kOff};
+  if (server) {
+    backends.insert(backends.begin() + 1, {Backend::kPostgres, Backend::kReplica});
+  }
+  std::map<Backend, std::vector<double>> rate, cpu, joined;
+  std::map<Backend, std::string> each;
+  int failures = 0, database = 0;
   for (int r = 0; r < rounds; ++r) {
-    for (bool store_on : {true, false}) {
-      Outcome o = Measure(store_on, agents, repetitions, batch, window, dir + "/db");
+    for (Backend backend : backends) {  // alternating: the machine's load hits all alike
+      std::string dsn;
+      if (backend == Backend::kPostgres || backend == Backend::kReplica) {
+        dsn = server->CreateDatabase(absl::StrCat("ingest", ++database));
+        if (dsn.empty()) {
+          std::fprintf(stderr, "ingest_bench: %s\n", server->error().c_str());
+          ++failures;
+          continue;
+        }
+      }
+      Outcome o = Measure(backend, agents, repetitions, batch, window, dir + "/db", dsn);
       if (!o.error.empty()) {
-        std::fprintf(stderr, "ingest_bench: %s\n", o.error.c_str());
+        std::fprintf(stderr, "ingest_bench: %s: %s\n", NameOf(backend), o.error.c_str());
         ++failures;
         continue;
       }
-      (store_on ? on : off).push_back(o.per_second);
-      (store_on ? on_cpu : off_cpu).push_back(o.controller_cpu_s * 1e5 / o.observations);
-      std::string& list = store_on ? on_rounds : off_rounds;
-      list += (list.empty() ? "" : ", ") + Fmt(o.per_second);
+      rate[backend].push_back(o.per_second);
+      cpu[backend].push_back(o.controller_cpu_s * 1e5 / o.observations);
+      if (backend != Backend::kOff) joined[backend].push_back(o.joined_s);
+      each[backend] += (each[backend].empty() ? "" : ", ") + Fmt(o.per_second);
     }
   }
-  table.Row({"SQLite on", Fmt(Median(on)), on_rounds, Fmt(Median(on_cpu), 2)});
-  table.Row({"off", Fmt(Median(off)), off_rounds, Fmt(Median(off_cpu), 2)});
-  std::printf("\nstore on / store off: %s\n\n",
-              Fmt(Median(off) > 0 ? Median(on) / Median(off) : 0, 2).c_str());
+  for (Backend backend : backends) {
+    table.Row({NameOf(backend), Fmt(Median(rate[backend])), each[backend],
+               backend == Backend::kOff ? "-" : Fmt(Median(joined[backend]), 2),
+               Fmt(Median(cpu[backend]), 2)});
+  }
+  const double off = Median(rate[Backend::kOff]);
+  std::printf("\nSQLite / store off: %s",
+              Fmt(off > 0 ? Median(rate[Backend::kSqlite]) / off : 0, 2).c_str());
+  if (server) {
+    const double sqlite = Median(rate[Backend::kSqlite]);
+    std::printf("; PostgreSQL / SQLite: %s; replica / SQLite: %s",
+                Fmt(sqlite > 0 ? Median(rate[Backend::kPostgres]) / sqlite : 0, 2).c_str(),
+                Fmt(sqlite > 0 ? Median(rate[Backend::kReplica]) / sqlite : 0, 2).c_str());
+  }
+  std::printf("\n\n");
+  server.reset();
   std::filesystem::remove_all(dir);
   return failures == 0 ? 0 : 1;
 }

@@ -7,6 +7,9 @@
 //     the finished report.
 //  2. A full mesh of M real agents (rstmesh-agent processes) with every scenario at its quick
 //     settings (idle_hold 500 ms), end to end through rstmeshctl.
+//  3. With --replicas: the full mesh over --mesh-agents simulated agents on controllers that
+//     share a PostgreSQL 15 server (started here), 1 and then N replicas (--replicated), the
+//     agents spread over them; the run is owned by the replica it was started at.
 #include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
@@ -28,6 +31,7 @@
 #include "bench/observations.h"
 #include "rstmesh/v1/agent_hub.grpc.pb.h"
 #include "rstmesh/v1/control.grpc.pb.h"
+#include "tests/support/postgres_server.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/wait_for.h"
 
@@ -500,6 +504,96 @@ int SimulatedFleet(int agents, double steady_seconds, int random_k, int repetiti
   return failures;
 }
 
+// The full mesh over `agents` simulated agents on `replicas` controller replicas sharing the
+// database `dsn` (agent i connects to replica i mod replicas).
+int ReplicatedMesh(int agents, int replicas, const std::string& dsn, Table& table) {
+  std::vector<std::unique_ptr<Subprocess>> controllers;
+  std::vector<std::string> addresses;
+  for (int r = 0; r < replicas; ++r) {
+    std::string address;
+    auto controller = StartController(
+        "", &address, {"--store", dsn, "--replicated", "--replica-name", absl::StrCat("r", r)});
+    if (!controller) {
+      std::fprintf(stderr, "scale_bench: replica %d did not start\n", r);
+      return 1;
+    }
+    controllers.push_back(std::move(controller));
+    addresses.push_back(address);
+  }
+  auto control =
+      v1::Control::NewStub(grpc::CreateChannel(addresses[0], grpc::InsecureChannelCredentials()));
+  g_registered = 0;
+  g_sims.clear();
+  g_batch = std::clamp<size_t>(150'000 / (2 * static_cast<size_t>(agents)), 16, 512);
+  std::vector<std::unique_ptr<SimAgent>> sims;
+  for (int i = 0; i < agents; ++i) {
+    sims.push_back(std::make_unique<SimAgent>(addresses[i % replicas], i));
+    g_sims[absl::StrCat("sim-", i)] = sims.back().get();
+  }
+  int failures = 0;
+  // The owner (replica 0) sees every agent, wherever its stream is.
+  if (!WaitFor([&] { return AgentCount(*control) == static_cast<size_t>(agents); },
+               std::chrono::seconds(300), kPoll)) {
+    std::fprintf(stderr, "scale_bench: replica 0 sees %zu of %d agents\n", AgentCount(*control),
+                 agents);
+    ++failures;
+  }
+  std::atomic<bool> pumping{true};
+  std::thread pump([&] {
+    while (pumping) {
+      for (auto& s : sims) s->Pump();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  v1::Plan mesh;
+  mesh.set_name("full mesh");
+  mesh.mutable_pattern()->set_kind(v1::PATTERN_KIND_FULL_MESH);
+  v1::ScenarioRun* scenario = mesh.add_scenarios();
+  scenario->set_name("graceful_close");
+  scenario->set_repetitions(g_mesh_repetitions);
+  std::vector<double> cpu0, peak(replicas, 0);
+  for (auto& c : controllers) cpu0.push_back(CpuSecondsOf(c->pid()));
+  std::atomic<bool> running{true};
+  std::thread sampler([&] {
+    while (running) {
+      for (int r = 0; r < replicas; ++r) peak[r] = std::max(peak[r], RssMiB(controllers[r]->pid()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
+  g_nacks = 0;
+  std::string error;
+  const auto t0 = Clock::now();
+  const v1::RunStatus status = RunToEnd(*control, mesh, &error);
+  const double seconds = Seconds(Clock::now() - t0);
+  running = false;
+  sampler.join();
+  std::string cpu, rss;
+  for (int r = 0; r < replicas; ++r) {
+    absl::StrAppend(&cpu, r == 0 ? "" : " / ",
+                    Fmt(CpuSecondsOf(controllers[r]->pid()) - cpu0[r], 1));
+    absl::StrAppend(&rss, r == 0 ? "" : " / ", Fmt(peak[r], 1));
+  }
+  if (!error.empty() || status.pass() != status.total() || status.total() == 0) {
+    std::fprintf(stderr, "scale_bench: full mesh on %d replicas: %s (%llu of %llu pass)\n",
+                 replicas, error.c_str(), static_cast<unsigned long long>(status.pass()),
+                 static_cast<unsigned long long>(status.total()));
+    ++failures;
+  }
+  table.Row({std::to_string(replicas), std::to_string(agents),
+             absl::StrCat(status.total(), " (", status.pass(), " pass)"), Fmt(seconds, 1),
+             Fmt(status.total() / std::max(seconds, 1e-9)), cpu, rss,
+             std::to_string(g_nacks.load())});
+  pumping = false;
+  pump.join();
+  for (auto& s : sims) s->Stop();
+  for (auto& c : controllers) {
+    c->Signal(SIGTERM);
+    c->Wait(std::chrono::seconds(30));
+    if (failures > 0) std::fprintf(stderr, "scale_bench: a replica's log:\n%s", c->err().c_str());
+  }
+  return failures;
+}
+
 int RealMesh(int agents, const std::string& dir) {
   std::string address;
   // The run's pace is the controller's limits, as in production; these let a 2-core
@@ -615,6 +709,12 @@ int main(int argc, char** argv) {
   app.add_option("--steady-seconds", steady, "Heartbeat-only measurement")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 600.0));
+  std::vector<int> replicas;
+  app.add_option("--replicas", replicas,
+                 "Also the full mesh (--mesh-agents) on PostgreSQL with this many controller "
+                 "replicas, each count in turn (e.g. 1,3)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 8));
   app.add_option("--heartbeat-ms", g_heartbeat_ms,
                  "The controller's --heartbeat-ms (0: its default); simulated agents beat as "
                  "its welcome asks")
@@ -632,6 +732,29 @@ int main(int argc, char** argv) {
   if (real > 0) {
     std::printf("### Full mesh of real agents, every scenario (quick settings)\n\n");
     failures += RealMesh(real, dir);
+  }
+  if (!replicas.empty() && g_mesh_agents >= 2) {
+    rstmesh::testing::PostgresServer server;
+    if (!server.Start("mesh0")) {
+      std::fprintf(stderr, "scale_bench: PostgreSQL: %s\n", server.error().c_str());
+      return 1;
+    }
+    std::printf(
+        "### Full mesh on controller replicas sharing a PostgreSQL 15 server (simulated "
+        "agents spread over the replicas)\n\n");
+    Table table({"replicas", "agents", "tasks", "start to finished report, s", "tasks/s",
+                 "controller CPU s (owner / others)", "peak RSS MiB (owner / others)",
+                 "batches refused while the store was behind"});
+    int database = 0;
+    for (int n : replicas) {
+      const std::string dsn = server.CreateDatabase(absl::StrCat("mesh", ++database));
+      if (dsn.empty()) {
+        std::fprintf(stderr, "scale_bench: %s\n", server.error().c_str());
+        return 1;
+      }
+      failures += ReplicatedMesh(g_mesh_agents, n, dsn, table);
+    }
+    std::printf("\n");
   }
   std::filesystem::remove_all(dir);
   return failures == 0 ? 0 : 1;

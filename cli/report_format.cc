@@ -145,6 +145,7 @@ std::string SummaryLine(const v1::RunStatus& s) {
       s.state(), ", ", s.done(), "/", s.total(), " tasks: ", s.pass(), " pass, ", s.deviation(),
       " deviation, ", s.inconclusive(), " inconclusive",
       s.store_error().empty() ? "" : absl::StrCat("; STORE ERROR: ", s.store_error()),
+      s.owner().empty() ? "" : absl::StrCat("; owner ", s.owner()),
       s.created_unix_ms() == 0 ? "" : absl::StrCat("; ", RunTimes(s)));
 }
 

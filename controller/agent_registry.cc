@@ -37,6 +37,11 @@ void AgentRegistry::set_on_registered(Listener listener) {
   on_registered_ = std::move(listener);
 }
 
+void AgentRegistry::set_on_disconnected(Listener listener) {
+  absl::MutexLock lock(&mu_);
+  on_disconnected_ = std::move(listener);
+}
+
 void AgentRegistry::Register(const v1::AgentInfo& info, std::shared_ptr<AgentConnection> connection,
                              std::chrono::milliseconds heartbeat_interval) {
   std::shared_ptr<AgentConnection> replaced;
@@ -101,7 +106,7 @@ bool AgentRegistry::Disconnect(std::map<std::string, Entry>::iterator it) {
 }
 
 void AgentRegistry::Unregister(const std::string& agent_id, const AgentConnection* connection) {
-  Listener listener;
+  Listener listener, disconnected;
   {
     absl::MutexLock lock(&mu_);
     auto it = agents_.find(agent_id);
@@ -109,8 +114,10 @@ void AgentRegistry::Unregister(const std::string& agent_id, const AgentConnectio
         it->second.connection.get() != connection) {
       return;
     }
+    if (connection->replica().empty()) disconnected = on_disconnected_;
     if (Disconnect(it)) listener = on_lost_;
   }
+  if (disconnected) disconnected(agent_id);
   if (listener) listener(agent_id);
 }
 
@@ -121,8 +128,8 @@ void AgentRegistry::Heartbeat(const std::string& agent_id) {
 
 std::vector<std::string> AgentRegistry::ExpireSilent(Duration silence) {
   std::vector<std::shared_ptr<AgentConnection>> closed;
-  std::vector<std::string> lost;
-  Listener listener;
+  std::vector<std::string> lost, disconnected;
+  Listener listener, on_disconnected;
   {
     absl::MutexLock lock(&mu_);
     const auto now = clock_->Now();
@@ -133,6 +140,7 @@ std::vector<std::string> AgentRegistry::ExpireSilent(Duration silence) {
       const Duration limit = std::max<Duration>(silence, 3 * entry.heartbeat_interval);
       if (entry.connection != nullptr && now - entry.last_heard > limit) {
         closed.push_back(entry.connection);
+        if (entry.connection->replica().empty()) disconnected.push_back(id);
         if (Disconnect(it)) lost.push_back(id);
       } else if (entry.connection == nullptr && now - entry.last_heard > lease_) {
         // Unreachable longer than the lease, counted from the last word heard.
@@ -144,8 +152,12 @@ std::vector<std::string> AgentRegistry::ExpireSilent(Duration silence) {
       it = next;
     }
     listener = on_lost_;
+    on_disconnected = on_disconnected_;
   }
   for (auto& connection : closed) connection->Close();
+  if (on_disconnected) {
+    for (const std::string& id : disconnected) on_disconnected(id);
+  }
   if (listener) {
     for (const std::string& id : lost) listener(id);
   }
@@ -207,6 +219,25 @@ bool AgentRegistry::Send(const std::string& agent_id, v1::ControllerMessage mess
     connection = it->second.connection;
   }
   return connection != nullptr && connection->Send(std::move(message));
+}
+
+bool AgentRegistry::SendHere(const std::string& agent_id, v1::ControllerMessage message) {
+  std::shared_ptr<AgentConnection> connection;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = agents_.find(agent_id);
+    if (it == agents_.end()) return false;
+    connection = it->second.connection;
+  }
+  return connection != nullptr && connection->replica().empty() &&
+         connection->Send(std::move(message));
+}
+
+std::optional<std::string> AgentRegistry::ReplicaOf(const std::string& agent_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end() || it->second.connection == nullptr) return std::nullopt;
+  return it->second.connection->replica();
 }
 
 AgentRegistry::Counts AgentRegistry::counts() const {

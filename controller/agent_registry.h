@@ -38,6 +38,9 @@ class AgentConnection {
   virtual void Close() = 0;
   // Messages queued and not yet written to the stream.
   virtual size_t Queued() { return 0; }
+  // "" for a stream to this controller; with replicas (controller/replica_link.h), the
+  // replica that holds the agent's stream.
+  virtual std::string replica() const { return ""; }
 };
 
 // How often agents are asked to heartbeat: the fleet shares a budget of heartbeats per
@@ -71,6 +74,9 @@ class AgentRegistry {
   void set_on_restarted(Listener listener);
   // Called after every registration (a new agent, or one that reconnected).
   void set_on_registered(Listener listener);
+  // Called when a stream to this controller ends or is closed for silence (not for streams
+  // held by other replicas).
+  void set_on_disconnected(Listener listener);
 
   // `heartbeat_interval`: what its welcome asked (0: the policy's minimum). When the fleet
   // has grown so that the interval it needs is a quarter longer than what connected agents
@@ -116,6 +122,12 @@ class AgentRegistry {
   // A member's registration (nullopt for one that is not a member).
   std::optional<v1::AgentInfo> Find(const std::string& agent_id) const;
   bool Send(const std::string& agent_id, v1::ControllerMessage message);
+  // The same, only if the agent's stream is to this controller (a replica passing on what
+  // another sent it).
+  bool SendHere(const std::string& agent_id, v1::ControllerMessage message);
+  // Where a connected member's stream is ("" here, or another replica's id); nullopt for
+  // one that is not connected.
+  std::optional<std::string> ReplicaOf(const std::string& agent_id) const;
   // Messages queued for a member's stream and not yet written (0 for none, or no stream).
   size_t Queued(const std::string& agent_id) const;
   Duration lease() const { return lease_; }
@@ -142,6 +154,7 @@ class AgentRegistry {
   Listener on_lost_ ABSL_GUARDED_BY(mu_);
   Listener on_restarted_ ABSL_GUARDED_BY(mu_);
   Listener on_registered_ ABSL_GUARDED_BY(mu_);
+  Listener on_disconnected_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace rstmesh

@@ -44,36 +44,67 @@ void AuditScheduler::Log(const std::string& line) const {
 }
 
 absl::Status AuditScheduler::Start() {
+  if (absl::Status loaded = Reload(); !loaded.ok()) return loaded;
+  reloaded_ = std::chrono::steady_clock::now();
+  thread_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+AuditScheduler::Entry AuditScheduler::MakeEntry(const ScheduleRecord& record,
+                                                const AuditSchedule& schedule,
+                                                const std::vector<RunRecord>& runs, int64_t now) {
+  Entry entry{record, schedule, {}};
+  entry.info.name = record.name;
+  entry.info.plan = record.plan;
+  entry.info.describe = schedule.Describe();
+  entry.info.last_due_unix_ms = record.last_due_unix_ms;
+  entry.info.next_due_unix_ms = schedule.NextDue(record.last_due_unix_ms, now);
+  // An audit of it still running (the controller resumes it) is its current one.
+  for (const RunRecord& run : runs) {
+    if (run.plan.name() == record.name && run.state == RunState::kRunning) {
+      entry.info.current_run = run.run_id;
+    }
+  }
+  return entry;
+}
+
+absl::Status AuditScheduler::Reload() {
   absl::StatusOr<std::vector<ScheduleRecord>> stored = store_->ListSchedules();
   if (!stored.ok()) return stored.status();
   absl::StatusOr<std::vector<RunRecord>> runs = store_->ListRuns();
   if (!runs.ok()) return runs.status();
   const int64_t now = Now();
-  {
-    absl::MutexLock lock(&mu_);
-    for (ScheduleRecord& record : *stored) {
-      absl::StatusOr<AuditSchedule> schedule = AuditSchedule::Of(record.plan.schedule());
-      if (!schedule.ok()) {  // stored by a binary that took what this one does not
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, Entry> entries;
+  for (ScheduleRecord& record : *stored) {
+    auto known = entries_.find(record.name);
+    if (known != entries_.end() &&
+        known->second.record.plan.SerializeAsString() == record.plan.SerializeAsString() &&
+        known->second.record.last_due_unix_ms >= record.last_due_unix_ms) {
+      entries.emplace(record.name, std::move(known->second));
+      continue;
+    }
+    absl::StatusOr<AuditSchedule> schedule = AuditSchedule::Of(record.plan.schedule());
+    if (!schedule.ok()) {  // stored by a binary that took what this one does not
+      if (known == entries_.end()) {
         Log(absl::StrCat("schedule '", record.name,
                          "' is not usable: ", schedule.status().message()));
-        continue;
       }
-      Entry entry{record, *schedule, {}};
-      entry.info.name = record.name;
-      entry.info.plan = record.plan;
-      entry.info.describe = schedule->Describe();
-      entry.info.last_due_unix_ms = record.last_due_unix_ms;
-      entry.info.next_due_unix_ms = schedule->NextDue(record.last_due_unix_ms, now);
-      // An audit of it still running (the controller resumes it) is its current one.
-      for (const RunRecord& run : *runs) {
-        if (run.plan.name() == record.name && run.state == RunState::kRunning) {
-          entry.info.current_run = run.run_id;
-        }
-      }
-      entries_.emplace(record.name, std::move(entry));
+      continue;
     }
+    Entry entry = MakeEntry(record, *schedule, *runs, now);
+    if (known != entries_.end()) {
+      // Changed through another replica: its counts here go on.
+      const Info& counts = known->second.info;
+      entry.info.started = counts.started;
+      entry.info.skipped = counts.skipped;
+      entry.info.failed = counts.failed;
+      entry.info.pruned = counts.pruned;
+      entry.summarized = known->second.summarized;
+    }
+    entries.emplace(record.name, std::move(entry));
   }
-  thread_ = std::thread([this] { Loop(); });
+  entries_ = std::move(entries);
   return absl::OkStatus();
 }
 
@@ -159,6 +190,13 @@ void AuditScheduler::Loop() {
 }
 
 void AuditScheduler::Pass() {
+  const bool leads = !options_.leads || options_.leads();
+  if (options_.leads &&
+      (leads != led_ || std::chrono::steady_clock::now() - reloaded_ >= options_.reload)) {
+    // Another replica may have put, changed or deleted schedules, and started their audits.
+    if (Reload().ok()) reloaded_ = std::chrono::steady_clock::now();
+  }
+  led_ = leads;
   const int64_t now = Now();
   std::vector<std::string> due, unsummarized;
   std::vector<std::pair<std::string, std::string>> running;  // plan, run
@@ -180,6 +218,7 @@ void AuditScheduler::Pass() {
     if (!progress.ok() || progress->state != RunState::kRunning) Ended(name, run_id);
   }
   for (const std::string& name : unsummarized) SummarizeNewest(name);
+  if (!leads) return;  // the replica that leads starts them
   for (const std::string& name : due) StartDue(name, now);
 }
 

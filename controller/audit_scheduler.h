@@ -37,6 +37,12 @@ class AuditScheduler {
     std::chrono::milliseconds poll{500};
     // Where scheduling failures are logged; null: stderr.
     std::function<void(const std::string&)> log;
+    // Replicated controllers: whether this replica is the one that starts due audits now
+    // (one at a time; null: always). Every replica reads the schedules again from the store
+    // every `reload` (and when it becomes the one), so that schedules put through another
+    // replica are run and listed.
+    std::function<bool()> leads;
+    std::chrono::milliseconds reload{10000};
   };
 
   // A schedule as operators see it.
@@ -92,6 +98,11 @@ class AuditScheduler {
     bool summarized = false;  // its newest finished audit's summary is in last_summary_
   };
   void Loop();
+  // Reads the schedules from the store: new ones are added, changed ones replaced, deleted
+  // ones dropped; an unchanged one keeps its counts.
+  absl::Status Reload();
+  Entry MakeEntry(const ScheduleRecord& record, const AuditSchedule& schedule,
+                  const std::vector<RunRecord>& runs, int64_t now);
   // Starts what is due, notices audits that ended (summary, retention). Without mu_ held
   // across store or report work.
   void Pass();
@@ -113,7 +124,9 @@ class AuditScheduler {
   absl::Mutex mu_;
   absl::CondVar wake_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);           // by plan name
+  std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);  // by plan name
+  bool led_ = false;                                           // Pass's: whether it led last time
+  std::chrono::steady_clock::time_point reloaded_;             // Pass's: the last Reload
   std::map<std::string, AuditSummary> summaries_ ABSL_GUARDED_BY(mu_);  // by run id
   // By plan name: its newest finished audit's summary.
   std::map<std::string, AuditSummary> last_summary_ ABSL_GUARDED_BY(mu_);

@@ -155,8 +155,8 @@ grpc::Status ToGrpc(const absl::Status& status) {
 }
 
 ControlService::ControlService(RunManager* runs, AgentRegistry* registry, Store* store,
-                               PeerPolicy policy)
-    : runs_(runs), registry_(registry), store_(store), policy_(policy) {}
+                               PeerPolicy policy, RunOwnership* ownership)
+    : runs_(runs), registry_(registry), store_(store), ownership_(ownership), policy_(policy) {}
 
 grpc::ServerUnaryReactor* ControlService::Offload(grpc::CallbackServerContext* context,
                                                   std::function<grpc::Status()> work) {
@@ -196,6 +196,9 @@ v1::RunStatus ControlService::StatusOf(const RunRecord& record, const RunProgres
   out.set_finished_unix_ms(progress.finished_unix_ms);
   out.set_created_time(Rfc3339(record.created_unix_ms));
   out.set_finished_time(Rfc3339(progress.finished_unix_ms));
+  if (progress.state == RunState::kRunning && ownership_ != nullptr) {
+    out.set_owner(ownership_->OwnerOf(record.run_id));
+  }
   if (progress.state == RunState::kRunning) {
     if (StoreWriter::Health store = runs_->store_health(); store.failing) {
       out.set_store_error(absl::StrCat(store.error, " (since ",

@@ -22,7 +22,10 @@ grpc::Status ToGrpc(const absl::Status& status);
 class ControlService final : public v1::Control::CallbackService {
  public:
   // With TLS, only operator certificates may call (agents' certificates are refused).
-  ControlService(RunManager* runs, AgentRegistry* registry, Store* store, PeerPolicy policy);
+  // `ownership`: the replicas' leases (null for a controller on its own): runs show their
+  // owner.
+  ControlService(RunManager* runs, AgentRegistry* registry, Store* store, PeerPolicy policy,
+                 RunOwnership* ownership = nullptr);
 
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* context,
                                        const v1::ListAgentsRequest* request,
@@ -84,6 +87,7 @@ class ControlService final : public v1::Control::CallbackService {
   RunManager* runs_;
   AgentRegistry* registry_;
   Store* store_;
+  RunOwnership* ownership_;
   AuditScheduler* scheduler_ = nullptr;
   PeerPolicy policy_;
   // Two threads: a long report does not hold up a StartRun. Destroyed first: what is queued

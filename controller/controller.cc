@@ -26,9 +26,14 @@ Controller::~Controller() { Stop(); }
 
 absl::Status Controller::Start() {
   absl::StatusOr<std::unique_ptr<Store>> store;
+  if (options_.replicated && options_.store_dsn.empty()) {
+    return absl::InvalidArgumentError(
+        "--replicated: replicas share a PostgreSQL database; give it with --store "
+        "postgresql://...");
+  }
   if (!options_.store_dsn.empty()) {
-    // The database holds its own lock: one controller on it at a time.
-    store = PostgresStore::Open(options_.store_dsn);
+    // The database holds its own lock: one controller on it at a time, or replicas only.
+    store = PostgresStore::Open(options_.store_dsn, options_.replicated);
   } else {
     std::error_code ec;
     std::filesystem::create_directories(options_.data_dir, ec);
@@ -49,10 +54,23 @@ absl::Status Controller::Start() {
       ServerCredentials(options_.tls);
   if (!credentials.ok()) return credentials.status();
   const PeerPolicy policy(!options_.tls.insecure, options_.allow_shared_agent_certificate);
+  if (options_.replicated) {
+    absl::StatusOr<std::unique_ptr<ReplicaLink>> link =
+        ReplicaLink::Open(ReplicaLink::Options{options_.store_dsn, options_.replica_name,
+                                               options_.listen, options_.run_lease},
+                          &registry_);
+    if (!link.ok()) return link.status();
+    link_ = std::move(*link);
+    options_.runs.ownership = link_.get();
+    registry_.set_on_disconnected([this](const std::string& id) { link_->OnDisconnected(id); });
+  }
   runs_ = std::make_unique<RunManager>(store_.get(), &registry_, options_.runs);
   registry_.set_on_lost([this](const std::string& id) { runs_->OnAgentLost(id); });
   registry_.set_on_restarted([this](const std::string& id) { runs_->OnAgentRestarted(id); });
-  registry_.set_on_registered([this](const std::string& id) { runs_->OnAgentRegistered(id); });
+  registry_.set_on_registered([this](const std::string& id) {
+    if (link_) link_->OnRegistered(id);
+    runs_->OnAgentRegistered(id);
+  });
   runs_->set_on_results(
       [this](std::vector<RunManager::RunResults> runs) { metrics_.Update(std::move(runs)); });
   hub_ = std::make_unique<AgentHubService>(
@@ -66,10 +84,14 @@ absl::Status Controller::Start() {
   hub_->set_progress_sink([this](const std::string& agent, const v1::ScheduleProgress& progress) {
     runs_->OnProgress(agent, progress);
   });
-  control_ = std::make_unique<ControlService>(runs_.get(), &registry_, store_.get(), policy);
+  control_ =
+      std::make_unique<ControlService>(runs_.get(), &registry_, store_.get(), policy, link_.get());
   if (absl::Status started = runs_->Start(); !started.ok()) return started;
-  scheduler_ = std::make_unique<AuditScheduler>(store_.get(), runs_.get(), &registry_,
-                                                AuditScheduler::Options{});
+  if (link_) link_->Start(runs_.get());
+  AuditScheduler::Options audits;
+  if (link_) audits.leads = [link = link_.get()] { return link->LeadsAudits(); };
+  scheduler_ =
+      std::make_unique<AuditScheduler>(store_.get(), runs_.get(), &registry_, std::move(audits));
   control_->set_scheduler(scheduler_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -155,6 +177,8 @@ void Controller::Stop(std::chrono::milliseconds grace) {
   if (scheduler_) scheduler_->Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + grace);
   if (runs_) runs_->Stop();
+  // After the run manager's last writes: the runs it owned are taken over at once.
+  if (link_) link_->Stop();
 }
 
 }  // namespace rstmesh

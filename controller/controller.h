@@ -16,6 +16,7 @@
 #include "controller/control_service.h"
 #include "controller/data_dir_lock.h"
 #include "controller/metrics.h"
+#include "controller/replica_link.h"
 #include "controller/run_manager.h"
 #include "controller/server_reflection.h"
 #include "controller/sqlite_store.h"
@@ -40,6 +41,12 @@ struct ControllerOptions {
   // A PostgreSQL DSN ("postgresql://user@host/db?sslmode=verify-full"): the store is that
   // database instead of data_dir's SQLite file.
   std::string store_dsn;
+  // One of several replicas on store_dsn (controller/replica_link.h): runs are owned through
+  // leases, agents and operators may use any replica.
+  bool replicated = false;
+  std::string replica_name = "controller";  // its id is this and a random suffix
+  // A run whose owner has not renewed its lease for this long is taken over by another.
+  std::chrono::milliseconds run_lease{10000};
   // Agents heartbeat at least this far apart; a large fleet shares
   // max_heartbeats_per_second among its members (each beats at most every 10 s).
   std::chrono::milliseconds heartbeat_interval{1000};
@@ -69,6 +76,8 @@ class Controller {
   // The Prometheus text of /metrics.
   std::string MetricsText();
   RunManager& runs() { return *runs_; }
+  // This replica's id ("" for a controller on its own).
+  std::string replica_id() const { return link_ ? link_->id() : ""; }
   AgentRegistry& registry() { return registry_; }
   Store& store() { return *store_; }
 
@@ -79,6 +88,7 @@ class Controller {
   std::unique_ptr<DataDirLock> data_dir_lock_;  // released last: after the store closes
   std::unique_ptr<Store> store_;
   AgentRegistry registry_;
+  std::unique_ptr<ReplicaLink> link_;  // with --replicated
   std::unique_ptr<RunManager> runs_;
   std::unique_ptr<AgentHubService> hub_;
   std::unique_ptr<ControlService> control_;

@@ -2,6 +2,7 @@
 #include <malloc.h>
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -52,6 +53,31 @@ int main(int argc, char** argv) {
   app.add_option("--store-file", store_file,
                  "A file holding the --store DSN (a mounted Kubernetes Secret: the password "
                  "stays out of the process list)");
+  if (const char* env = std::getenv("RSTMESH_REPLICATED"); env != nullptr) {
+    options.replicated = std::string(env) == "1" || std::string(env) == "true";
+  }
+  app.add_flag("--replicated", options.replicated,
+               "One of several controller replicas sharing the --store PostgreSQL database: "
+               "each run is owned by one replica through a lease, agents and operators may "
+               "use any replica (RSTMESH_REPLICATED=1)");
+  if (const char* env = std::getenv("RSTMESH_REPLICA_NAME"); env != nullptr && *env != '\0') {
+    options.replica_name = env;
+  } else {
+    char host[256] = {};
+    options.replica_name =
+        gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0' ? host : "controller";
+  }
+  app.add_option("--replica-name", options.replica_name,
+                 "This replica's name as operators see it (the pod's name; "
+                 "RSTMESH_REPLICA_NAME, else the host name); a random suffix makes each "
+                 "process's id unique")
+      ->capture_default_str();
+  int run_lease_ms = static_cast<int>(options.run_lease.count());
+  app.add_option("--run-lease-ms", run_lease_ms,
+                 "With --replicated: a run whose owning replica has not renewed its lease for "
+                 "this long (it died) is taken over by another")
+      ->capture_default_str()
+      ->check(CLI::Range(1000, 600000));
   bool check_config = false;
   app.add_flag("--check-config", check_config,
                "Check the flags, environment and certificate files, print the configuration "
@@ -121,6 +147,16 @@ int main(int argc, char** argv) {
     }
     options.store_dsn = dsn;
   }
+  if (options.replicated && options.store_dsn.empty()) {
+    std::cerr << "rstmesh-controller: --replicated: replicas share a PostgreSQL database; "
+                 "give it with --store postgresql://... or --store-file\n";
+    return 2;
+  }
+  if (options.replica_name.empty() || options.replica_name.size() > 200) {
+    std::cerr << "rstmesh-controller: --replica-name: must be 1 to 200 characters\n";
+    return 2;
+  }
+  options.run_lease = std::chrono::milliseconds(run_lease_ms);
   if (!options.store_dsn.empty()) {
     if (absl::Status dsn = rstmesh::postgres::CheckDsn(options.store_dsn); !dsn.ok()) {
       std::cerr << "rstmesh-controller: --store: " << dsn.message()
@@ -156,7 +192,11 @@ int main(int argc, char** argv) {
               << " max_parallel_runs=" << options.runs.max_parallel_runs
               << " max_closures_per_second=" << options.runs.max_closures_per_second
               << " min_pair_spacing_ms=" << options.runs.min_pair_spacing.count()
-              << " agent_lease_ms=" << agent_lease_ms << std::endl;
+              << " agent_lease_ms=" << agent_lease_ms
+              << (options.replicated ? " replicated=" + options.replica_name +
+                                           " run_lease_ms=" + std::to_string(run_lease_ms)
+                                     : "")
+              << std::endl;
     return 0;
   }
   options.agent_timeout = std::chrono::milliseconds(agent_timeout_ms);
@@ -188,7 +228,8 @@ int main(int argc, char** argv) {
   }
   std::cout << "rstmesh-controller: serving grpc=" << controller.port()
             << " metrics=" << metrics.port() << " health=" << controller.health_port()
-            << " tls=" << TlsMode(options) << " store=" << store_text << std::endl;
+            << " tls=" << TlsMode(options) << " store=" << store_text
+            << (options.replicated ? " replica=" + controller.replica_id() : "") << std::endl;
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   std::cout << "rstmesh-controller: stopping" << std::endl;

@@ -1,5 +1,9 @@
 #include "controller/postgres_connection.h"
 
+#include <poll.h>
+
+#include <cerrno>
+
 #include <endian.h>
 
 #include <cstdlib>
@@ -160,6 +164,33 @@ absl::Status Connection::Exec(const char* sql, absl::string_view what) {
   const ExecStatusType status = PQresultStatus(result.r_);
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return Failed(result.r_, what);
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Connection::Notification>> Connection::AwaitNotifications(
+    std::chrono::milliseconds timeout) {
+  std::vector<Notification> out;
+  auto take = [&] {
+    while (PGnotify* n = PQnotifies(conn_)) {
+      out.push_back(Notification{n->relname, n->extra != nullptr ? n->extra : ""});
+      PQfreemem(n);
+    }
+  };
+  auto lost = [&] {
+    return absl::UnavailableError(
+        absl::StrCat("store: PostgreSQL connection lost: ", Trimmed(PQerrorMessage(conn_))));
+  };
+  if (PQconsumeInput(conn_) == 0) return lost();
+  take();
+  if (!out.empty()) return out;
+  pollfd fd{PQsocket(conn_), POLLIN, 0};
+  if (fd.fd < 0) return lost();
+  const int ready = poll(&fd, 1, static_cast<int>(timeout.count()));
+  if (ready < 0 && errno != EINTR) return lost();
+  if (ready > 0) {
+    if (PQconsumeInput(conn_) == 0) return lost();
+    take();
+  }
+  return out;
 }
 
 Transaction::~Transaction() {

@@ -7,6 +7,7 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -87,6 +88,14 @@ class Connection {
   }
   // Several statements in one round trip, without parameters (migrations).
   absl::Status Exec(const char* sql, absl::string_view what);
+  // A NOTIFY that came for a channel this session LISTENs to.
+  struct Notification {
+    std::string channel;
+    std::string payload;
+  };
+  // The notifications that came, waiting up to `timeout` for the first. kUnavailable when
+  // the connection is lost (Reconnect, then LISTEN again).
+  absl::StatusOr<std::vector<Notification>> AwaitNotifications(std::chrono::milliseconds timeout);
   PGconn* get() { return conn_; }
 
  private:

@@ -55,15 +55,63 @@ CREATE TABLE schedules (
   last_due_unix_ms BIGINT NOT NULL DEFAULT 0
 );
 )sql",
+    // Version 2: replicated controllers (controller/replica_link.h).
+    R"sql(
+CREATE TABLE rstmesh_replicas (
+  replica TEXT PRIMARY KEY,
+  address TEXT NOT NULL,
+  started TIMESTAMPTZ NOT NULL DEFAULT now(),
+  heartbeat TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE rstmesh_leases (
+  run_id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  expires TIMESTAMPTZ NOT NULL,
+  cancel BOOLEAN NOT NULL DEFAULT false,
+  done BIGINT NOT NULL DEFAULT 0,
+  pass BIGINT NOT NULL DEFAULT 0,
+  deviation BIGINT NOT NULL DEFAULT 0,
+  inconclusive BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE rstmesh_agents (
+  agent_id TEXT PRIMARY KEY,
+  replica TEXT NOT NULL,
+  info BYTEA NOT NULL,
+  connected BOOLEAN NOT NULL,
+  registered_unix_ms BIGINT NOT NULL
+);
+CREATE TABLE rstmesh_mail (
+  seq BIGSERIAL PRIMARY KEY,
+  replica TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  message BYTEA NOT NULL
+);
+CREATE INDEX rstmesh_mail_by_replica ON rstmesh_mail (replica, seq);
+CREATE TABLE rstmesh_arrivals (
+  seq BIGSERIAL PRIMARY KEY,
+  run_id TEXT NOT NULL,
+  task_id BIGINT NOT NULL,
+  role BIGINT NOT NULL
+);
+CREATE INDEX rstmesh_arrivals_by_run ON rstmesh_arrivals (run_id, seq);
+CREATE TABLE rstmesh_progress (
+  run_id TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  started BIGINT NOT NULL,
+  PRIMARY KEY (run_id, agent_id)
+);
+CREATE SEQUENCE rstmesh_run_number;
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == PostgresStore::kSchemaVersion + 1);
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& dsn) {
+absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& dsn,
+                                                                   bool replicated) {
   absl::StatusOr<std::unique_ptr<postgres::Connection>> conn = postgres::Connection::Open(dsn);
   if (!conn.ok()) return conn.status();
-  std::unique_ptr<PostgresStore> store(new PostgresStore(std::move(*conn)));
+  std::unique_ptr<PostgresStore> store(new PostgresStore(std::move(*conn), replicated));
   absl::MutexLock lock(&store->mu_);
   if (absl::Status held = store->HoldDatabase(); !held.ok()) return held;
   if (absl::Status migrated = store->Migrate(); !migrated.ok()) return migrated;
@@ -71,12 +119,19 @@ absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::st
 }
 
 absl::Status PostgresStore::HoldDatabase() {
-  auto held = conn_->Run("SELECT pg_try_advisory_lock(7401)", "lock the database");
+  // Replicas share the lock; a controller on its own holds it alone.
+  auto held = conn_->Run(replicated_ ? "SELECT pg_try_advisory_lock_shared(7401)"
+                                     : "SELECT pg_try_advisory_lock(7401)",
+                         "lock the database");
   if (!held.ok()) return held.status();
   if (!(*held)->Bool(0, 0)) {
     return absl::FailedPreconditionError(
-        "store: another rstmesh-controller is using this database (one controller per "
-        "database); stop it, or give this one a database of its own");
+        replicated_ ? "store: an rstmesh-controller without --replicated is using this "
+                      "database (it must be the only one); stop it, or start every "
+                      "controller on this database with --replicated"
+                    : "store: another rstmesh-controller is using this database (one "
+                      "controller per database, or --replicated on every one); stop it, or "
+                      "give this one a database of its own");
   }
   return absl::OkStatus();
 }
@@ -157,7 +212,13 @@ absl::Status PostgresStore::CreateRun(const RunRecord& run, const std::vector<Ta
     return inserted.status();
   }
   if (absl::Status s = InsertTasks(run.run_id, tasks); !s.ok()) return s;
+  if (absl::Status s = NotifyRuns(); !s.ok()) return s;
   return tx.Commit();
+}
+
+absl::Status PostgresStore::NotifyRuns() {
+  if (!replicated_) return absl::OkStatus();
+  return conn_->Run("SELECT pg_notify('rstmesh_runs', '')", "notify replicas").status();
 }
 
 absl::Status PostgresStore::InsertTasks(const std::string& run_id,
@@ -189,6 +250,7 @@ absl::Status PostgresStore::AddTasks(const std::string& run_id,
   if (!updated.ok()) return updated.status();
   if ((*updated)->Affected() == 0) return absl::NotFoundError(absl::StrCat("run ", run_id));
   if (absl::Status s = InsertTasks(run_id, tasks); !s.ok()) return s;
+  if (absl::Status s = NotifyRuns(); !s.ok()) return s;
   return tx.Commit();
 }
 
@@ -245,9 +307,19 @@ absl::StatusOr<int> PostgresStore::InsertRows(const std::vector<ObservationRow>&
       p.Bytes(rows[i].bytes);
     }
     sql += " ON CONFLICT (run_id, task_id, role) DO NOTHING";
+    if (replicated_) {
+      // The runs' owners hear of the new ones, wherever they are (ReplicaLink).
+      sql = absl::StrCat("WITH ins AS (", sql,
+                         " RETURNING run_id, task_id, role) INSERT INTO rstmesh_arrivals "
+                         "(run_id, task_id, role) SELECT run_id, task_id, role FROM ins");
+    }
     auto result = conn_->Run(sql, p, "insert observations");
     if (!result.ok()) return result.status();
     inserted += static_cast<int>((*result)->Affected());
+  }
+  if (replicated_ && inserted > 0) {
+    auto notified = conn_->Run("SELECT pg_notify('rstmesh_arrivals', '')", "notify owners");
+    if (!notified.ok()) return notified.status();
   }
   if (absl::Status s = tx.Commit(); !s.ok()) return s;
   return inserted;
@@ -407,7 +479,9 @@ absl::Status PostgresStore::DeleteRun(const std::string& run_id) {
   if (absl::Status s = tx.Begin(); !s.ok()) return s;
   for (const char* sql :
        {"DELETE FROM task_states WHERE run_id = $1", "DELETE FROM tasks WHERE run_id = $1",
-        "DELETE FROM runs WHERE run_id = $1"}) {
+        "DELETE FROM rstmesh_leases WHERE run_id = $1",
+        "DELETE FROM rstmesh_progress WHERE run_id = $1",
+        "DELETE FROM rstmesh_arrivals WHERE run_id = $1", "DELETE FROM runs WHERE run_id = $1"}) {
     auto deleted = conn_->Run(sql, id, "delete run");
     if (!deleted.ok()) return deleted.status();
   }

@@ -24,7 +24,7 @@ namespace rstmesh {
 class PostgresStore : public Store {
  public:
   // The schema version this binary writes.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   // Rows of one INSERT statement (4 parameters each, under PostgreSQL's 65,535).
   static constexpr size_t kRowsPerStatement = 16'000;
 
@@ -32,9 +32,12 @@ class PostgresStore : public Store {
   // brings the schema up to date. kUnavailable when the server cannot be reached (the DSN's
   // password is never in the message), kFailedPrecondition when the database's schema is
   // newer than this binary.
-  // One controller per database (until replicated controllers share one): Open holds a
-  // session lock on it, and kFailedPrecondition says when another controller holds it.
-  static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(const std::string& dsn);
+  // One controller per database, or replicas (`replicated`) only: Open holds a session lock
+  // on it (shared among replicas), and kFailedPrecondition says when a controller of the
+  // other kind holds it. A replica's store also records, with each new observation, an
+  // arrival for the run's owner (rstmesh_arrivals, with a NOTIFY), in the same transaction.
+  static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(const std::string& dsn,
+                                                             bool replicated = false);
   ~PostgresStore() override;
 
   absl::Status CreateRun(const RunRecord& run, const std::vector<TaskRecord>& tasks) override;
@@ -59,7 +62,10 @@ class PostgresStore : public Store {
   static constexpr int kDeletePage = 20'000;
 
  private:
-  explicit PostgresStore(std::unique_ptr<postgres::Connection> conn) : conn_(std::move(conn)) {}
+  PostgresStore(std::unique_ptr<postgres::Connection> conn, bool replicated)
+      : replicated_(replicated), conn_(std::move(conn)) {}
+  // Replicas hear of new runs and tasks (in the transaction that stores them).
+  absl::Status NotifyRuns() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes the database's session lock (one controller per database).
   absl::Status HoldDatabase() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reconnects after a blip, and takes the lock again on the new session.
@@ -70,6 +76,7 @@ class PostgresStore : public Store {
   absl::StatusOr<std::vector<RunRecord>> QueryRuns(const std::string& where_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  const bool replicated_;
   absl::Mutex mu_;
   std::unique_ptr<postgres::Connection> conn_ ABSL_GUARDED_BY(mu_);
 };

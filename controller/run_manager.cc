@@ -40,32 +40,95 @@ absl::Status RunManager::Start() {
       known_runs_[static_cast<uint32_t>(RunNumberOf(run.run_id))] = run.total_tasks;
       if (!run.request_id.empty()) run_of_request_[run.request_id] = run.run_id;
     }
-    if (run.state != RunState::kRunning) continue;
-    // Read without the lock, one observation at a time: the run keeps a few bits of each.
-    auto tasks = store_->GetTasks(run.run_id);
-    if (!tasks.ok()) return tasks.status();
-    auto states = store_->GetTaskStates(run.run_id);
-    if (!states.ok()) return states.status();
-    LiveRun live = LiveRun::Make(run, *tasks, nullptr, options_.zone_label, Now());
-    for (const auto& [task_id, state] : *states) {
-      const uint32_t index = TaskId::FromRaw(task_id).index();
-      if (index >= 1 && index <= live.live.size()) {
-        live.live[index - 1].state = static_cast<uint8_t>(state);
-      }
-    }
-    const uint32_t now_ms = live.Ms(Now());
-    absl::Status walked = store_->ForEachObservation(run.run_id, [&](v1::Observation&& obs) {
-      const uint32_t index = TaskId::FromRaw(obs.task_id()).index();
-      if (index >= 1 && index <= live.live.size()) {
-        live.Take(index - 1, Arrival::Of(std::move(obs)), now_ms);
-      }
-    });
-    if (!walked.ok()) return walked;
+    // With replicas, a running run goes live where its lease is taken (Adopt).
+    if (run.state != RunState::kRunning || options_.ownership != nullptr) continue;
+    absl::StatusOr<LiveRun> live = Load(run);
+    if (!live.ok()) return live.status();
     absl::MutexLock lock(&mu_);
-    Install(std::move(live));
+    Install(std::move(*live));
   }
   thread_ = std::thread([this] { Loop(); });
   return absl::OkStatus();
+}
+
+absl::StatusOr<LiveRun> RunManager::Load(const RunRecord& run) {
+  // Read without the lock, one observation at a time: the run keeps a few bits of each.
+  auto tasks = store_->GetTasks(run.run_id);
+  if (!tasks.ok()) return tasks.status();
+  auto states = store_->GetTaskStates(run.run_id);
+  if (!states.ok()) return states.status();
+  LiveRun live = LiveRun::Make(run, *tasks, nullptr, options_.zone_label, Now());
+  for (const auto& [task_id, state] : *states) {
+    const uint32_t index = TaskId::FromRaw(task_id).index();
+    if (index >= 1 && index <= live.live.size()) {
+      live.live[index - 1].state = static_cast<uint8_t>(state);
+    }
+  }
+  const uint32_t now_ms = live.Ms(Now());
+  absl::Status walked = store_->ForEachObservation(run.run_id, [&](v1::Observation&& obs) {
+    const uint32_t index = TaskId::FromRaw(obs.task_id()).index();
+    if (index >= 1 && index <= live.live.size()) {
+      live.Take(index - 1, Arrival::Of(std::move(obs)), now_ms);
+    }
+  });
+  if (!walked.ok()) return walked;
+  return live;
+}
+
+absl::Status RunManager::Adopt(const std::string& run_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (runs_.count(run_id)) return absl::OkStatus();
+  }
+  absl::StatusOr<std::optional<RunRecord>> record = store_->GetRun(run_id);
+  if (!record.ok()) return record.status();
+  if (!record->has_value() || (*record)->state != RunState::kRunning) return absl::OkStatus();
+  absl::StatusOr<LiveRun> live = Load(**record);
+  if (!live.ok()) return live.status();
+  absl::MutexLock lock(&mu_);
+  if (runs_.count(run_id)) return absl::OkStatus();
+  {
+    absl::MutexLock known(&known_mu_);
+    uint64_t& total = known_runs_[static_cast<uint32_t>(RunNumberOf(run_id))];
+    total = std::max(total, (*record)->total_tasks);
+  }
+  finished_.erase(run_id);
+  Install(std::move(*live));
+  return absl::OkStatus();
+}
+
+void RunManager::Release(const std::string& run_id) {
+  absl::MutexLock lock(&mu_);
+  runs_.erase(run_id);
+}
+
+void RunManager::ApplyStored(const std::vector<v1::Observation>& observations) {
+  std::vector<Arrival> arrivals;
+  arrivals.reserve(observations.size());
+  for (const v1::Observation& obs : observations) arrivals.push_back(Arrival::Of(obs));
+  Apply(arrivals);
+}
+
+void RunManager::TakeProgress(const std::string& agent_id, uint32_t run_number, uint64_t started) {
+  absl::MutexLock lock(&progress_mu_);
+  if (started_in_.size() < kMaxProgressQueued) {
+    started_in_.push_back(Started{agent_id, run_number, started});
+  }
+}
+
+void RunManager::KnowRuns(const std::vector<std::pair<uint32_t, uint64_t>>& totals) {
+  absl::MutexLock known(&known_mu_);
+  for (const auto& [number, total] : totals) {
+    uint64_t& known_total = known_runs_[number];
+    known_total = std::max(known_total, total);
+  }
+}
+
+std::vector<RunProgress> RunManager::LiveRuns() {
+  absl::MutexLock lock(&mu_);
+  std::vector<RunProgress> live;
+  for (const auto& [id, run] : runs_) live.push_back(run.Progress());
+  return live;
 }
 
 void RunManager::Stop() {
@@ -226,6 +289,16 @@ size_t RunManager::SendSchedule(LiveRun& run, const std::string& agent) {
 }
 
 void RunManager::OnProgress(const std::string& agent_id, const v1::ScheduleProgress& progress) {
+  if (options_.ownership != nullptr) {
+    // The runs' owners take it from the database (TakeProgress); the delays are counted
+    // where the agent reports.
+    options_.ownership->Publish(agent_id, progress);
+    v1::ScheduleProgress delays = progress;
+    delays.clear_runs();
+    absl::MutexLock lock(&progress_mu_);
+    if (progress_in_.size() < kMaxProgressQueued) progress_in_.emplace_back(agent_id, delays);
+    return;
+  }
   // Taken in by the scheduler's next tick: the stream's reaction does not wait for the lock
   // that joining holds. Reports only bring forward what the observations tell anyway.
   absl::MutexLock lock(&progress_mu_);
@@ -234,11 +307,15 @@ void RunManager::OnProgress(const std::string& agent_id, const v1::ScheduleProgr
 
 void RunManager::ApplyProgress() {
   std::vector<std::pair<std::string, v1::ScheduleProgress>> reports;
+  std::vector<Started> started;
   {
     absl::MutexLock lock(&progress_mu_);
     reports.swap(progress_in_);
+    started.swap(started_in_);
   }
   for (const auto& [agent_id, progress] : reports) ApplyProgress(agent_id, progress);
+  const auto now = Now();
+  for (const Started& s : started) ApplyStarted(s.agent_id, s.run_number, s.started, now);
 }
 
 void RunManager::ApplyProgress(const std::string& agent_id, const v1::ScheduleProgress& progress) {
@@ -253,20 +330,25 @@ void RunManager::ApplyProgress(const std::string& agent_id, const v1::SchedulePr
   spacing = progress.spacing_delayed();
   const auto now = Now();
   for (const v1::RunProgress& p : progress.runs()) {
-    auto run = runs_.find(RunIdFor(p.run_number()));
-    if (run == runs_.end() || run->second.finished) continue;
-    auto work = run->second.work.find(agent_id);
-    if (work == run->second.work.end()) continue;
-    InitiatorWork& w = work->second;
-    const uint64_t started = std::min<uint64_t>(p.started(), w.size);
-    const TaskLayout& layout = run->second.tasks.layout();
-    for (uint64_t k = w.started; k < started; ++k) {
-      const uint32_t position = layout.WorkAt(w.layout_index, kTargetsPerPart, k) - 1;
-      const LiveTask& task = run->second.live[position];
-      if (!task.final && !task.assigned) MarkStarted(run->second, position, now);
-    }
-    w.started = std::max(w.started, started);
+    ApplyStarted(agent_id, p.run_number(), p.started(), now);
   }
+}
+
+void RunManager::ApplyStarted(const std::string& agent_id, uint32_t run_number, uint64_t reported,
+                              Clock::time_point now) {
+  auto run = runs_.find(RunIdFor(run_number));
+  if (run == runs_.end() || run->second.finished) return;
+  auto work = run->second.work.find(agent_id);
+  if (work == run->second.work.end()) return;
+  InitiatorWork& w = work->second;
+  const uint64_t started = std::min<uint64_t>(reported, w.size);
+  const TaskLayout& layout = run->second.tasks.layout();
+  for (uint64_t k = w.started; k < started; ++k) {
+    const uint32_t position = layout.WorkAt(w.layout_index, kTargetsPerPart, k) - 1;
+    const LiveTask& task = run->second.live[position];
+    if (!task.final && !task.assigned) MarkStarted(run->second, position, now);
+  }
+  w.started = std::max(w.started, started);
 }
 
 bool RunManager::ReturnedAsNewProcess(const std::string& agent_id, uint32_t incarnation) {
@@ -316,6 +398,14 @@ absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan,
   const std::vector<v1::AgentInfo> agents = registry_->Agents();
   if (absl::Status valid = ValidatePlan(plan, agents); !valid.ok()) return valid;
   auto layout = std::make_shared<const TaskLayout>(TaskLayout::Compile(plan, agents));
+  // Replicas share the numbers (a sequence in the database); alone, the next after the
+  // store's last.
+  uint64_t shared_number = 0;
+  if (options_.ownership != nullptr) {
+    absl::StatusOr<uint64_t> next = options_.ownership->NextRunNumber();
+    if (!next.ok()) return next.status();
+    shared_number = *next;
+  }
   uint64_t number = 0;
   {
     absl::MutexLock lock(&mu_);
@@ -329,12 +419,13 @@ absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan,
                        "once (--max-parallel-runs ",
                        options_.max_parallel_runs, "); start it when one ends"));
     }
+    number = shared_number != 0 ? shared_number : last_run_number_ + 1;
     // A retry racing the first attempt finds the run it reserves here.
     if (!request_id.empty()) {
-      auto [it, fresh] = run_of_request_.emplace(request_id, RunIdFor(last_run_number_ + 1));
+      auto [it, fresh] = run_of_request_.emplace(request_id, RunIdFor(number));
       if (!fresh) return it->second;
     }
-    number = ++last_run_number_;
+    last_run_number_ = std::max(last_run_number_, number);
   }
   RunRecord record;
   record.run_id = RunIdFor(number);
@@ -346,8 +437,12 @@ absl::StatusOr<std::string> RunManager::StartRun(const v1::Plan& plan,
   record.run_key.assign(key.begin(), key.end());
   record.request_id = request_id;
   // Stored before anyone hears of it, outside the lock: ingest and the scheduler go on.
-  // The tasks themselves are not stored: they derive from the plan and the agents.
-  if (absl::Status created = store_->CreateRun(record, {}); !created.ok()) {
+  // The tasks themselves are not stored: they derive from the plan and the agents. With
+  // replicas, its lease is this replica's before it exists for the others.
+  absl::Status created =
+      options_.ownership != nullptr ? options_.ownership->Claim(record.run_id) : absl::OkStatus();
+  if (created.ok()) created = store_->CreateRun(record, {});
+  if (!created.ok()) {
     absl::MutexLock lock(&mu_);
     if (!request_id.empty()) run_of_request_.erase(request_id);
     return created;
@@ -397,6 +492,13 @@ absl::Status RunManager::CancelRun(const std::string& run_id) {
     mu_.Lock();
     if (!stored.ok()) return stored.status();
     if (!stored->has_value()) return absl::NotFoundError(absl::StrCat("no run ", run_id));
+    if ((*stored)->state == RunState::kRunning && options_.ownership != nullptr) {
+      // Live at another replica: its owner cancels it.
+      mu_.Unlock();
+      absl::Status asked = options_.ownership->RequestCancel(run_id);
+      mu_.Lock();
+      return asked;
+    }
     return absl::FailedPreconditionError(
         absl::StrCat(run_id, " is already ", RunStateName((*stored)->state)));
   }
@@ -422,6 +524,7 @@ void RunManager::Ingest(const std::string& /*agent_id*/, Observations& observati
   // acknowledged, so that it is not resent forever).
   std::vector<const v1::Observation*> valid;
   valid.reserve(observations.size());
+  std::string unknown;
   {
     absl::MutexLock lock(&known_mu_);
     for (v1::Observation& obs : observations) {
@@ -429,7 +532,14 @@ void RunManager::Ingest(const std::string& /*agent_id*/, Observations& observati
       if (!id.valid()) continue;
       if (obs.role() != v1::ROLE_INITIATOR && obs.role() != v1::ROLE_RESPONDER) continue;
       auto run = known_runs_.find(id.run());
-      if (run == known_runs_.end() || id.index() > run->second) continue;
+      if (run == known_runs_.end() || id.index() > run->second) {
+        if (options_.ownership != nullptr && unknown.empty()) {
+          // Another replica's run (or tasks) this one has not heard of yet: sent again.
+          unknown = absl::StrCat("run ", RunIdFor(id.run()), " task ", id.index(),
+                                 ": not known to this controller replica yet");
+        }
+        continue;
+      }
       // The row carries the run (the store puts it back into what it reads).
       obs.clear_run_id();
       // Packet evidence is kept up to a budget per run; past it, the headers stay.
@@ -447,6 +557,10 @@ void RunManager::Ingest(const std::string& /*agent_id*/, Observations& observati
       }
       valid.push_back(&obs);
     }
+  }
+  if (!unknown.empty()) {
+    done(absl::UnavailableError(unknown));
+    return;
   }
   if (valid.empty()) {
     done(absl::OkStatus());
@@ -470,7 +584,8 @@ void RunManager::Ingest(const std::string& /*agent_id*/, Observations& observati
   writer_->SubmitObservations(
       std::move(rows),
       [this, arrivals = std::move(arrivals), done = std::move(done)](const absl::Status& status) {
-        if (status.ok()) Apply(arrivals);
+        // With replicas, the run's owner hears of them through the database (ApplyStored).
+        if (status.ok() && options_.ownership == nullptr) Apply(arrivals);
         done(status);
       });
 }
@@ -886,6 +1001,12 @@ absl::StatusOr<RunProgress> RunManager::Progress(const std::string& run_id) {
     }
     if (auto it = finished_.find(run_id); it != finished_.end()) return it->second;
   }
+  // Live at another replica: as its owner last published it.
+  if (options_.ownership != nullptr) {
+    if (std::optional<RunProgress> published = options_.ownership->Published(run_id)) {
+      return *published;
+    }
+  }
   // A run that ended before this controller started: counted from the store.
   absl::StatusOr<ReportSource> source = SourceFor(run_id);
   if (!source.ok()) return source.status();
@@ -894,6 +1015,9 @@ absl::StatusOr<RunProgress> RunManager::Progress(const std::string& run_id) {
   p.state = source->record.state;
   p.finished_unix_ms = source->record.finished_unix_ms;
   p.total = source->tasks.size();
+  // Running at another replica that has published nothing yet: its size only (the store
+  // cannot tell a task not started from one that ended without reports).
+  if (options_.ownership != nullptr && p.state == RunState::kRunning) return p;
   absl::Status walked = rstmesh::ForEachResult(
       *store_, *source, [&](const TaskRecord&, const v1::Observation*, v1::TaskResult&& result) {
         ++p.done;

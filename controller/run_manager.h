@@ -26,6 +26,7 @@
 #include "controller/agent_registry.h"
 #include "controller/idle_discovery.h"
 #include "controller/live_run.h"
+#include "controller/run_ownership.h"
 #include "controller/schedule_pacer.h"
 #include "controller/store.h"
 #include "controller/store_writer.h"
@@ -59,6 +60,10 @@ class RunManager {
     std::chrono::milliseconds min_pair_spacing{10};  // between two tasks of one pair
     // Where time comes from (tests drive it by hand); null: the steady clock.
     const MonotonicClock* clock = nullptr;
+    // Replicas sharing the database (controller/replica_link.h); null: this controller owns
+    // every run. With replicas, runs become live here only when this replica takes their
+    // lease (Adopt), and observations reach their owner through the database (ApplyStored).
+    RunOwnership* ownership = nullptr;
   };
 
   // How often each limit held something back (for /metrics).
@@ -126,6 +131,22 @@ class RunManager {
   void OnProgress(const std::string& agent_id, const v1::ScheduleProgress& progress);
 
   absl::StatusOr<RunProgress> Progress(const std::string& run_id);
+
+  // Replicas (Options::ownership), called by the replica link:
+  // This replica took the lease of a running run: it is loaded from the store and goes on
+  // (blocks on the store). Nothing if it is live here already or no longer running.
+  absl::Status Adopt(const std::string& run_id);
+  // This replica lost the lease of a run (another owns it now): it stops being live here,
+  // without writing anything of it.
+  void Release(const std::string& run_id);
+  // Observations of runs live here, stored by any replica (the same one twice is harmless).
+  void ApplyStored(const std::vector<v1::Observation>& observations);
+  // An agent's progress in a run live here, from whichever replica it reported to.
+  void TakeProgress(const std::string& agent_id, uint32_t run_number, uint64_t started);
+  // Runs other replicas created (or added tasks to): ingest here accepts their tasks.
+  void KnowRuns(const std::vector<std::pair<uint32_t, uint64_t>>& totals);
+  // The runs live here and still running (their leases are renewed), with their counts.
+  std::vector<RunProgress> LiveRuns();
   absl::StatusOr<RunReport> Report(const std::string& run_id, const ReportOptions& options = {});
 
  private:
@@ -134,6 +155,11 @@ class RunManager {
   void ApplyProgress() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyProgress(const std::string& agent_id, const v1::ScheduleProgress& progress)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The agent started its work items [0, started) in the run.
+  void ApplyStarted(const std::string& agent_id, uint32_t run_number, uint64_t started,
+                    Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A running run as the store holds it, made live (without the lock: it reads the store).
+  absl::StatusOr<LiveRun> Load(const RunRecord& run);
   // Returns the runs that ended since the last tick.
   std::vector<RunResults> Tick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Once a second (and when the agents changed): deadlines, task timeouts, and the tasks
@@ -231,6 +257,12 @@ class RunManager {
   absl::Mutex progress_mu_;
   std::vector<std::pair<std::string, v1::ScheduleProgress>> progress_in_
       ABSL_GUARDED_BY(progress_mu_);
+  struct Started {
+    std::string agent_id;
+    uint32_t run_number = 0;
+    uint64_t started = 0;
+  };
+  std::vector<Started> started_in_ ABSL_GUARDED_BY(progress_mu_);           // TakeProgress
   std::map<std::string, std::string> run_of_request_ ABSL_GUARDED_BY(mu_);  // request id -> run
   std::optional<Clock::time_point> paused_since_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint32_t> interned_

@@ -34,7 +34,10 @@ const std::map<std::string, std::string> kBinaries = {
     {"rstmeshctl", RSTMESH_CTL_BIN}};
 // What the downward API would give a pod.
 const std::map<std::string, std::string> kFieldSamples = {
-    {"spec.nodeName", "node-a"}, {"status.podIP", "10.0.0.5"}, {"status.hostIP", "10.0.1.5"}};
+    {"spec.nodeName", "node-a"},
+    {"status.podIP", "10.0.0.5"},
+    {"status.hostIP", "10.0.1.5"},
+    {"metadata.name", "rstmesh-controller-6d9f7c5b8-x2k4q"}};
 
 std::vector<std::string> Overlays() {
   std::vector<std::string> dirs = {kSource + "/deploy/base"};
@@ -115,6 +118,10 @@ TEST(DeployTest, EveryOverlayRendersAndTheBinariesAcceptItsContainers) {
           content;
     }
   }
+  // The replicated component's database Secret, as deploy/README.md has operators make it.
+  volume_files["rstmesh-store/dsn"] =
+      "postgresql://rstmesh@postgres.example:5432/rstmesh?sslmode=verify-full&"
+      "sslrootcert=/etc/rstmesh/store/ca.crt\n";
   auto secrets_valid = Validate(secrets, tmp);
   EXPECT_EQ(secrets_valid.exit_code, 0) << secrets_valid.out << secrets_valid.err;
   // Components combine: every one of them on the base at once, as deploy/README.md shows.
@@ -125,7 +132,8 @@ TEST(DeployTest, EveryOverlayRendersAndTheBinariesAcceptItsContainers) {
       << "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - "
       << deploy << "/base\ncomponents:\n  - " << deploy << "/components/mtls\n  - " << deploy
       << "/components/fault-injection\n  - " << deploy << "/components/host-network\n  - " << deploy
-      << "/components/packet-capture\n  - " << deploy << "/monitoring\n";
+      << "/components/packet-capture\n  - " << deploy << "/components/replicated\n  - " << deploy
+      << "/monitoring\n";
   std::vector<std::string> overlays = Overlays();
   overlays.push_back(combined);
   for (const std::string& overlay : overlays) {
@@ -254,11 +262,13 @@ TEST(DeployTest, EveryOverlayRendersAndTheBinariesAcceptItsContainers) {
       }
     }
     EXPECT_EQ(checked, 3) << "controller, agent and audit containers";
-    for (const char* kind :
-         {"Namespace", "ServiceAccount", "Deployment", "Service", "PersistentVolumeClaim",
-          "DaemonSet", "CronJob", "ConfigMap", "NetworkPolicy"}) {
+    for (const char* kind : {"Namespace", "ServiceAccount", "Deployment", "Service", "DaemonSet",
+                             "CronJob", "ConfigMap", "NetworkPolicy"}) {
       EXPECT_TRUE(kinds.count(kind)) << kind;
     }
+    // The controller keeps its store on a volume, or (replicated) in a database with a
+    // disruption budget instead.
+    EXPECT_NE(kinds.count("PersistentVolumeClaim"), kinds.count("PodDisruptionBudget"));
     for (const auto& [app, targets] : service_targets) {
       for (const std::string& t : targets) {
         EXPECT_TRUE(container_ports[app].count(t)) << app << ": Service targets " << t;
@@ -344,6 +354,52 @@ TEST(DeployTest, OverlaysChangeWhatTheySay) {
             (std::map<std::string, std::string>{{"rstmesh-controller", "rstmesh-controller-tls"},
                                                 {"rstmesh-agent", "rstmesh-agent-tls"},
                                                 {"rstmesh-audit", "rstmesh-operator-tls"}}));
+}
+
+// replicated: three controller replicas on a database whose DSN comes from a Secret, rolled
+// one at a time, at most one disrupted; no volume. The single-replica base keeps Recreate
+// and its volume.
+TEST(DeployTest, ReplicatedComponentRunsThreeControllersOnTheDatabase) {
+  std::string missing;
+  const std::string kubectl = Kubectl(&missing);
+  if (kubectl.empty()) GTEST_SKIP() << "deploy tests SKIPPED: " << missing;
+  auto render = [&](const std::string& overlay) {
+    auto rendered = RunProcess({kubectl, "kustomize", kSource + "/deploy/" + overlay});
+    EXPECT_EQ(rendered.exit_code, 0) << rendered.err;
+    std::map<std::string, YAML::Node> by_kind;
+    for (const YAML::Node& doc : YAML::LoadAll(rendered.out)) {
+      if (doc["metadata"]["name"].as<std::string>().rfind("rstmesh-controller", 0) == 0) {
+        by_kind[doc["kind"].as<std::string>()] = doc;
+      }
+    }
+    return by_kind;
+  };
+  auto base = render("base");
+  EXPECT_EQ(base["Deployment"]["spec"]["replicas"].as<int>(), 1);
+  EXPECT_EQ(base["Deployment"]["spec"]["strategy"]["type"].as<std::string>(), "Recreate");
+  EXPECT_TRUE(base.count("PersistentVolumeClaim"));
+  auto replicated = render("overlays/replicated");
+  const YAML::Node spec = replicated["Deployment"]["spec"];
+  EXPECT_EQ(spec["replicas"].as<int>(), 3);
+  EXPECT_EQ(spec["strategy"]["type"].as<std::string>(), "RollingUpdate");
+  EXPECT_EQ(spec["strategy"]["rollingUpdate"]["maxUnavailable"].as<int>(), 1);
+  EXPECT_FALSE(replicated.count("PersistentVolumeClaim"));
+  ASSERT_TRUE(replicated.count("PodDisruptionBudget"));
+  EXPECT_EQ(replicated["PodDisruptionBudget"]["spec"]["minAvailable"].as<int>(), 2);
+  EXPECT_EQ(
+      replicated["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
+          .as<std::string>(),
+      "rstmesh-controller");
+  const YAML::Node pod = spec["template"]["spec"];
+  std::string args;
+  for (const auto& a : pod["containers"][0]["args"]) args += a.as<std::string>() + " ";
+  EXPECT_NE(args.find("--store-file=/etc/rstmesh/store/dsn"), std::string::npos) << args;
+  EXPECT_NE(args.find("--replicated"), std::string::npos) << args;
+  EXPECT_EQ(args.find("--data-dir"), std::string::npos) << args;
+  ASSERT_EQ(pod["volumes"].size(), 1u);
+  EXPECT_EQ(pod["volumes"][0]["secret"]["secretName"].as<std::string>(), "rstmesh-store");
+  EXPECT_EQ(pod["containers"][0]["env"][0]["valueFrom"]["fieldRef"]["fieldPath"].as<std::string>(),
+            "metadata.name");
 }
 
 // The validator itself: the base's files as written are valid, and the mistakes a manifest

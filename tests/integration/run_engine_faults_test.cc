@@ -24,6 +24,7 @@
 #include "tests/support/http_get.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/process_fleet.h"
+#include "tests/support/run_tally.h"
 #include "tests/support/tcp_relay.h"
 #include "tests/support/text.h"
 #include "tests/support/wait_for.h"
@@ -34,32 +35,12 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::Count;
+using testing::ParseTally;
 using testing::ProcessFleet;
 using testing::RunResult;
+using testing::Tally;
 using testing::TcpRelay;
 using testing::WaitFor;
-
-struct Tally {
-  std::string state;
-  long done = -1, total = -1, pass = -1, deviation = -1, inconclusive = -1;
-};
-
-// "run-1 (x): finished, 12/12 tasks: 12 pass, 0 deviation, 0 inconclusive"
-Tally ParseTally(const std::string& text) {
-  Tally t;
-  std::smatch m;
-  if (std::regex_search(text, m,
-                        std::regex(R"(: (\w+), (\d+)/(\d+) tasks: (\d+) pass, (\d+) deviation, )"
-                                   R"((\d+) inconclusive)"))) {
-    t.state = m[1];
-    t.done = std::stol(m[2]);
-    t.total = std::stol(m[3]);
-    t.pass = std::stol(m[4]);
-    t.deviation = std::stol(m[5]);
-    t.inconclusive = std::stol(m[6]);
-  }
-  return t;
-}
 
 // Two scenarios x 100 repetitions over the 6 ordered pairs of 3 agents, paced so that the
 // run lasts several seconds: 1,200 tasks, each with a responder.

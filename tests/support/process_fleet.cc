@@ -26,6 +26,10 @@ ProcessFleet::~ProcessFleet() {
     agent->Wait(std::chrono::seconds(10));
   }
   agents_.clear();
+  for (auto& [r, replica] : replicas_) {
+    replica->Signal(SIGTERM);
+    replica->Wait(std::chrono::seconds(15));
+  }
   if (controller_) StopController();
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
@@ -55,6 +59,66 @@ ProcessFleet::~ProcessFleet() {
   metrics_port_ = std::stoi(m[2]);
   health_port_ = std::regex_search(*line, m, std::regex(R"(health=(\d+))")) ? std::stoi(m[1]) : 0;
   return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult ProcessFleet::StartReplica(int r, std::vector<std::string> extra) {
+  auto known = replica_addresses_.find(r);
+  std::vector<std::string> argv = {
+      RSTMESH_CONTROLLER_BIN,
+      "--listen",
+      known != replica_addresses_.end() ? known->second : "127.0.0.1:0",
+      "--metrics-listen",
+      "127.0.0.1:0",
+      "--store",
+      store_,
+      "--replicated",
+      "--replica-name",
+      "r" + std::to_string(r)};
+  const std::vector<std::string> security =
+      certs_.empty() ? std::vector<std::string>{"--insecure"} : Creds(certs_, "controller");
+  argv.insert(argv.end(), security.begin(), security.end());
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto replica = std::make_unique<Subprocess>(argv);
+  auto line = replica->ReadLine(std::chrono::seconds(20));
+  Subprocess* started = replica.get();
+  replicas_[r] = std::move(replica);
+  if (!line) {
+    started->Wait(std::chrono::seconds(5));
+    return ::testing::AssertionFailure()
+           << "replica r" << r << " did not start: " << started->err();
+  }
+  std::smatch m;
+  if (!std::regex_search(*line, m, std::regex(R"(grpc=(\d+) )"))) {
+    return ::testing::AssertionFailure() << "unexpected first line: " << *line;
+  }
+  replica_addresses_[r] = "127.0.0.1:" + m[1].str();
+  return ::testing::AssertionSuccess();
+}
+
+int ProcessFleet::StopReplica(int r, int signal) {
+  Subprocess& replica = *replicas_.at(r);
+  replica.Signal(signal);
+  return replica.Wait(std::chrono::seconds(15));
+}
+
+std::string ProcessFleet::ReplicaTarget(int first) const {
+  std::string target = "ipv4:";
+  auto start = replica_addresses_.lower_bound(first);
+  for (auto it = start; it != replica_addresses_.end(); ++it) {
+    target += (target.size() > 5 ? "," : "") + it->second;
+  }
+  for (auto it = replica_addresses_.begin(); it != start; ++it) target += "," + it->second;
+  return target;
+}
+
+RunResult ProcessFleet::CtlAt(int r, std::vector<std::string> args,
+                              std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv = {RSTMESH_CTL_BIN, "--controller", replica_address(r)};
+  const std::vector<std::string> credentials =
+      certs_.empty() ? std::vector<std::string>{"--insecure"} : Creds(certs_, "operator-alice");
+  argv.insert(argv.end(), credentials.begin(), credentials.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProcess(argv, timeout);
 }
 
 int ProcessFleet::StopController(int signal) {

@@ -42,6 +42,21 @@ class ProcessFleet {
   int StopController(int signal = SIGTERM);
   Subprocess& controller() { return *controller_; }
 
+  // Replicated controllers on UseStore's database: replica r (r >= 1, named "r<r>") with
+  // --replicated and `extra`; started again, it listens where it did. Fails when it does not
+  // print its "serving" line.
+  ::testing::AssertionResult StartReplica(int r, std::vector<std::string> extra = {});
+  // Ends replica r with `signal`, waits, and returns its exit code.
+  int StopReplica(int r, int signal = SIGTERM);
+  Subprocess& replica(int r) { return *replicas_.at(r); }
+  const std::string& replica_address(int r) const { return replica_addresses_.at(r); }
+  // Every replica's address as one gRPC target, starting with replica `first`: an agent
+  // dials the first that answers ("ipv4:127.0.0.1:P1,127.0.0.1:P2,...").
+  std::string ReplicaTarget(int first) const;
+  // rstmeshctl against replica r.
+  RunResult CtlAt(int r, std::vector<std::string> args,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
   // Agent `i` (node-i) in `zone`, dialling `via` (default: the controller's address).
   ::testing::AssertionResult StartAgent(int i, const std::string& zone = "a",
                                         std::vector<std::string> extra = {},
@@ -90,6 +105,8 @@ class ProcessFleet {
   std::string certs_;  // "" : plaintext
   std::string store_;  // "" : SQLite in data_dir()
   std::unique_ptr<Subprocess> controller_;
+  std::map<int, std::unique_ptr<Subprocess>> replicas_;
+  std::map<int, std::string> replica_addresses_;
   std::map<int, std::unique_ptr<Subprocess>> agents_;
   std::map<int, std::string> first_lines_;
   std::map<int, std::vector<std::string>> wrappers_;
