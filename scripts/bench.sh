@@ -12,13 +12,13 @@ closure_args=(--seconds 2 --rounds 3)
 ingest_args=(--agents 8 --repetitions 2000 --rounds 3)
 footprint_args=(--idle-seconds 10 --tasks 20000 --rate 1000)
 scale_args=(--agents 1000,10000 --real-agents 32 --steady-seconds 10)
-mesh_args=(--agents 1000 --mesh-agents 1000 --real-agents 0 --steady-seconds 3)
+mesh_args=(--agents 1000 --mesh-agents 1000 --real-agents 0 --steady-seconds 3 --replicas 1,3)
 if [[ $quick == --quick ]]; then
   closure_args=(--seconds 0.3 --rounds 1)
   ingest_args=(--agents 4 --repetitions 200 --rounds 1)
   footprint_args=(--idle-seconds 2 --tasks 2000 --rate 1000)
   scale_args=(--agents 1000 --real-agents 8 --steady-seconds 3)
-  mesh_args=(--agents 200 --mesh-agents 200 --real-agents 0 --steady-seconds 1)
+  mesh_args=(--agents 200 --mesh-agents 200 --real-agents 0 --steady-seconds 1 --replicas 1,3)
 fi
 
 {
@@ -53,7 +53,7 @@ fi
   echo "\`$build/bench/scale_bench ${scale_args[*]}\`"
   echo
   "$build/bench/scale_bench" "${scale_args[@]}"
-  echo "## 5. Run engine: a full mesh over 1,000 simulated agents"
+  echo "## 5. Run engine: a full mesh over 1,000 simulated agents, on SQLite and on 1 and 3 replicas"
   echo
   echo "\`$build/bench/scale_bench ${mesh_args[*]}\`"
   echo
