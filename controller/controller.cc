@@ -26,6 +26,7 @@ Controller::~Controller() { Stop(); }
 
 absl::Status Controller::Start() {
   absl::StatusOr<std::unique_ptr<Store>> store;
+  PostgresStore* postgres = nullptr;
   if (options_.replicated && options_.store_dsn.empty()) {
     return absl::InvalidArgumentError(
         "--replicated: replicas share a PostgreSQL database; give it with --store "
@@ -33,7 +34,11 @@ absl::Status Controller::Start() {
   }
   if (!options_.store_dsn.empty()) {
     // The database holds its own lock: one controller on it at a time, or replicas only.
-    store = PostgresStore::Open(options_.store_dsn, options_.replicated);
+    absl::StatusOr<std::unique_ptr<PostgresStore>> opened =
+        PostgresStore::Open(options_.store_dsn, options_.replicated);
+    if (opened.ok()) postgres = opened->get();
+    store = opened.ok() ? absl::StatusOr<std::unique_ptr<Store>>(std::move(*opened))
+                        : absl::StatusOr<std::unique_ptr<Store>>(opened.status());
   } else {
     std::error_code ec;
     std::filesystem::create_directories(options_.data_dir, ec);
@@ -62,6 +67,9 @@ absl::Status Controller::Start() {
     if (!link.ok()) return link.status();
     link_ = std::move(*link);
     options_.runs.ownership = link_.get();
+    // Observations of this replica's own runs are joined as it stores them: no arrival,
+    // while its lease has half of its length left.
+    postgres->SetReplica(link_->id(), options_.run_lease / 2);
     registry_.set_on_disconnected([this](const std::string& id) { link_->OnDisconnected(id); });
   }
   runs_ = std::make_unique<RunManager>(store_.get(), &registry_, options_.runs);

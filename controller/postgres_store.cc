@@ -91,7 +91,8 @@ CREATE TABLE rstmesh_arrivals (
   seq BIGSERIAL PRIMARY KEY,
   run_id TEXT NOT NULL,
   task_id BIGINT NOT NULL,
-  role BIGINT NOT NULL
+  role BIGINT NOT NULL,
+  observation BYTEA NOT NULL
 );
 CREATE INDEX rstmesh_arrivals_by_run ON rstmesh_arrivals (run_id, seq);
 CREATE TABLE rstmesh_progress (
@@ -308,10 +309,19 @@ absl::StatusOr<int> PostgresStore::InsertRows(const std::vector<ObservationRow>&
     }
     sql += " ON CONFLICT (run_id, task_id, role) DO NOTHING";
     if (replicated_) {
-      // The runs' owners hear of the new ones, wherever they are (ReplicaLink).
-      sql = absl::StrCat("WITH ins AS (", sql,
-                         " RETURNING run_id, task_id, role) INSERT INTO rstmesh_arrivals "
-                         "(run_id, task_id, role) SELECT run_id, task_id, role FROM ins");
+      // The runs' owners hear of the new ones, wherever they are (ReplicaLink), except
+      // this replica's own runs, which it joins as it stores them: those whose lease it
+      // holds for longer than `lease_margin_`, so that no other replica can have taken one
+      // over (and loaded it) before this transaction commits.
+      const int n = static_cast<int>(4 * (end - start));
+      sql = absl::StrCat(
+          "WITH ins AS (", sql,
+          " RETURNING run_id, task_id, role, observation) INSERT INTO rstmesh_arrivals "
+          "(run_id, task_id, role, observation) SELECT run_id, task_id, role, observation "
+          "FROM ins WHERE NOT EXISTS (SELECT 1 FROM rstmesh_leases l WHERE l.run_id = "
+          "ins.run_id AND l.owner = $",
+          n + 1, " AND l.expires > now() + ($", n + 2, "::float8 / 1000) * interval '1 second')");
+      p.Text(replica_id_).Int(lease_margin_.count());
     }
     auto result = conn_->Run(sql, p, "insert observations");
     if (!result.ok()) return result.status();

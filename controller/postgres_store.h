@@ -11,6 +11,7 @@
 // Thread-safe: one connection, used under a mutex (as SqliteStore's).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -39,6 +40,14 @@ class PostgresStore : public Store {
   static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(const std::string& dsn,
                                                              bool replicated = false);
   ~PostgresStore() override;
+
+  // A replica's id (ReplicaLink): the new observations of runs whose lease it holds for
+  // longer than `margin` get no arrival (it joins them itself). Before the first insert.
+  void SetReplica(std::string id, std::chrono::milliseconds margin) {
+    absl::MutexLock lock(&mu_);
+    replica_id_ = std::move(id);
+    lease_margin_ = margin;
+  }
 
   absl::Status CreateRun(const RunRecord& run, const std::vector<TaskRecord>& tasks) override;
   absl::Status AddTasks(const std::string& run_id, const std::vector<TaskRecord>& tasks) override;
@@ -79,6 +88,8 @@ class PostgresStore : public Store {
   const bool replicated_;
   absl::Mutex mu_;
   std::unique_ptr<postgres::Connection> conn_ ABSL_GUARDED_BY(mu_);
+  std::string replica_id_ ABSL_GUARDED_BY(mu_);
+  std::chrono::milliseconds lease_margin_ ABSL_GUARDED_BY(mu_){0};
 };
 
 }  // namespace rstmesh

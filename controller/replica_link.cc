@@ -632,11 +632,9 @@ absl::Status ReplicaLink::TakeArrivals() {
   postgres::Params p;
   p.Text(id_).Int(kPage);
   auto result = work_conn_->Run(
-      "WITH d AS (DELETE FROM rstmesh_arrivals WHERE seq IN (SELECT a.seq FROM rstmesh_arrivals "
-      "a JOIN rstmesh_leases l ON l.run_id = a.run_id WHERE l.owner = $1 AND l.expires > now() "
-      "ORDER BY a.seq LIMIT $2) RETURNING run_id, task_id, role) "
-      "SELECT o.run_id, o.observation FROM d JOIN observations o ON o.run_id = d.run_id AND "
-      "o.task_id = d.task_id AND o.role = d.role",
+      "DELETE FROM rstmesh_arrivals WHERE seq IN (SELECT a.seq FROM rstmesh_arrivals a "
+      "JOIN rstmesh_leases l ON l.run_id = a.run_id WHERE l.owner = $1 AND l.expires > now() "
+      "ORDER BY a.seq LIMIT $2) RETURNING run_id, observation",
       p, "take arrivals");
   if (!result.ok()) return result.status();
   const postgres::Result& r = **result;
@@ -646,7 +644,11 @@ absl::Status ReplicaLink::TakeArrivals() {
     observations[i].set_run_id(r.Bytes(i, 0));
   }
   if (!observations.empty()) runs_->ApplyStored(observations);
-  if (r.rows() == kPage) {
+  // A full page: more are waiting. Until this replica has caught up, its runs' tasks do not
+  // time out for what it has not read yet.
+  const bool behind = r.rows() == kPage;
+  runs_->SetArrivalsBehind(behind);
+  if (behind) {
     absl::MutexLock lock(&mu_);
     wake_arrivals_ = true;
   }

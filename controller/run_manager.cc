@@ -584,8 +584,9 @@ void RunManager::Ingest(const std::string& /*agent_id*/, Observations& observati
   writer_->SubmitObservations(
       std::move(rows),
       [this, arrivals = std::move(arrivals), done = std::move(done)](const absl::Status& status) {
-        // With replicas, the run's owner hears of them through the database (ApplyStored).
-        if (status.ok() && options_.ownership == nullptr) Apply(arrivals);
+        // Runs live here are joined now; with replicas, the others' owners hear of them
+        // through the database (ApplyStored).
+        if (status.ok()) Apply(arrivals);
         done(status);
       });
 }
@@ -971,8 +972,13 @@ void RunManager::Sweep(LiveRun& run, Clock::time_point now) {
   }
 }
 
+void RunManager::SetArrivalsBehind(bool behind) {
+  absl::MutexLock lock(&mu_);
+  arrivals_behind_ = behind;
+}
+
 bool RunManager::PausedForStore(Clock::time_point now) {
-  if (writer_->failing()) {
+  if (writer_->failing() || arrivals_behind_) {
     if (!paused_since_) paused_since_ = now;
     return true;
   }

@@ -143,6 +143,9 @@ class RunManager {
   void ApplyStored(const std::vector<v1::Observation>& observations);
   // An agent's progress in a run live here, from whichever replica it reported to.
   void TakeProgress(const std::string& agent_id, uint32_t run_number, uint64_t started);
+  // Whether observations stored by other replicas wait for this one to take them: while
+  // they do, runs pause (no timeouts) as when the store cannot write.
+  void SetArrivalsBehind(bool behind);
   // Runs other replicas created (or added tasks to): ingest here accepts their tasks.
   void KnowRuns(const std::vector<std::pair<uint32_t, uint64_t>>& totals);
   // The runs live here and still running (their leases are renewed), with their counts.
@@ -224,8 +227,9 @@ class RunManager {
   absl::StatusOr<ReportSource> SourceFor(const std::string& run_id);
   // Updates the live runs with observations that were just stored.
   void Apply(const std::vector<Arrival>& stored);
-  // While the store cannot write, runs pause (no timeouts); when it can
-  // again, open tasks' clocks move on by the pause so that none times out for it.
+  // While the store cannot write (or, with replicas, what other replicas stored waits to be
+  // read), runs pause (no timeouts); when it can again, open tasks' clocks move on by the
+  // pause so that none times out for it.
   bool PausedForStore(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store* const store_;
@@ -265,6 +269,7 @@ class RunManager {
   std::vector<Started> started_in_ ABSL_GUARDED_BY(progress_mu_);           // TakeProgress
   std::map<std::string, std::string> run_of_request_ ABSL_GUARDED_BY(mu_);  // request id -> run
   std::optional<Clock::time_point> paused_since_ ABSL_GUARDED_BY(mu_);
+  bool arrivals_behind_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, uint32_t> interned_
       ABSL_GUARDED_BY(mu_);  // incarnation -> number
   // (incarnation, host) by responder id (0: unknown), and back.
