@@ -75,7 +75,8 @@ class PostgresStore : public Store {
       : replicated_(replicated), conn_(std::move(conn)) {}
   // Replicas hear of new runs and tasks (in the transaction that stores them).
   absl::Status NotifyRuns() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Takes the database's session lock (one controller per database).
+  // Takes the database's session lock (one controller per database, or shared among
+  // replicas).
   absl::Status HoldDatabase() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reconnects after a blip, and takes the lock again on the new session.
   absl::Status Ready() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
